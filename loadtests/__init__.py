@@ -1,0 +1,1 @@
+"""Load tests and benchmarks. Each script prints its figures; none is a unit test."""

@@ -1,0 +1,39 @@
+"""The ``switch`` command. Each subcommand group lives in its own module here."""
+
+from __future__ import annotations
+
+import click
+
+from switch import __version__
+from switch.cli.common import load_config
+from switch.cli.db import db
+from switch.cli.ledger import ledger
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML config file (default: $SWITCH_CONFIG, then the user config dir).",
+)
+@click.version_option(__version__, prog_name="switch")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """A bill-payment transaction switch: e-POS terminals, billers, and a
+    double-entry ledger that cannot lose a paisa.
+
+    By default it runs on its own embedded PostgreSQL and Redis, kept in a data
+    directory (see `switch db status`); set SWITCH_DATABASE_URL and SWITCH_REDIS_URL
+    to use servers of your own. docs/configuration.md lists every setting.
+    """
+    ctx.obj = load_config(config_path)
+
+
+cli.add_command(db)
+cli.add_command(ledger)
+
+
+def main() -> None:
+    cli(prog_name="switch")

@@ -1,0 +1,61 @@
+"""Helpers shared by the CLI modules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import warnings
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+import click
+
+from switch import config as config_mod
+from switch.config import Config
+from switch.db.migrate import MigrationError, migrate
+from switch.services import ServiceError, ServiceUrls, ensure_running
+
+T = TypeVar("T")
+
+
+def load_config(path: str | None) -> Config:
+    try:
+        return config_mod.load(path)
+    except config_mod.ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def start_services(cfg: Config, *, migrate_schema: bool = True) -> ServiceUrls:
+    """Start (or reuse) the services and bring the schema up to date."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
+            urls = ensure_running(cfg.services)
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if migrate_schema:
+        with_connection(urls.database_url, migrate)
+    return urls
+
+
+def with_connection(url: str, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run ``fn(conn)`` on a fresh connection, from synchronous CLI code."""
+
+    async def run() -> T:
+        conn = await asyncpg.connect(url, timeout=30)
+        try:
+            return await fn(conn)
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(run())
+    except MigrationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise click.ClickException(f"database error: {exc}") from exc
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))

@@ -1,0 +1,134 @@
+"""The ledger's SQL, run on the asyncio side of the bridge (asyncpg).
+
+Every function here is a coroutine for the asyncio loop; ``switch.ledger.api`` wraps
+them for trio. Only this module and the migrations know the schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from switch.ledger.batcher import BatchRejected, Row
+from switch.ledger.errors import LedgerUnavailable
+from switch.ledger.requests import Request
+
+APPLY_SQL = (
+    "SELECT r_code, r_transfer_id, r_state, r_amount FROM ledger_apply($1, $2, $3, $4, $5, $6)"
+)
+
+# Errors that say "this batch's content is wrong", as opposed to "the server is gone".
+_CONTENT_ERRORS = (
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions.IntegrityConstraintViolationError,
+    asyncpg.exceptions.RaiseError,
+    asyncpg.exceptions.NumericValueOutOfRangeError,
+)
+_RETRYABLE = (
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+)
+
+
+async def create_pool(database_url: str, size: int) -> asyncpg.Pool:
+    return await asyncpg.create_pool(database_url, min_size=1, max_size=size, command_timeout=60)
+
+
+async def apply_batch(pool: asyncpg.Pool, batch: Sequence[Request]) -> list[Row]:
+    ops = [r.op for r in batch]
+    keys = [r.key for r in batch]
+    debits = [r.debit for r in batch]
+    credits = [r.credit for r in batch]
+    amounts = [r.amount for r in batch]
+    timeouts = [r.timeout_ms for r in batch]
+    for attempt in range(3):
+        try:
+            async with pool.acquire() as conn:
+                records = await conn.fetch(APPLY_SQL, ops, keys, debits, credits, amounts, timeouts)
+            return [(r[0], r[1], r[2], r[3]) for r in records]
+        except _RETRYABLE:
+            if attempt == 2:
+                raise
+        except _CONTENT_ERRORS as exc:
+            raise BatchRejected(str(exc)) from exc
+        except (asyncpg.exceptions.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            raise LedgerUnavailable(str(exc)) from exc
+    raise AssertionError("unreachable")
+
+
+async def expire(pool: asyncpg.Pool, limit: int) -> int:
+    async with pool.acquire() as conn:
+        return int(await conn.fetchval("SELECT ledger_expire($1)", limit))
+
+
+async def open_account(pool: asyncpg.Pool, kind: str, code: str, name: str) -> asyncpg.Record:
+    """Create the account, or return the existing one with this code."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            """INSERT INTO accounts (kind, code, name, may_go_negative)
+               SELECT $1, $2, $3, k.may_go_negative FROM account_kinds k WHERE k.kind = $1
+               ON CONFLICT (code) DO NOTHING
+               RETURNING id, kind, code, name, balance_paise""",
+            kind,
+            code,
+            name,
+        )
+        if row is None:
+            row = await conn.fetchrow(
+                "SELECT id, kind, code, name, balance_paise FROM accounts WHERE code = $1", code
+            )
+        assert row is not None, "an account code that conflicted must exist"
+        return row
+
+
+async def open_accounts(
+    pool: asyncpg.Pool, kind: str, codes: Sequence[str], names: Sequence[str]
+) -> list[asyncpg.Record]:
+    """Bulk form of ``open_account``: one round trip for many accounts."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """INSERT INTO accounts (kind, code, name, may_go_negative)
+               SELECT $1, c.code, c.name, k.may_go_negative
+                 FROM unnest($2::text[], $3::text[]) AS c(code, name)
+                 JOIN account_kinds k ON k.kind = $1
+               ON CONFLICT (code) DO NOTHING""",
+            kind,
+            list(codes),
+            list(names),
+        )
+        return await conn.fetch(
+            """SELECT a.id, a.kind, a.code, a.name, a.balance_paise
+                 FROM unnest($1::text[]) WITH ORDINALITY AS c(code, n)
+                 JOIN accounts a ON a.code = c.code ORDER BY c.n""",
+            list(codes),
+        )
+
+
+async def fetch_account(
+    pool: asyncpg.Pool, *, account_id: int | None = None, code: str | None = None
+) -> asyncpg.Record | None:
+    async with pool.acquire() as conn:
+        if account_id is not None:
+            return await conn.fetchrow(
+                "SELECT id, kind, code, name, balance_paise FROM accounts WHERE id = $1", account_id
+            )
+        return await conn.fetchrow(
+            "SELECT id, kind, code, name, balance_paise FROM accounts WHERE code = $1", code
+        )
+
+
+async def fetch_transfer(pool: asyncpg.Pool, key: str) -> asyncpg.Record | None:
+    async with pool.acquire() as conn:
+        return await conn.fetchrow(
+            """SELECT id, idem_key, phases, debit_account_id, credit_account_id, amount_paise,
+                      state, created_at, expires_at, resolved_at
+                 FROM transfers WHERE idem_key = $1""",
+            key,
+        )
+
+
+async def fetch(pool: asyncpg.Pool, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return await conn.fetch(sql, *args)

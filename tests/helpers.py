@@ -1,0 +1,26 @@
+"""Small helpers for tests that need to look at the database directly."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+
+
+def query(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """Run one query on a fresh connection (from sync or trio code: it uses its own loop)."""
+
+    async def run() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def scalar(url: str, sql: str, *args: Any) -> Any:
+    rows = query(url, sql, *args)
+    return rows[0][0] if rows else None

@@ -1,0 +1,47 @@
+from pathlib import Path
+
+import pytest
+
+from switch.config import ConfigError, load
+
+
+def test_defaults_need_no_file(tmp_path: Path) -> None:
+    cfg = load(environ={"SWITCH_CONFIG": ""} | {"HOME": str(tmp_path)})
+    assert cfg.services.embedded_postgres and cfg.services.embedded_redis
+    assert cfg.ledger.linger_s <= 0.002
+
+
+def test_file_then_environment(tmp_path: Path) -> None:
+    f = tmp_path / "switch.toml"
+    f.write_text('[services]\ndata_dir = "/srv/a"\n[ledger]\nmax_batch = 128\n')
+    cfg = load(
+        f, environ={"SWITCH_LEDGER_MAX_BATCH": "256", "SWITCH_DATABASE_URL": "postgresql://x/y"}
+    )
+    assert cfg.services.data_dir == "/srv/a"
+    assert cfg.ledger.max_batch == 256
+    assert cfg.services.database_url == "postgresql://x/y"
+    assert not cfg.services.embedded_postgres
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[ledger]\nmax_batch = 'many'\n", {}, "max_batch must be int"),
+        ("[ledger]\nbogus = 1\n", {}, "unknown setting"),
+        ("[nowhere]\nx = 1\n", {}, "unknown section"),
+        ("not toml at all [", {}, "not valid TOML"),
+        ("", {"SWITCH_LEDGER_PIPELINE_DEPTH": "two"}, "pipeline_depth must be int"),
+    ],
+)
+def test_bad_settings_are_named(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    f = tmp_path / "switch.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load(f, environ=env)
+
+
+def test_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load(tmp_path / "nope.toml", environ={})
