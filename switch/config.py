@@ -67,10 +67,10 @@ class ServicesConfig:
 class LedgerConfig:
     """Group commit and limits of the ledger (see docs/ledger.md)."""
 
-    max_batch: int = 4096
+    max_batch: int = 512
     linger_s: float = 0.0
     max_queued: int = 100_000
-    pipeline_depth: int = 2
+    pipeline_depth: int = 4
     max_amount_paise: int = 10_000_000_00  # ten lakh rupees per transfer
     default_timeout_s: float = 300.0
     batch_timeout_s: float = 30.0

@@ -186,7 +186,9 @@ class Ledger:
     async def top_up(self, wallet_id: int, amount_paise: int, bank_ref: str) -> Transfer:
         """Funding (bank) -> wallet, idempotent on the bank reference."""
         if self._funding_id is None:
-            self._funding_id = (await self.account_by_code(FUNDING_CODE)).id
+            # Concurrent first callers may all look; they all find the same account.
+            funding = await self.account_by_code(FUNDING_CODE)
+            self._funding_id = funding.id
         return await self.transfer(top_up_key(bank_ref), self._funding_id, wallet_id, amount_paise)
 
     async def _submit(self, req: Request) -> Transfer:

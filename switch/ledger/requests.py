@@ -11,7 +11,7 @@ import enum
 
 import trio
 
-from switch.ledger.errors import InvalidAmount, InvalidKey
+from switch.ledger.errors import InvalidAmount, InvalidKey, UnknownAccount
 
 MAX_KEY_LENGTH = 200
 
@@ -75,8 +75,6 @@ def check_key(key: object) -> str:
 
 
 def check_account_id(account_id: object) -> int:
-    from switch.ledger.errors import UnknownAccount
-
     if not isinstance(account_id, int) or isinstance(account_id, bool) or account_id <= 0:
         raise UnknownAccount(f"account id must be a positive integer, got {account_id!r}")
     return account_id
