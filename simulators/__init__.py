@@ -1,0 +1,1 @@
+"""Stand-ins for the outside world: e-POS terminals, billers, the SMS gateway."""

@@ -79,15 +79,40 @@ class LedgerConfig:
 
 
 @dataclass(frozen=True)
+class TerminalsConfig:
+    """The terminal listener and its sessions (see docs/protocol.md, "Limits")."""
+
+    host: str = "127.0.0.1"
+    port: int = 7400
+    identity_key_file: str = ""  # "" = <data_dir>/switch-identity.key
+    heartbeat_s: int = 30
+    idle_timeout_s: float = 90.0
+    handshake_timeout_s: float = 10.0
+    frame_timeout_s: float = 10.0
+    send_timeout_s: float = 10.0
+    max_in_flight: int = 8
+    rate_per_s: float = 20.0
+    rate_burst: int = 40
+    max_connections: int = 20_000
+    shutdown_grace_s: float = 10.0
+    pay_timeout_s: float = 300.0
+
+
+@dataclass(frozen=True)
 class Config:
     services: ServicesConfig = field(default_factory=ServicesConfig)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    terminals: TerminalsConfig = field(default_factory=TerminalsConfig)
 
     def replace(self, **sections: Any) -> Config:
         return dataclasses.replace(self, **sections)
 
 
-_SECTIONS: dict[str, type[Any]] = {"services": ServicesConfig, "ledger": LedgerConfig}
+_SECTIONS: dict[str, type[Any]] = {
+    "services": ServicesConfig,
+    "ledger": LedgerConfig,
+    "terminals": TerminalsConfig,
+}
 
 
 def default_config_path() -> Path:

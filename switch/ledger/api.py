@@ -22,6 +22,7 @@ import trio
 
 from switch.config import LedgerConfig
 from switch.db.bridge import AsyncioBridge
+from switch.db.database import Database
 from switch.ledger import invariants, store
 from switch.ledger.batcher import BatcherStatistics, GroupCommit, Row
 from switch.ledger.errors import (
@@ -67,30 +68,25 @@ class Ledger:
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, database_url: str, cfg: LedgerConfig | None = None
+        cls, database: str | Database, cfg: LedgerConfig | None = None
     ) -> AsyncIterator[Ledger]:
-        """Start the bridge, the connection pool, the batcher and the expiry sweeper."""
+        """Start the batcher and the expiry sweeper, on a connection pool of its own.
+
+        The ledger's pool (``pipeline_depth`` + 2 connections) is separate from the
+        rest of the switch's so that other database work never delays a batch.
+        """
         cfg = cfg or LedgerConfig()
-        bridge = AsyncioBridge("ledger-asyncio")
-        bridge.start()
-        try:
-            size = cfg.pipeline_depth + 2
-            pool = await bridge.run(store.create_pool(database_url, size))
-            try:
-                ledger = cls(bridge, pool, cfg)
-                async with trio.open_nursery() as nursery:
-                    await nursery.start(ledger._batcher.run)
-                    nursery.start_soon(ledger._sweep_expired)
-                    try:
-                        yield ledger
-                    finally:
-                        await ledger._batcher.drain(cfg.batch_timeout_s)
-                        nursery.cancel_scope.cancel()
-            finally:
-                with trio.CancelScope(shield=True), trio.move_on_after(10):
-                    await bridge.run(pool.close())
-        finally:
-            bridge.stop()
+        url = database if isinstance(database, str) else database.url
+        async with Database.open(url, cfg.pipeline_depth + 2) as db:
+            ledger = cls(db.bridge, db.pool, cfg)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(ledger._batcher.run)
+                nursery.start_soon(ledger._sweep_expired)
+                try:
+                    yield ledger
+                finally:
+                    await ledger._batcher.drain(cfg.batch_timeout_s)
+                    nursery.cancel_scope.cancel()
 
     def statistics(self) -> BatcherStatistics:
         return self._batcher.statistics()

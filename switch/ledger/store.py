@@ -32,10 +32,6 @@ _RETRYABLE = (
 )
 
 
-async def create_pool(database_url: str, size: int) -> asyncpg.Pool:
-    return await asyncpg.create_pool(database_url, min_size=1, max_size=size, command_timeout=60)
-
-
 async def apply_batch(pool: asyncpg.Pool, batch: Sequence[Request]) -> list[Row]:
     ops = [r.op for r in batch]
     keys = [r.key for r in batch]

@@ -1,0 +1,337 @@
+"""One actor per terminal connection: the trio adapter around ``ServerSession``.
+
+It owns the socket and the session's state, and enforces every bound:
+
+- the handshake must finish within ``handshake_timeout_s``;
+- a frame, once started, must finish within ``frame_timeout_s`` (a peer dripping one
+  byte a second is cut off), and with nothing in flight the session closes after
+  ``idle_timeout_s`` without a frame (terminals ping every ``heartbeat_s``);
+- at most ``max_in_flight`` requests unanswered (the actor's mailbox) and a token
+  bucket of ``rate_per_s``/``rate_burst`` per terminal: beyond either, the request is
+  answered at once with an error, never queued;
+- one writer at a time (frames carry sequence numbers) and ``send_timeout_s`` per
+  write: a terminal that stops reading is disconnected rather than buffered.
+
+A crash in one session is logged and closes that connection only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from switch.config import TerminalsConfig
+from switch.db.database import Database
+from switch.pays.service import RequestFailed, TerminalContext, TerminalService
+from switch.protocols.terminal.errors import ErrorCode, ProtocolError
+from switch.protocols.terminal.session import (
+    NEED_DATA,
+    Authenticated,
+    BadRequest,
+    ConnectionClosed,
+    HelloReceived,
+    Request,
+    ServerEvent,
+    ServerSession,
+    SessionLimits,
+)
+from switch.provisioning.store import terminal_access
+
+log = logging.getLogger("switch.terminal")
+READ_BYTES = 64 * 1024
+
+
+@dataclass
+class TerminalStats:
+    connections: int = 0
+    connected: int = 0
+    sessions_open: int = 0
+    refused: dict[str, int] = field(default_factory=dict)  # error code -> count
+    requests: dict[str, int] = field(default_factory=dict)  # "type:outcome" -> count
+
+    def count(self, table: dict[str, int], key: str) -> None:
+        table[key] = table.get(key, 0) + 1
+
+
+class TokenBucket:
+    def __init__(self, rate_per_s: float, burst: int) -> None:
+        self._rate, self._burst = rate_per_s, float(burst)
+        self._tokens, self._at = float(burst), trio.current_time()
+
+    def take(self) -> bool:
+        now = trio.current_time()
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+
+class SessionRegistry:
+    """Live authenticated sessions by terminal id: one per terminal, newest wins."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, TerminalSession] = {}
+
+    def register(self, terminal_id: str, session: TerminalSession) -> None:
+        old = self.sessions.get(terminal_id)
+        self.sessions[terminal_id] = session
+        if old is not None:
+            old.replace()
+
+    def unregister(self, terminal_id: str, session: TerminalSession) -> None:
+        if self.sessions.get(terminal_id) is session:
+            del self.sessions[terminal_id]
+
+
+@dataclass
+class TerminalDeps:
+    identity: Ed25519PrivateKey
+    cfg: TerminalsConfig
+    db: Database
+    service: TerminalService
+    registry: SessionRegistry = field(default_factory=SessionRegistry)
+    stats: TerminalStats = field(default_factory=TerminalStats)
+
+
+class TerminalSession:
+    def __init__(self, stream: trio.abc.Stream, deps: TerminalDeps) -> None:
+        cfg = deps.cfg
+        self._stream = stream
+        self._deps = deps
+        self._cfg = cfg
+        self._proto = ServerSession(
+            deps.identity, SessionLimits(cfg.heartbeat_s, cfg.max_in_flight)
+        )
+        self._send_lock = trio.Lock()
+        self._bucket = TokenBucket(cfg.rate_per_s, cfg.rate_burst)
+        self._in_flight = 0
+        self._last_frame_at = trio.current_time()
+        self._frame_started_at: float | None = None
+        self._read_scope = trio.CancelScope()
+        self._end_code: ErrorCode | None = None
+        self.terminal_id: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        stats = self._deps.stats
+        stats.connections += 1
+        stats.connected += 1
+        try:
+            await self._run()
+        except ProtocolError as exc:
+            stats.count(stats.refused, exc.code.value)
+            await self._close_with(exc.code, exc.message)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        except Exception:
+            log.exception("terminal session %s crashed", self.terminal_id)
+        finally:
+            stats.connected -= 1
+            if self.terminal_id is not None:
+                self._deps.registry.unregister(self.terminal_id, self)
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await self._stream.aclose()
+
+    def replace(self) -> None:
+        """A newer session of the same terminal took over: end this one."""
+        self._end_code = ErrorCode.SESSION_REPLACED
+        self._read_scope.cancel()
+
+    def drain(self) -> None:
+        """The switch is stopping: read no more requests, finish those in flight."""
+        self._end_code = self._end_code or ErrorCode.SHUTTING_DOWN
+        self._read_scope.cancel()
+
+    async def _run(self) -> None:
+        with trio.move_on_after(self._cfg.handshake_timeout_s) as handshake:
+            ctx = await self._handshake()
+        if handshake.cancelled_caught:
+            raise ProtocolError(ErrorCode.HANDSHAKE_TIMEOUT, "handshake not finished in time")
+        if ctx is None:
+            return
+        self._deps.stats.sessions_open += 1
+        try:
+            async with trio.open_nursery() as handlers:
+                with self._read_scope:
+                    await self._serve(ctx, handlers)
+                with trio.move_on_after(self._cfg.shutdown_grace_s):
+                    while self._in_flight:  # noqa: ASYNC110 (bounded by the grace period)
+                        await trio.sleep(0.01)
+                handlers.cancel_scope.cancel()
+        finally:
+            self._deps.stats.sessions_open -= 1
+        if self._end_code is not None:
+            await self._close_with(self._end_code, "")
+
+    async def _handshake(self) -> TerminalContext | None:
+        event = await self._next()
+        if isinstance(event, ConnectionClosed):
+            return None
+        assert isinstance(event, HelloReceived)
+        access = await terminal_access(self._deps.db, event.terminal_id)
+        if access is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_TERMINAL, event.terminal_id)
+        if access.terminal_state != "active":
+            raise ProtocolError(ErrorCode.TERMINAL_BLOCKED, event.terminal_id)
+        if access.agent_state != "active":
+            raise ProtocolError(ErrorCode.AGENT_BLOCKED, access.agent_id)
+        await self._write(self._proto.accept_hello(access.public_key))
+        event = await self._next()
+        if isinstance(event, ConnectionClosed):
+            return None
+        assert isinstance(event, Authenticated)
+        self.terminal_id = event.terminal_id
+        self._deps.registry.register(event.terminal_id, self)
+        await self._write(
+            self._proto.send(
+                {
+                    "type": "welcome",
+                    "terminal": access.terminal_id,
+                    "agent": access.agent_id,
+                    "time_ms": int(time.time() * 1000),
+                }
+            )
+        )
+        return TerminalContext(access.terminal_id, access.agent_id, access.wallet_account_id)
+
+    # -- reading -------------------------------------------------------------------
+
+    async def _serve(self, ctx: TerminalContext, handlers: trio.Nursery) -> None:
+        while True:
+            event = await self._next()
+            if isinstance(event, ConnectionClosed):
+                return
+            if isinstance(event, BadRequest):
+                self._count("bad", event.code.value)
+                await self._answer(
+                    {
+                        "type": "error",
+                        "code": event.code.value,
+                        "message": event.message,
+                        "rid": event.rid,
+                    }
+                )
+                continue
+            assert isinstance(event, Request)
+            if event.type == "ping":
+                await self._answer({"type": "pong"})
+                continue
+            if event.type == "bye":
+                await self._answer({"type": "bye"})
+                return
+            rid = event.fields["rid"]
+            refusal = self._admit()
+            if refusal is not None:
+                self._count(event.type, refusal.value)
+                await self._answer(_error(refusal, rid))
+                continue
+            self._in_flight += 1
+            handlers.start_soon(self._handle, ctx, event)
+
+    def _admit(self) -> ErrorCode | None:
+        if self._in_flight >= self._cfg.max_in_flight:
+            return ErrorCode.TOO_MANY_IN_FLIGHT
+        if not self._bucket.take():
+            return ErrorCode.RATE_LIMITED
+        return None
+
+    async def _next(self) -> ServerEvent:
+        """The next event, waiting for bytes under the idle and frame deadlines."""
+        while True:
+            event = self._proto.next_event()
+            if event is not NEED_DATA:
+                self._last_frame_at = trio.current_time()
+                self._frame_started_at = None
+                return event
+            if self._proto.mid_frame and self._frame_started_at is None:
+                self._frame_started_at = trio.current_time()
+            deadline, code = self._deadline()
+            with trio.move_on_at(deadline):
+                data = await self._stream.receive_some(READ_BYTES)
+                self._proto.receive_data(data)
+                continue
+            if self._in_flight and code is ErrorCode.IDLE_TIMEOUT:
+                self._last_frame_at = trio.current_time()  # waiting on us, not idle
+                continue
+            raise ProtocolError(code, f"no frame for {self._cfg.idle_timeout_s:.0f}s")
+
+    def _deadline(self) -> tuple[float, ErrorCode]:
+        idle = self._last_frame_at + self._cfg.idle_timeout_s
+        if self._frame_started_at is not None:
+            frame = self._frame_started_at + self._cfg.frame_timeout_s
+            if frame < idle:
+                return frame, ErrorCode.FRAME_TIMEOUT
+        return idle, ErrorCode.IDLE_TIMEOUT
+
+    # -- requests ------------------------------------------------------------------
+
+    async def _handle(self, ctx: TerminalContext, req: Request) -> None:
+        rid = req.fields["rid"]
+        handler: Callable[[TerminalContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+        handler = getattr(self._deps.service, req.type)
+        try:
+            body = await handler(ctx, req.fields)
+            body["rid"] = rid
+            self._count(req.type, "ok")
+        except RequestFailed as exc:
+            body = _error(exc.code, rid, exc.message)
+            self._count(req.type, exc.code.value)
+        except Exception:
+            log.exception("request %s from %s failed", req.type, ctx.terminal_id)
+            body = _error(ErrorCode.INTERNAL_ERROR, rid)
+            self._count(req.type, "internal_error")
+        finally:
+            self._in_flight -= 1
+        await self._answer(body)
+
+    # -- writing -------------------------------------------------------------------
+
+    async def _answer(self, body: dict[str, Any]) -> None:
+        async with self._send_lock:  # seq numbers must go out in order
+            try:
+                wire = self._proto.send(body)
+            except (TypeError, ValueError):  # a handler built an unencodable answer
+                log.exception("cannot encode %s answer", body.get("type"))
+                wire = self._proto.send(_error(ErrorCode.INTERNAL_ERROR, body.get("rid")))
+            with trio.move_on_after(self._cfg.send_timeout_s) as cs:
+                await self._stream.send_all(wire)
+        if cs.cancelled_caught:
+            raise trio.BrokenResourceError("terminal stopped reading")
+
+    async def _write(self, wire: bytes) -> None:
+        with trio.move_on_after(self._cfg.send_timeout_s) as cs:
+            await self._stream.send_all(wire)
+        if cs.cancelled_caught:
+            raise trio.BrokenResourceError("terminal stopped reading")
+
+    async def _close_with(self, code: ErrorCode, message: str) -> None:
+        """Best effort: tell the terminal why, then the caller closes the socket."""
+        if code is ErrorCode.TRUNCATED_FRAME:
+            return  # nobody is listening
+        with trio.move_on_after(1), trio.CancelScope(shield=True):
+            try:
+                async with self._send_lock:
+                    await self._stream.send_all(self._proto.reject(code, message))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+
+    def _count(self, kind: str, outcome: str) -> None:
+        self._deps.stats.count(self._deps.stats.requests, f"{kind}:{outcome}")
+
+
+def _error(code: ErrorCode, rid: int | None, message: str = "") -> dict[str, Any]:
+    return {
+        "type": "error",
+        "code": code.value,
+        "message": message or code.spec.meaning,
+        "rid": rid,
+    }

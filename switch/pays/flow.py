@@ -1,0 +1,115 @@
+"""Driving one pay from wherever it stands to a final state, one durable step at a time.
+
+Each step is a small participant (as in jPOS's TransactionManager): it reads the pay,
+does one side effect, and records the resulting state. The state is written *before*
+the side effect it allows (``sent`` before calling the biller), so ``drive`` can be
+called again on any pay, after any crash, and continues correctly:
+
+    received  --reserve in the ledger-->       reserved | voided (insufficient funds)
+    reserved  --record intent to call-->       sent
+    sent      --call the biller (fresh) or ask its status (resumed)-->
+                                               confirmed | rejected | unknown
+    unknown   --ask the biller's status-->     confirmed | rejected | unknown
+    confirmed --post in the ledger-->          posted
+    rejected  --void in the ledger-->          voided
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from switch.ledger import InsufficientFunds, Ledger, pay_key
+from switch.pays.states import PayState
+from switch.pays.store import Pay, PayStore
+from switch.protocols.billers.base import (
+    BillerPayment,
+    BillerRejected,
+    BillerUnavailable,
+    Connector,
+    OutcomeUnknown,
+    UnknownConsumer,
+)
+
+MAX_STEPS = 8  # the longest path has 5 steps; the bound catches a loop
+
+
+@dataclass(frozen=True)
+class Biller:
+    id: str
+    name: str
+    connector: Connector
+    payable_account_id: int
+
+
+class PayFlow:
+    def __init__(self, store: PayStore, ledger: Ledger, pay_timeout_s: float) -> None:
+        self._store = store
+        self._ledger = ledger
+        self._pay_timeout_s = pay_timeout_s
+
+    async def drive(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
+        """Advance ``pay`` until it is final or waiting on the biller (unknown)."""
+        fresh_send = False
+        for _ in range(MAX_STEPS):
+            state = pay.state
+            if state.final:
+                return pay
+            if state is PayState.RECEIVED:
+                pay = await self._reserve(pay, biller, wallet_account_id)
+            elif state is PayState.RESERVED:
+                pay = await self._store.move(pay, PayState.SENT)
+                fresh_send = True
+            elif state is PayState.SENT and fresh_send:
+                pay = await self._send(pay, biller)
+            elif state in (PayState.SENT, PayState.UNKNOWN):
+                before = pay
+                pay = await self._inquire(pay, biller)
+                if pay is before:
+                    return pay  # still unknown: the terminal hears "pending"
+            elif state is PayState.CONFIRMED:
+                await self._ledger.post(pay_key(pay.terminal_id, pay.terminal_ref))
+                pay = await self._store.move(pay, PayState.POSTED)
+            elif state is PayState.REJECTED:
+                await self._ledger.void(pay_key(pay.terminal_id, pay.terminal_ref))
+                pay = await self._store.move(pay, PayState.VOIDED)
+        raise AssertionError(f"pay {pay.id} did not settle in {MAX_STEPS} steps")
+
+    async def _reserve(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
+        try:
+            await self._ledger.reserve(
+                pay_key(pay.terminal_id, pay.terminal_ref),
+                wallet_account_id,
+                biller.payable_account_id,
+                pay.amount_paise,
+                timeout_s=self._pay_timeout_s,
+            )
+        except InsufficientFunds:
+            return await self._store.move(pay, PayState.VOIDED, error_code="insufficient_funds")
+        return await self._store.move(pay, PayState.RESERVED)
+
+    async def _send(self, pay: Pay, biller: Biller) -> Pay:
+        payment = BillerPayment(pay.id, pay.consumer_account, pay.amount_paise, pay.terminal_ref)
+        try:
+            receipt = await biller.connector.pay(payment)
+        except (BillerRejected, UnknownConsumer) as exc:
+            code = "unknown_consumer" if isinstance(exc, UnknownConsumer) else "biller_rejected"
+            return await self._store.move(pay, PayState.REJECTED, error_code=code)
+        except BillerUnavailable:
+            # The request never left: nothing can have been applied.
+            return await self._store.move(pay, PayState.REJECTED, error_code="biller_unavailable")
+        except OutcomeUnknown:
+            return await self._store.move(pay, PayState.UNKNOWN)
+        return await self._store.move(pay, PayState.CONFIRMED, biller_txn_id=receipt.biller_txn_id)
+
+    async def _inquire(self, pay: Pay, biller: Biller) -> Pay:
+        try:
+            receipt = await biller.connector.status(pay.id)
+        except (BillerUnavailable, OutcomeUnknown):
+            if pay.state is PayState.SENT:
+                return await self._store.move(pay, PayState.UNKNOWN)
+            return pay
+        if receipt is not None:
+            return await self._store.move(
+                pay, PayState.CONFIRMED, biller_txn_id=receipt.biller_txn_id
+            )
+        return await self._store.move(pay, PayState.REJECTED, error_code="not_applied_at_biller")

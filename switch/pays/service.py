@@ -1,0 +1,169 @@
+"""What a terminal can ask for, answered as protocol messages (docs/protocol.md).
+
+One method per request type. Each returns the response body (a dict) or raises
+``RequestFailed`` with a protocol error code; the session actor adds ``rid`` and
+sends it. Nothing here knows about sockets or frames.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from switch.ledger import LedgerBusy, LedgerUnavailable
+from switch.pays.flow import Biller, PayFlow
+from switch.pays.states import PayState
+from switch.pays.store import Pay, PayStore
+from switch.protocols.billers.base import BillerUnavailable, OutcomeUnknown, UnknownConsumer
+from switch.protocols.terminal.errors import ErrorCode
+
+MAX_RANGE_DAYS = 366
+
+
+class RequestFailed(Exception):
+    def __init__(self, code: ErrorCode, message: str = "") -> None:
+        super().__init__(f"{code.value}: {message}")
+        self.code = code
+        self.message = message or code.spec.meaning
+
+
+@dataclass(frozen=True)
+class TerminalContext:
+    """Who is asking: fixed for the life of an authenticated session."""
+
+    terminal_id: str
+    agent_id: str
+    wallet_account_id: int
+
+
+class TerminalService:
+    def __init__(self, store: PayStore, flow: PayFlow, billers: Mapping[str, Biller]) -> None:
+        self._store = store
+        self._flow = flow
+        self._billers = billers
+
+    def _biller(self, biller_id: str) -> Biller:
+        biller = self._billers.get(biller_id)
+        if biller is None:
+            raise RequestFailed(ErrorCode.UNKNOWN_BILLER, f"no biller {biller_id!r}")
+        return biller
+
+    async def fetch_bill(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:
+        biller = self._biller(f["biller"])
+        try:
+            bill = await biller.connector.fetch_bill(f["account"])
+        except UnknownConsumer as exc:
+            raise RequestFailed(
+                ErrorCode.UNKNOWN_CONSUMER, f"{f['account']} at {biller.id}"
+            ) from exc
+        except (BillerUnavailable, OutcomeUnknown) as exc:
+            raise RequestFailed(ErrorCode.BILLER_UNAVAILABLE, str(exc)) from exc
+        return {
+            "type": "bill",
+            "biller": bill.biller_id,
+            "account": bill.account,
+            "name": bill.consumer_name,
+            "amount_paise": bill.amount_due_paise,
+            "due_date": bill.due_date.isoformat(),
+            "bill_number": bill.bill_number,
+        }
+
+    async def pay(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:
+        biller = self._biller(f["biller"])
+        pay, created = await self._store.claim(
+            ctx.terminal_id,
+            f["ref"],
+            ctx.agent_id,
+            biller.id,
+            f["account"],
+            f["amount_paise"],
+            f.get("mobile"),
+        )
+        if not created and not pay.same_request(biller.id, f["account"], f["amount_paise"]):
+            raise RequestFailed(ErrorCode.REFERENCE_REUSED, f"ref {f['ref']} names pay {pay.id}")
+        try:
+            pay = await self._flow.drive(pay, biller, ctx.wallet_account_id)
+        except (LedgerBusy, LedgerUnavailable) as exc:
+            # The pay stays where it is; the same ref resumes it.
+            raise RequestFailed(ErrorCode.BUSY, str(exc)) from exc
+        return pay_result(pay)
+
+    async def status(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:
+        pay = await self._store.by_ref(ctx.terminal_id, f["ref"])
+        if pay is None:
+            raise RequestFailed(ErrorCode.UNKNOWN_REFERENCE, f"ref {f['ref']}")
+        if not pay.state.final:
+            biller = self._billers.get(pay.biller_id)
+            if biller is not None:
+                pay = await self._flow.drive(pay, biller, ctx.wallet_account_id)
+        return pay_result(pay)
+
+    async def list_payments(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:
+        first, last = _range(f)
+        limit = f.get("limit", 50)
+        pays = await self._store.for_agent(ctx.agent_id, first, last, limit, f.get("after", 0))
+        return {
+            "type": "payments",
+            "items": [_item(p) for p in pays],
+            "next_after": pays[-1].id if len(pays) == limit else None,
+        }
+
+    async def summary(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:
+        first, last = _range(f)
+        rows = await self._store.summary(ctx.agent_id, first, last)
+        by_state = {
+            r["state"]: {"count": r["count"], "amount_paise": r["amount_paise"]} for r in rows
+        }
+        posted = by_state.get("posted", {"count": 0, "amount_paise": 0})
+        return {
+            "type": "summary",
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "count": sum(v["count"] for v in by_state.values()),
+            "paid_count": posted["count"],
+            "paid_amount_paise": posted["amount_paise"],
+            "by_state": by_state,
+        }
+
+
+def _range(f: Mapping[str, Any]) -> tuple[dt.date, dt.date]:
+    first, last = f["from"], f["to"]
+    if last < first or (last - first).days > MAX_RANGE_DAYS:
+        raise RequestFailed(ErrorCode.INVALID_REQUEST, f"from..to must be 0..{MAX_RANGE_DAYS} days")
+    return first, last
+
+
+def _item(p: Pay) -> dict[str, Any]:
+    return {
+        "txn": p.id,
+        "ref": p.terminal_ref,
+        "biller": p.biller_id,
+        "account": p.consumer_account,
+        "amount_paise": p.amount_paise,
+        "state": p.state.value,
+        "time_ms": int(p.created_at.timestamp() * 1000),
+    }
+
+
+def pay_result(pay: Pay) -> dict[str, Any]:
+    """success (posted, with a receipt), failed (voided, with the code), or pending."""
+    body: dict[str, Any] = {"type": "pay_result", "ref": pay.terminal_ref, "txn": pay.id}
+    if pay.state is PayState.POSTED:
+        body["status"] = "success"
+        body["receipt"] = {
+            "txn": pay.id,
+            "biller_txn": pay.biller_txn_id,
+            "ref": pay.terminal_ref,
+            "biller": pay.biller_id,
+            "account": pay.consumer_account,
+            "amount_paise": pay.amount_paise,
+            "time_ms": int(pay.updated_at.timestamp() * 1000),
+        }
+    elif pay.state is PayState.VOIDED:
+        body["status"] = "failed"
+        body["code"] = pay.error_code or "failed"
+    else:
+        body["status"] = "pending"
+    return body

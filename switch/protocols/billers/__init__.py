@@ -1,0 +1,1 @@
+"""Biller connectors: one per biller wire protocol, all behind ``Connector``."""

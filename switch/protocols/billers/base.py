@@ -1,0 +1,68 @@
+"""What the switch needs from any biller, whatever its wire protocol.
+
+A connector turns these calls into the biller's protocol and the biller's answers
+into these values or errors. The error tells the pay flow what it may do next:
+``UnknownConsumer`` and ``BillerRejected`` are definite (nothing applied at the
+biller); ``BillerUnavailable`` means the request never left (nothing applied);
+``OutcomeUnknown`` means it may have been applied: never treat it as a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Bill:
+    biller_id: str
+    account: str
+    consumer_name: str
+    amount_due_paise: int
+    due_date: dt.date
+    bill_number: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BillerPayment:
+    switch_txn_id: int
+    account: str
+    amount_paise: int
+    terminal_ref: str
+
+
+@dataclass(frozen=True)
+class BillerReceipt:
+    biller_txn_id: str
+
+
+class BillerError(Exception):
+    pass
+
+
+class UnknownConsumer(BillerError):
+    pass
+
+
+class BillerRejected(BillerError):
+    pass
+
+
+class BillerUnavailable(BillerError):
+    pass
+
+
+class OutcomeUnknown(BillerError):
+    pass
+
+
+class Connector(Protocol):
+    async def fetch_bill(self, account: str) -> Bill: ...
+
+    async def pay(self, payment: BillerPayment) -> BillerReceipt: ...
+
+    async def status(self, switch_txn_id: int) -> BillerReceipt | None:
+        """The receipt if the biller applied this payment, None if it never did."""
+        ...

@@ -1,0 +1,1 @@
+"""Agents, terminals, and the switch's own identity key: who may connect, and as whom."""

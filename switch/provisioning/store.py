@@ -1,0 +1,156 @@
+"""Agents and terminals in the database.
+
+Provisioning is rare and interactive, so these are plain one-round-trip queries. An
+agent's wallet is a ledger account opened with the agent (``wallet:<agent id>``).
+A terminal's private key is generated here, written only to its credentials file,
+and never stored: the database keeps the public key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from switch.db.database import Database
+from switch.ledger import AccountKind, Ledger
+from switch.protocols.terminal.crypto import public_bytes
+
+MOBILE_RE = re.compile(r"[6-9][0-9]{9}")
+FPS_RE = re.compile(r"[A-Za-z0-9/_-]{1,32}")
+
+
+class ProvisioningError(Exception):
+    """A provisioning request was refused; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    name: str
+    mobile: str
+    fps_id: str
+    wallet_account_id: int
+    state: str
+
+
+@dataclass(frozen=True)
+class Terminal:
+    id: str
+    agent_id: str
+    public_key: bytes
+    state: str
+
+
+@dataclass(frozen=True)
+class TerminalAccess:
+    """What a session needs to know about its terminal once it has connected."""
+
+    terminal_id: str
+    public_key: bytes
+    terminal_state: str
+    agent_id: str
+    agent_state: str
+    wallet_account_id: int
+
+
+async def add_agent(db: Database, ledger: Ledger, name: str, mobile: str, fps_id: str) -> Agent:
+    name = name.strip()
+    if not 0 < len(name) <= 100:
+        raise ProvisioningError("name: must be 1-100 characters")
+    if not MOBILE_RE.fullmatch(mobile):
+        raise ProvisioningError("mobile: must be a 10-digit Indian mobile number (6-9 first)")
+    if not FPS_RE.fullmatch(fps_id):
+        raise ProvisioningError("fps_id: must be 1-32 of A-Z a-z 0-9 / _ -")
+    if await db.fetchval("SELECT 1 FROM agents WHERE fps_id = $1", fps_id):
+        raise ProvisioningError(f"fps_id: an agent with FPS id {fps_id} already exists")
+    agent_no = await db.fetchval("SELECT nextval('agent_no')")
+    agent_id = f"AG{agent_no:06d}"
+    wallet = await ledger.open_account(AccountKind.WALLET, f"wallet:{agent_id}", name)
+    try:
+        row = await db.fetchrow(
+            """INSERT INTO agents (id, name, mobile, fps_id, wallet_account_id)
+               VALUES ($1, $2, $3, $4, $5) RETURNING *""",
+            agent_id,
+            name,
+            mobile,
+            fps_id,
+            wallet.id,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise ProvisioningError(f"fps_id: an agent with FPS id {fps_id} already exists") from exc
+    assert row is not None
+    return _agent(row)
+
+
+async def get_agent(db: Database, agent_id: str) -> Agent:
+    row = await db.fetchrow("SELECT * FROM agents WHERE id = $1", agent_id)
+    if row is None:
+        raise ProvisioningError(f"no agent {agent_id}")
+    return _agent(row)
+
+
+async def set_agent_state(db: Database, agent_id: str, state: str) -> Agent:
+    row = await db.fetchrow(
+        "UPDATE agents SET state = $2 WHERE id = $1 RETURNING *", agent_id, state
+    )
+    if row is None:
+        raise ProvisioningError(f"no agent {agent_id}")
+    return _agent(row)
+
+
+async def add_terminal(db: Database, agent_id: str) -> tuple[Terminal, Ed25519PrivateKey]:
+    agent = await get_agent(db, agent_id)
+    if agent.state != "active":
+        raise ProvisioningError(f"agent {agent_id} is {agent.state}")
+    key = Ed25519PrivateKey.generate()
+    terminal_no = await db.fetchval("SELECT nextval('terminal_no')")
+    terminal_id = f"T{terminal_no:08d}"
+    row = await db.fetchrow(
+        "INSERT INTO terminals (id, agent_id, public_key) VALUES ($1, $2, $3) RETURNING *",
+        terminal_id,
+        agent_id,
+        public_bytes(key),
+    )
+    assert row is not None
+    return _terminal(row), key
+
+
+async def set_terminal_state(db: Database, terminal_id: str, state: str) -> Terminal:
+    row = await db.fetchrow(
+        "UPDATE terminals SET state = $2 WHERE id = $1 RETURNING *", terminal_id, state
+    )
+    if row is None:
+        raise ProvisioningError(f"no terminal {terminal_id}")
+    return _terminal(row)
+
+
+async def terminal_access(db: Database, terminal_id: str) -> TerminalAccess | None:
+    row = await db.fetchrow(
+        """SELECT t.id, t.public_key, t.state AS terminal_state, a.id AS agent_id,
+                  a.state AS agent_state, a.wallet_account_id
+             FROM terminals t JOIN agents a ON a.id = t.agent_id WHERE t.id = $1""",
+        terminal_id,
+    )
+    if row is None:
+        return None
+    return TerminalAccess(
+        row["id"],
+        bytes(row["public_key"]),
+        row["terminal_state"],
+        row["agent_id"],
+        row["agent_state"],
+        row["wallet_account_id"],
+    )
+
+
+def _agent(row: asyncpg.Record) -> Agent:
+    return Agent(
+        row["id"], row["name"], row["mobile"], row["fps_id"], row["wallet_account_id"], row["state"]
+    )
+
+
+def _terminal(row: asyncpg.Record) -> Terminal:
+    return Terminal(row["id"], row["agent_id"], bytes(row["public_key"]), row["state"])

@@ -1,0 +1,97 @@
+"""The switch process: database, ledger, billers, and the terminal listener.
+
+``running_switch`` is the whole thing as an async context manager (tests and the demo
+use it); ``serve`` adds signal handling for ``switch serve``. Shutdown order: stop
+accepting, let every session finish its in-flight requests (bounded by
+``shutdown_grace_s``) and tell it ``shutting_down``, then stop the ledger (which
+drains its queue) and the database pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import trio
+
+from switch.actors.terminal import TerminalDeps, TerminalSession
+from switch.config import Config
+from switch.db.database import Database
+from switch.ledger import AccountKind, Ledger
+from switch.pays.flow import Biller, PayFlow
+from switch.pays.service import TerminalService
+from switch.pays.store import PayStore
+from switch.protocols.billers.stub import StubConnector
+from switch.provisioning.identity import identity_path, load_or_create
+
+log = logging.getLogger("switch.server")
+
+STUB_BILLERS = {"UPPCL": "Uttar Pradesh Power Corporation (stub)"}
+
+
+@dataclass
+class RunningSwitch:
+    port: int
+    deps: TerminalDeps
+    ledger: Ledger
+    db: Database
+    billers: Mapping[str, Biller]
+
+
+async def open_stub_billers(ledger: Ledger) -> dict[str, Biller]:
+    billers = {}
+    for biller_id, name in STUB_BILLERS.items():
+        account = await ledger.open_account(AccountKind.BILLER, f"biller:{biller_id}", name)
+        billers[biller_id] = Biller(biller_id, name, StubConnector(biller_id), account.id)
+    return billers
+
+
+@asynccontextmanager
+async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[RunningSwitch]:
+    identity = load_or_create(identity_path(cfg))
+    async with Database.open(database_url) as db, Ledger.open(db, cfg.ledger) as ledger:
+        billers = await open_stub_billers(ledger)
+        flow = PayFlow(PayStore(db), ledger, cfg.terminals.pay_timeout_s)
+        service = TerminalService(PayStore(db), flow, billers)
+        deps = TerminalDeps(identity, cfg.terminals, db, service)
+        listeners = await trio.open_tcp_listeners(cfg.terminals.port, host=cfg.terminals.host)
+        port = listeners[0].socket.getsockname()[1]
+        limiter = trio.CapacityLimiter(cfg.terminals.max_connections)
+
+        async def handle(stream: trio.SocketStream) -> None:
+            async with limiter:
+                await TerminalSession(stream, deps).run()
+
+        async with trio.open_nursery() as nursery:
+            accept_scope = trio.CancelScope()
+
+            async def accept() -> None:
+                with accept_scope:
+                    await trio.serve_listeners(handle, listeners, handler_nursery=nursery)
+
+            nursery.start_soon(accept)
+            log.info("terminal listener on %s:%d", cfg.terminals.host, port)
+            try:
+                yield RunningSwitch(port, deps, ledger, db, billers)
+            finally:
+                accept_scope.cancel()  # stop accepting; sessions go on
+                for session in list(deps.registry.sessions.values()):
+                    session.drain()
+                with trio.move_on_after(cfg.terminals.shutdown_grace_s + 2):
+                    while deps.stats.connected:  # noqa: ASYNC110 (bounded wait for sessions)
+                        await trio.sleep(0.05)
+                nursery.cancel_scope.cancel()
+
+
+async def serve(cfg: Config, database_url: str) -> None:
+    """``switch serve``: run until SIGINT or SIGTERM, then shut down cleanly."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with running_switch(cfg, database_url) as sw:
+            print(f"switch serving terminals on {cfg.terminals.host}:{sw.port}", flush=True)
+            async for signum in signals:
+                print(f"{signal.Signals(signum).name}: shutting down", flush=True)
+                break
+    print("switch stopped", flush=True)
