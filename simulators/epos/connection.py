@@ -90,7 +90,8 @@ class EposConnection:
     async def _exchange(self, key: int | str, body: dict[str, Any]) -> dict[str, Any]:
         if self._lost is not None:
             raise self._lost
-        done, slot = trio.Event(), []
+        done = trio.Event()
+        slot: list[dict[str, Any]] = []
         self._waiting[key] = (done, slot)
         try:
             async with self._send_lock:

@@ -8,6 +8,8 @@ from switch import __version__
 from switch.cli.common import load_config
 from switch.cli.db import db
 from switch.cli.ledger import ledger
+from switch.cli.network import agent, terminal, wallet
+from switch.cli.serve import serve, sim
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,8 +33,8 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = load_config(config_path)
 
 
-cli.add_command(db)
-cli.add_command(ledger)
+for command in (db, ledger, agent, terminal, wallet, serve, sim):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -10,10 +10,14 @@ from typing import Any, TypeVar
 
 import asyncpg
 import click
+import trio
 
 from switch import config as config_mod
 from switch.config import Config
+from switch.db.database import Database
 from switch.db.migrate import MigrationError, migrate
+from switch.ledger import Ledger, LedgerError
+from switch.provisioning.store import ProvisioningError
 from switch.services import ServiceError, ServiceUrls, ensure_running
 
 T = TypeVar("T")
@@ -59,3 +63,17 @@ def with_connection(url: str, fn: Callable[[asyncpg.Connection], Awaitable[T]]) 
 
 def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
+
+
+def run_with_ledger(cfg: Config, fn: Callable[[Database, Ledger], Awaitable[T]]) -> T:
+    """Start services, then run ``fn(db, ledger)`` under trio (for one-shot commands)."""
+    urls = start_services(cfg)
+
+    async def main() -> T:
+        async with Database.open(urls.database_url, 2) as db, Ledger.open(db, cfg.ledger) as ledger:
+            return await fn(db, ledger)
+
+    try:
+        return trio.run(main)
+    except (ProvisioningError, LedgerError) as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -134,7 +134,8 @@ class PayStore:
     async def summary(self, agent_id: str, first: dt.date, last: dt.date) -> list[asyncpg.Record]:
         start, end = _ist_bounds(first, last)
         return await self._db.fetch(
-            """SELECT state, count(*) AS count, coalesce(sum(amount_paise), 0)::bigint AS amount_paise
+            """SELECT state, count(*) AS count,
+                      coalesce(sum(amount_paise), 0)::bigint AS amount_paise
                  FROM pays WHERE agent_id = $1 AND created_at >= $2 AND created_at < $3
                 GROUP BY state ORDER BY state""",
             agent_id,

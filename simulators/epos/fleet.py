@@ -1,0 +1,156 @@
+"""A fleet of e-POS terminals in one trio process: the load generator for the switch.
+
+Each terminal loops: pick a consumer, fetch the bill, pay it with a fresh reference.
+If a pay gets no answer (timeout, lost connection, ``busy``), the terminal reconnects
+and asks again with the *same* reference, as a real terminal must; a ``pending``
+answer is followed by ``status`` requests until the pay is final or the terminal
+gives up (counted as pending). Every success's receipt is kept.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from simulators.epos.connection import ConnectionLost, EposConnection, RequestTimeout, connect
+from switch.provisioning.credentials import Credentials
+
+MAX_PAY_ATTEMPTS = 5
+MAX_STATUS_POLLS = 10
+BACK_OFF_CODES = frozenset({"busy", "rate_limited", "too_many_in_flight"})
+BACK_OFF_S = 0.1
+
+
+@dataclass
+class FleetStats:
+    fetches: int = 0
+    fetch_errors: int = 0
+    pays_ok: int = 0
+    pays_failed: int = 0
+    pays_pending: int = 0
+    retries: int = 0
+    reconnects: int = 0
+    pay_latencies_s: list[float] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+
+    def percentile_ms(self, q: float) -> float:
+        lat = sorted(self.pay_latencies_s)
+        if not lat:
+            return 0.0
+        return round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 2)
+
+
+@dataclass
+class Consumer:
+    biller: str
+    account: str
+
+
+class Terminal:
+    """One simulated terminal: its credentials, its receipts, its next reference."""
+
+    def __init__(self, creds: Credentials, request_timeout_s: float) -> None:
+        self.creds = creds
+        self.request_timeout_s = request_timeout_s
+        self.receipts: list[dict[str, Any]] = []
+        self._refs = itertools.count(1)
+        self._run_tag = f"{time.time_ns() // 1_000_000 % 10**10:x}"
+
+    def next_ref(self) -> str:
+        return f"{self._run_tag}-{next(self._refs)}"
+
+    async def run(
+        self,
+        consumers: Callable[[], Consumer],
+        stats: FleetStats,
+        stop_at: float,
+        pause_s: float = 0.0,
+    ) -> None:
+        while trio.current_time() < stop_at:
+            try:
+                async with connect(self.creds, request_timeout_s=self.request_timeout_s) as conn:
+                    while trio.current_time() < stop_at:
+                        await self.fetch_and_pay(conn, consumers(), stats)
+                        if pause_s:
+                            await trio.sleep(pause_s)
+            except (ConnectionLost, RequestTimeout, OSError, trio.TooSlowError):
+                stats.reconnects += 1
+                await trio.sleep(0.2)
+
+    async def fetch_and_pay(self, conn: EposConnection, who: Consumer, stats: FleetStats) -> None:
+        bill = await conn.request("fetch_bill", biller=who.biller, account=who.account)
+        stats.fetches += 1
+        if bill["type"] != "bill":
+            stats.fetch_errors += 1
+            if bill.get("code") in BACK_OFF_CODES:
+                await trio.sleep(BACK_OFF_S)
+            return
+        started = time.perf_counter()
+        result = await self.pay(conn, who, bill["amount_paise"], self.next_ref(), stats)
+        stats.pay_latencies_s.append(time.perf_counter() - started)
+        self.tally(result, stats)
+
+    async def pay(
+        self, conn: EposConnection, who: Consumer, amount: int, ref: str, stats: FleetStats
+    ) -> dict[str, Any]:
+        """Pay, asking again with the same ref until the answer is final (bounded)."""
+        fields = {"ref": ref, "biller": who.biller, "account": who.account, "amount_paise": amount}
+        result = await conn.request("pay", **fields)
+        for _ in range(MAX_PAY_ATTEMPTS):
+            if result.get("code") in BACK_OFF_CODES:
+                stats.retries += 1
+                await trio.sleep(BACK_OFF_S)
+                result = await conn.request("pay", **fields)
+            elif result.get("status") == "pending":
+                for _ in range(MAX_STATUS_POLLS):
+                    await trio.sleep(0.2)
+                    result = await conn.request("status", ref=ref)
+                    if result.get("status") != "pending":
+                        break
+                return result
+            else:
+                return result
+        return result
+
+    def tally(self, result: dict[str, Any], stats: FleetStats) -> None:
+        status = result.get("status")
+        if status == "success":
+            stats.pays_ok += 1
+            self.receipts.append(result["receipt"])
+        elif status == "pending":
+            stats.pays_pending += 1
+        else:
+            stats.pays_failed += 1
+            code = result.get("code", "?")
+            stats.failures[code] = stats.failures.get(code, 0) + 1
+
+
+async def run_fleet(
+    creds: Sequence[Credentials],
+    consumers: Sequence[Consumer],
+    duration_s: float,
+    *,
+    seed: int = 1,
+    request_timeout_s: float = 10.0,
+    pause_s: float = 0.0,
+    stats: FleetStats | None = None,
+) -> tuple[FleetStats, list[Terminal]]:
+    """Run every terminal for ``duration_s``; return the stats and the terminals."""
+    stats = stats or FleetStats()
+    rng = random.Random(seed)
+    terminals = [Terminal(c, request_timeout_s) for c in creds]
+    stop_at = trio.current_time() + duration_s
+
+    def pick() -> Consumer:
+        return rng.choice(consumers)
+
+    async with trio.open_nursery() as nursery:
+        for t in terminals:
+            nursery.start_soon(t.run, pick, stats, stop_at, pause_s)
+    return stats, terminals

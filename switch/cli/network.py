@@ -1,0 +1,168 @@
+"""``switch agent``, ``switch terminal``, ``switch wallet``: provision the network.
+
+(The back-office issue adds full KYC and an admin API; these are the minimal
+operator commands.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from switch.cli.common import echo_json, run_with_ledger
+from switch.config import Config
+from switch.db.database import Database
+from switch.ledger import Ledger, top_up_key
+from switch.protocols.terminal.crypto import public_bytes
+from switch.provisioning import store
+from switch.provisioning.credentials import Credentials
+from switch.provisioning.identity import identity_path, load_or_create
+
+
+@click.group()
+def agent() -> None:
+    """Add, show, block and unblock agents (shop owners)."""
+
+
+@agent.command("add")
+@click.option("--name", required=True, help="Shop owner's name.")
+@click.option("--mobile", required=True, help="10-digit mobile number.")
+@click.option("--fps-id", required=True, help="FPS outlet id (unique).")
+@click.pass_obj
+def agent_add(cfg: Config, name: str, mobile: str, fps_id: str) -> None:
+    """Add an agent and open its wallet. Prints the agent as JSON."""
+
+    async def run(db: Database, ledger: Ledger) -> store.Agent:
+        return await store.add_agent(db, ledger, name, mobile, fps_id)
+
+    echo_json(run_with_ledger(cfg, run).__dict__)
+
+
+@agent.command("show")
+@click.argument("agent_id")
+@click.pass_obj
+def agent_show(cfg: Config, agent_id: str) -> None:
+    """Show an agent and its wallet balance."""
+
+    async def run(db: Database, ledger: Ledger) -> dict[str, object]:
+        a = await store.get_agent(db, agent_id)
+        return {**a.__dict__, "balance_paise": await ledger.balance(a.wallet_account_id)}
+
+    echo_json(run_with_ledger(cfg, run))
+
+
+def _set_agent(cfg: Config, agent_id: str, state: str) -> None:
+    async def run(db: Database, ledger: Ledger) -> store.Agent:
+        return await store.set_agent_state(db, agent_id, state)
+
+    click.echo(f"agent {agent_id}: {run_with_ledger(cfg, run).state}")
+
+
+@agent.command("block")
+@click.argument("agent_id")
+@click.pass_obj
+def agent_block(cfg: Config, agent_id: str) -> None:
+    """Block an agent: all its terminals are refused at the handshake."""
+    _set_agent(cfg, agent_id, "blocked")
+
+
+@agent.command("unblock")
+@click.argument("agent_id")
+@click.pass_obj
+def agent_unblock(cfg: Config, agent_id: str) -> None:
+    """Unblock an agent."""
+    _set_agent(cfg, agent_id, "active")
+
+
+@click.group()
+def terminal() -> None:
+    """Provision, block and unblock e-POS terminals."""
+
+
+@terminal.command("add")
+@click.option("--agent", "agent_id", required=True, help="The agent the terminal belongs to.")
+@click.option("--count", default=1, show_default=True, help="How many terminals.")
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where to write <terminal id>.json credentials files.",
+)
+@click.option(
+    "--address", default=None, help="host:port terminals dial (default: the configured listener)."
+)
+@click.pass_obj
+def terminal_add(
+    cfg: Config, agent_id: str, count: int, out_dir: Path, address: str | None
+) -> None:
+    """Generate a terminal id and key pair; store the public key; write the device's
+    credentials file (terminal id, private key, switch public key, address)."""
+    if not 1 <= count <= 10_000:
+        raise click.BadParameter("must be 1..10000", param_hint="--count")
+    switch_key = public_bytes(load_or_create(identity_path(cfg)))
+    address = address or f"{cfg.terminals.host}:{cfg.terminals.port}"
+
+    async def run(db: Database, ledger: Ledger) -> list[Path]:
+        paths = []
+        for _ in range(count):
+            t, key = await store.add_terminal(db, agent_id)
+            path = out_dir / f"{t.id}.json"
+            Credentials.issue(t.id, agent_id, key, switch_key, address).write(path)
+            paths.append(path)
+        return paths
+
+    for path in run_with_ledger(cfg, run):
+        click.echo(f"{path.stem}: credentials written to {path}")
+
+
+def _set_terminal(cfg: Config, terminal_id: str, state: str) -> None:
+    async def run(db: Database, ledger: Ledger) -> store.Terminal:
+        return await store.set_terminal_state(db, terminal_id, state)
+
+    click.echo(f"terminal {terminal_id}: {run_with_ledger(cfg, run).state}")
+
+
+@terminal.command("block")
+@click.argument("terminal_id")
+@click.pass_obj
+def terminal_block(cfg: Config, terminal_id: str) -> None:
+    """Block a terminal: refused at its next handshake."""
+    _set_terminal(cfg, terminal_id, "blocked")
+
+
+@terminal.command("unblock")
+@click.argument("terminal_id")
+@click.pass_obj
+def terminal_unblock(cfg: Config, terminal_id: str) -> None:
+    """Unblock a terminal."""
+    _set_terminal(cfg, terminal_id, "active")
+
+
+@click.group()
+def wallet() -> None:
+    """Fund agents' wallets."""
+
+
+@wallet.command("topup")
+@click.option("--agent", "agent_id", required=True)
+@click.option("--amount-paise", type=int, required=True, help="Amount in paise (₹1 = 100).")
+@click.option(
+    "--bank-ref", required=True, help="The bank's reference: a top-up happens once per reference."
+)
+@click.pass_obj
+def wallet_topup(cfg: Config, agent_id: str, amount_paise: int, bank_ref: str) -> None:
+    """Move money from funding (the bank) into an agent's wallet, once per bank reference."""
+
+    async def run(db: Database, ledger: Ledger) -> dict[str, object]:
+        a = await store.get_agent(db, agent_id)
+        t = await ledger.top_up(a.wallet_account_id, amount_paise, bank_ref)
+        return {
+            "transfer": t.id,
+            "key": top_up_key(bank_ref),
+            "replayed": t.replayed,
+            "balance_paise": await ledger.balance(a.wallet_account_id),
+        }
+
+    echo_json(run_with_ledger(cfg, run))

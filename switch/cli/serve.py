@@ -1,0 +1,67 @@
+"""``switch serve`` and ``switch sim``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import click
+import trio
+
+from switch.cli.common import start_services
+from switch.config import Config
+from switch.server import serve as serve_switch
+
+
+@click.command()
+@click.option("--port", type=int, default=None, help="Terminal listener port (default: config).")
+@click.pass_obj
+def serve(cfg: Config, port: int | None) -> None:
+    """Run the switch: terminal listener, sessions, ledger. SIGINT/SIGTERM stop it
+    cleanly: stop accepting, let in-flight requests finish (bounded), exit."""
+    if port is not None:
+        cfg = cfg.replace(terminals=dataclasses.replace(cfg.terminals, port=port))
+    urls = start_services(cfg)
+    trio.run(serve_switch, cfg, urls.database_url)
+
+
+@click.group()
+def sim() -> None:
+    """Simulators of the outside world."""
+
+
+@sim.command("fleet")
+@click.option("--credentials-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--duration", "duration_s", type=float, default=30.0, show_default=True)
+@click.option("--biller", default="UPPCL", show_default=True)
+@click.option("--accounts", default=1000, show_default=True, help="Distinct consumer accounts.")
+@click.option("--seed", default=1, show_default=True)
+def sim_fleet(
+    credentials_dir: Path, duration_s: float, biller: str, accounts: int, seed: int
+) -> None:
+    """Run every terminal in CREDENTIALS_DIR against the switch: fetch, then pay."""
+    from simulators.epos.fleet import Consumer, run_fleet
+    from switch.provisioning.credentials import Credentials
+
+    creds = Credentials.read_dir(credentials_dir)
+    if not creds:
+        raise click.ClickException(f"no *.json credentials in {credentials_dir}")
+    consumers = [Consumer(biller, f"{1_000_000_000 + i}") for i in range(accounts)]
+    stats, _ = trio.run(run_fleet, creds, consumers, duration_s)
+    click.echo(
+        json.dumps(
+            {
+                "terminals": len(creds),
+                "fetches": stats.fetches,
+                "pays_ok": stats.pays_ok,
+                "pays_failed": stats.pays_failed,
+                "pays_pending": stats.pays_pending,
+                "pays_per_s": round(stats.pays_ok / duration_s, 1),
+                "p50_ms": stats.percentile_ms(0.5),
+                "p99_ms": stats.percentile_ms(0.99),
+                "failures": stats.failures,
+            }
+        )
+    )
+
