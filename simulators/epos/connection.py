@@ -83,6 +83,10 @@ class EposConnection:
     async def ping(self) -> None:
         await self._exchange("pong", {"type": "ping"})
 
+    def seal(self, body: dict[str, Any]) -> bytes:
+        """Tests: the next MACed frame for ``body``, without sending it."""
+        return self._proto.send(body)
+
     async def send_raw(self, wire: bytes) -> None:
         """Tests: put arbitrary bytes on the wire."""
         await self._stream.send_all(wire)

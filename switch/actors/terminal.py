@@ -117,6 +117,8 @@ class TerminalSession:
         self._frame_started_at: float | None = None
         self._read_scope = trio.CancelScope()
         self._end_code: ErrorCode | None = None
+        self._broken = False  # the socket failed: nothing more can be sent
+        self._closing = False  # a connection-level error is pending: send no answers
         self.terminal_id: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------
@@ -159,17 +161,31 @@ class TerminalSession:
         if ctx is None:
             return
         self._deps.stats.sessions_open += 1
+        failure: ProtocolError | None = None
         try:
             async with trio.open_nursery() as handlers:
+                # Failures are caught here, inside the nursery, so they are not
+                # wrapped in an ExceptionGroup with the handlers' fates.
                 with self._read_scope:
-                    await self._serve(ctx, handlers)
-                with trio.move_on_after(self._cfg.shutdown_grace_s):
-                    while self._in_flight:  # noqa: ASYNC110 (bounded by the grace period)
-                        await trio.sleep(0.01)
+                    try:
+                        await self._serve(ctx, handlers)
+                    except ProtocolError as exc:
+                        failure = exc
+                        self._closing = True  # the error frame must be the last one sent
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        self._broken = True
+                # In-flight requests finish their durable work (a pay reaches a state
+                # it can resume from); the terminal learns outcomes by asking again.
+                if not self._broken:
+                    with trio.move_on_after(self._cfg.shutdown_grace_s):
+                        while self._in_flight:  # noqa: ASYNC110 (bounded by the grace period)
+                            await trio.sleep(0.01)
                 handlers.cancel_scope.cancel()
         finally:
             self._deps.stats.sessions_open -= 1
-        if self._end_code is not None:
+        if failure is not None:
+            raise failure
+        if self._end_code is not None and not self._broken:
             await self._close_with(self._end_code, "")
 
     async def _handshake(self) -> TerminalContext | None:
@@ -291,11 +307,17 @@ class TerminalSession:
             self._count(req.type, "internal_error")
         finally:
             self._in_flight -= 1
-        await self._answer(body)
+        try:
+            await self._answer(body)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._broken = True  # the terminal is gone; stop reading too
+            self._read_scope.cancel()
 
     # -- writing -------------------------------------------------------------------
 
     async def _answer(self, body: dict[str, Any]) -> None:
+        if self._closing:
+            return
         async with self._send_lock:  # seq numbers must go out in order
             try:
                 wire = self._proto.send(body)

@@ -64,4 +64,3 @@ def sim_fleet(
             }
         )
     )
-

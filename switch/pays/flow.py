@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import trio
+
 from switch.ledger import InsufficientFunds, Ledger, pay_key
 from switch.pays.states import PayState
 from switch.pays.store import Pay, PayStore
@@ -46,9 +48,27 @@ class PayFlow:
         self._store = store
         self._ledger = ledger
         self._pay_timeout_s = pay_timeout_s
+        # One driver per pay in this process: a second request for the same pay (a
+        # retry that arrived while the first was in flight) waits, then reads the
+        # outcome. Two drivers could otherwise inquire while the other is sending.
+        self._driving: dict[int, trio.Lock] = {}
 
     async def drive(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
         """Advance ``pay`` until it is final or waiting on the biller (unknown)."""
+        lock = self._driving.setdefault(pay.id, trio.Lock())
+        waited = lock.locked()
+        try:
+            async with lock:
+                if waited:  # another driver moved it meanwhile: go on from what is stored
+                    stored = await self._store.get(pay.id)
+                    assert stored is not None
+                    pay = stored
+                return await self._drive(pay, biller, wallet_account_id)
+        finally:
+            if not lock.locked():  # nobody holds it and nobody was handed it
+                self._driving.pop(pay.id, None)
+
+    async def _drive(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
         fresh_send = False
         for _ in range(MAX_STEPS):
             state = pay.state

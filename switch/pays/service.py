@@ -103,11 +103,14 @@ class TerminalService:
     async def list_payments(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:
         first, last = _range(f)
         limit = f.get("limit", 50)
-        pays = await self._store.for_agent(ctx.agent_id, first, last, limit, f.get("after", 0))
+        # One more than asked tells whether another page exists.
+        pays = await self._store.for_agent(ctx.agent_id, first, last, limit + 1, f.get("after", 0))
+        more = len(pays) > limit
+        pays = pays[:limit]
         return {
             "type": "payments",
             "items": [_item(p) for p in pays],
-            "next_after": pays[-1].id if len(pays) == limit else None,
+            "next_after": pays[-1].id if more else None,
         }
 
     async def summary(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:

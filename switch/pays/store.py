@@ -66,27 +66,32 @@ class PayStore:
 
         Returns (pay, created). One round trip either way.
         """
-        row = await self._db.fetchrow(
-            """WITH ins AS (
-                   INSERT INTO pays (terminal_id, terminal_ref, agent_id, biller_id,
-                                     consumer_account, amount_paise, mobile, state)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, 'received')
-                   ON CONFLICT (terminal_id, terminal_ref) DO NOTHING
-                   RETURNING *)
-               SELECT *, true AS created FROM ins
-               UNION ALL
-               SELECT *, false FROM pays
-                WHERE terminal_id = $1 AND terminal_ref = $2 AND NOT EXISTS (SELECT 1 FROM ins)""",
-            terminal_id,
-            ref,
-            agent_id,
-            biller_id,
-            account,
-            amount_paise,
-            mobile,
-        )
-        assert row is not None
-        return _pay(row), bool(row["created"])
+        for _ in range(3):
+            row = await self._db.fetchrow(
+                """WITH ins AS (
+                       INSERT INTO pays (terminal_id, terminal_ref, agent_id, biller_id,
+                                         consumer_account, amount_paise, mobile, state)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, 'received')
+                       ON CONFLICT (terminal_id, terminal_ref) DO NOTHING
+                       RETURNING *)
+                   SELECT *, true AS created FROM ins
+                   UNION ALL
+                   SELECT *, false FROM pays
+                    WHERE terminal_id = $1 AND terminal_ref = $2
+                      AND NOT EXISTS (SELECT 1 FROM ins)""",
+                terminal_id,
+                ref,
+                agent_id,
+                biller_id,
+                account,
+                amount_paise,
+                mobile,
+            )
+            if row is not None:
+                return _pay(row), bool(row["created"])
+            # The conflicting row was inserted by a transaction that committed after
+            # this statement's snapshot was taken: look again with a new one.
+        raise PayConflict(f"pay {terminal_id}/{ref} could not be claimed or found")
 
     async def move(self, pay: Pay, new: PayState, **fields: Any) -> Pay:
         check_transition(pay.state, new)

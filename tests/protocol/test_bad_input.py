@@ -1,0 +1,248 @@
+"""Bad input on real sockets: each gets its documented error code, the connection is
+closed or left intact as docs/protocol.md says, and nothing reaches the books."""
+
+from __future__ import annotations
+
+import time
+
+import msgpack
+import pytest
+import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from simulators.epos.connection import ConnectionLost, EposConnection, HandshakeRefused, connect
+from switch.protocols.terminal.framing import frame
+from switch.protocols.terminal.messages import encode
+from switch.provisioning.credentials import Credentials
+from switch.provisioning.store import set_agent_state, set_terminal_state
+from switch.server import RunningSwitch
+from tests.protocol.conftest import books
+
+PAY = {"ref": "R1", "biller": "UPPCL", "account": "1234567890", "amount_paise": 100_00}
+
+
+async def raw_exchange(
+    port: int, data: bytes, *, close_write: bool = False
+) -> tuple[list[dict], bool]:
+    """Send bytes on a fresh connection; return the frames the switch sent and
+    whether it closed the connection (within 5 s)."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    received = b""
+    closed = False
+    try:
+        await stream.send_all(data)
+        if close_write:
+            await stream.send_eof()
+        with trio.move_on_after(5):
+            while True:
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    closed = True
+                    break
+                received += chunk
+    finally:
+        await stream.aclose()
+    frames = []
+    while len(received) >= 4:
+        n = int.from_bytes(received[:4], "big")
+        frames.append(msgpack.unpackb(received[4 : 4 + n]))
+        received = received[4 + n :]
+    return frames, closed
+
+
+async def wait_lost(conn: EposConnection) -> ConnectionLost:
+    with trio.fail_after(5):
+        while conn.lost is None:  # noqa: ASYNC110 (the read loop sets it)
+            await trio.sleep(0.01)
+    return conn.lost
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        ((16 * 1024 + 1).to_bytes(4, "big"), "frame_too_large"),
+        (b"\xff\xff\xff\xff", "frame_too_large"),  # a 4 GiB length prefix
+        (b"\x00\x00\x00\x00", "frame_too_large"),
+        (frame(b"\xc1\xc1 not msgpack"), "malformed_frame"),
+        (frame(msgpack.packb([1, 2, 3])), "malformed_frame"),
+        (frame(msgpack.packb({"type": "hello", "v": 1})), "malformed_frame"),
+        (frame(encode({"type": "pay", "rid": 1, **PAY})), "handshake_required"),
+        (
+            frame(encode({"type": "hello", "v": 9, "tid": "T1", "eph": b"x" * 32})),
+            "unsupported_version",
+        ),
+        (
+            frame(encode({"type": "hello", "v": 1, "tid": "T99999999", "eph": b"x" * 32})),
+            "unknown_terminal",
+        ),
+    ],
+)
+async def test_bad_first_frames_get_their_code_and_the_door(
+    switch: RunningSwitch, terminals: list[Credentials], database_url: str, data: bytes, code: str
+) -> None:
+    before = books(database_url)
+    frames, closed = await raw_exchange(switch.port, data)
+    assert [f["code"] for f in frames] == [code]
+    assert closed
+    assert books(database_url) == before
+
+
+async def test_truncated_frame_is_dropped(
+    switch: RunningSwitch, terminals: list[Credentials], database_url: str
+) -> None:
+    before = books(database_url)
+    frames, closed = await raw_exchange(switch.port, b"\x00\x00\x00\x40partial", close_write=True)
+    assert frames == [] and closed
+    assert switch.deps.stats.refused.get("truncated_frame") == 1
+    assert books(database_url) == before
+
+
+async def test_handshake_signed_by_the_wrong_key(
+    switch: RunningSwitch, terminals: list[Credentials]
+) -> None:
+    impostor = Credentials(
+        terminals[0].terminal_id,
+        terminals[0].agent_id,
+        Ed25519PrivateKey.generate().private_bytes_raw(),
+        terminals[0].switch_public_key,
+        terminals[0].address,
+    )
+    with pytest.raises(HandshakeRefused) as err:
+        async with connect(impostor):
+            pass
+    assert err.value.code == "handshake_failed"
+
+
+@pytest.mark.parametrize("what", ["terminal", "agent"])
+async def test_blocked_terminal_or_agent(
+    switch: RunningSwitch, terminals: list[Credentials], what: str
+) -> None:
+    creds = terminals[0]
+    if what == "terminal":
+        await set_terminal_state(switch.db, creds.terminal_id, "blocked")
+    else:
+        await set_agent_state(switch.db, creds.agent_id, "blocked")
+    with pytest.raises(HandshakeRefused) as err:
+        async with connect(creds):
+            pass
+    assert err.value.code == f"{what}_blocked"
+    # The other agent's terminal is unaffected.
+    async with connect(terminals[1]) as conn:
+        await conn.ping()
+
+
+@pytest.mark.parametrize("attack", ["bad_mac", "replayed_seq", "seq_gap"])
+async def test_tampered_frames_close_the_session_and_pay_nothing(
+    switch: RunningSwitch, terminals: list[Credentials], database_url: str, attack: str
+) -> None:
+    async with connect(terminals[0], heartbeat=False) as conn:
+        before = books(database_url)
+        wire = conn.seal({"type": "pay", "rid": 1, **PAY})
+        if attack == "bad_mac":
+            wire = wire[:-1] + bytes([wire[-1] ^ 1])
+            await conn.send_raw(wire)
+        elif attack == "replayed_seq":
+            await conn.send_raw(wire)  # seq 1: a real pay, answered
+            await conn.send_raw(wire)  # the same bytes again
+        else:
+            conn.seal({"type": "ping"})  # seq 2 never sent
+            await conn.send_raw(conn.seal({"type": "pay", "rid": 2, **PAY, "ref": "R2"}))
+        lost = await wait_lost(conn)
+    assert lost.code == attack
+    after = books(database_url)
+    if attack == "replayed_seq":  # the first copy was a genuine pay; the replay added nothing
+        assert after[1] == before[1] + 1
+    else:
+        assert after == before
+
+
+async def test_request_level_errors_keep_the_session(
+    switch: RunningSwitch, terminals: list[Credentials], database_url: str
+) -> None:
+    async with connect(terminals[0]) as conn:
+        before = books(database_url)
+        answer = await conn.request("teleport")
+        assert (answer["type"], answer["code"]) == ("error", "unknown_message_type")
+        answer = await conn.request("pay", **{**PAY, "amount_paise": -5})
+        assert answer["code"] == "invalid_request" and "amount_paise" in answer["message"]
+        answer = await conn.request("pay", **{**PAY, "amount_paise": 12.5})
+        assert answer["code"] == "invalid_request"
+        answer = await conn.request("fetch_bill", biller="NOBODY", account="1234567890")
+        assert answer["code"] == "unknown_biller"
+        answer = await conn.request("fetch_bill", biller="UPPCL", account="0000")
+        assert answer["code"] == "unknown_consumer"
+        answer = await conn.request("status", ref="never-used")
+        assert answer["code"] == "unknown_reference"
+        assert books(database_url) == before
+        await conn.ping()  # still open
+
+
+async def test_a_peer_sending_one_byte_a_second_is_cut_off(
+    switch: RunningSwitch, terminals: list[Credentials]
+) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", switch.port)
+    hello = frame(
+        encode({"type": "hello", "v": 1, "tid": terminals[0].terminal_id, "eph": b"x" * 32})
+    )
+    started = time.monotonic()
+    cut_off = False
+    with trio.move_on_after(10):
+        for byte in hello:
+            try:
+                await stream.send_all(bytes([byte]))
+            except trio.BrokenResourceError:
+                cut_off = True
+                break
+            with trio.move_on_after(1):
+                if await stream.receive_some(65536) == b"":
+                    cut_off = True
+                    break
+    await stream.aclose()
+    assert cut_off and time.monotonic() - started < 5
+    assert (
+        switch.deps.stats.refused.get("handshake_timeout", 0)
+        + switch.deps.stats.refused.get("frame_timeout", 0)
+        == 1
+    )
+
+
+async def test_a_thousand_silent_connections_are_closed_and_pays_go_on(
+    switch: RunningSwitch, terminals: list[Credentials]
+) -> None:
+    streams = [await trio.open_tcp_stream("127.0.0.1", switch.port) for _ in range(1000)]
+    try:
+        async with connect(terminals[0]) as conn:  # a real terminal, meanwhile
+            result = await conn.request("pay", **PAY)
+            assert result["status"] == "success"
+        with trio.fail_after(10):
+            while switch.deps.stats.connected:  # noqa: ASYNC110 (watching the switch's count)
+                await trio.sleep(0.05)
+        assert switch.deps.stats.refused.get("handshake_timeout") == 1000
+    finally:
+        for s in streams:
+            await s.aclose()
+
+
+async def test_idle_session_times_out(switch: RunningSwitch, terminals: list[Credentials]) -> None:
+    async with connect(terminals[0], heartbeat=False) as conn:
+        lost = await wait_lost(conn)
+    assert lost.code == "idle_timeout"
+
+
+async def test_heartbeats_keep_a_session_alive(
+    switch: RunningSwitch, terminals: list[Credentials]
+) -> None:
+    async with connect(terminals[0], heartbeat=False) as conn:
+        for _ in range(4):  # 4 x 0.8 s > the 2 s idle timeout
+            await trio.sleep(0.8)
+            await conn.ping()
+        assert conn.lost is None
+
+
+async def test_a_newer_session_replaces_the_older(
+    switch: RunningSwitch, terminals: list[Credentials]
+) -> None:
+    async with connect(terminals[0]) as first, connect(terminals[0]) as second:
+        lost = await wait_lost(first)
+        assert lost.code == "session_replaced"
+        await second.ping()
