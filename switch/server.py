@@ -52,9 +52,13 @@ async def open_stub_billers(ledger: Ledger) -> dict[str, Biller]:
 @asynccontextmanager
 async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[RunningSwitch]:
     identity = load_or_create(identity_path(cfg))
-    async with Database.open(database_url) as db, Ledger.open(db, cfg.ledger) as ledger:
+    async with (
+        Database.open(database_url) as db,
+        Ledger.open(db, cfg.ledger) as ledger,
+        trio.open_nursery() as pays,
+    ):
         billers = await open_stub_billers(ledger)
-        flow = PayFlow(PayStore(db), ledger, cfg.terminals.pay_timeout_s)
+        flow = PayFlow(PayStore(db), ledger, cfg.terminals.pay_timeout_s, background=pays)
         service = TerminalService(PayStore(db), flow, billers)
         deps = TerminalDeps(identity, cfg.terminals, db, service)
         listeners = await trio.open_tcp_listeners(cfg.terminals.port, host=cfg.terminals.host)
@@ -84,6 +88,9 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
                     while deps.stats.connected:  # noqa: ASYNC110 (bounded wait for sessions)
                         await trio.sleep(0.05)
                 nursery.cancel_scope.cancel()
+                # Pays still being driven had the sessions' grace period to finish;
+                # what is left stops at a durable state and resumes on restart.
+                pays.cancel_scope.cancel()
 
 
 async def serve(cfg: Config, database_url: str) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import asyncpg
+
+from switch.config import Config
 
 
 def query(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -24,3 +27,12 @@ def query(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
 def scalar(url: str, sql: str, *args: Any) -> Any:
     rows = query(url, sql, *args)
     return rows[0][0] if rows else None
+
+
+def with_terminals(cfg: Config, **changes: object) -> Config:
+    return cfg.replace(terminals=dataclasses.replace(cfg.terminals, **changes))
+
+
+def books(url: str) -> tuple[int, int]:
+    """What a refused request must not change: transfers and pays."""
+    return scalar(url, "SELECT count(*) FROM transfers"), scalar(url, "SELECT count(*) FROM pays")

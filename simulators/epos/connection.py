@@ -178,12 +178,24 @@ async def connect(
         except BaseException:
             await stream.aclose()
             raise
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(conn.read_loop)
-        if heartbeat:
-            nursery.start_soon(conn.heartbeat_loop)
-        try:
-            yield conn
-        finally:
-            nursery.cancel_scope.cancel()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.read_loop)
+            if heartbeat:
+                nursery.start_soon(conn.heartbeat_loop)
+            try:
+                yield conn
+            finally:
+                # Nothing awaited in here: inside the cancelled scope an await would
+                # raise Cancelled, replace the caller's exception, and the nursery
+                # would then swallow both.
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The background tasks never raise; an error here is the caller's own, and
+        # the caller should see it as raised, not wrapped by our nursery.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+    finally:
+        with trio.CancelScope(shield=True):
             await conn.aclose()

@@ -61,6 +61,8 @@ class Terminal:
         self.receipts: list[dict[str, Any]] = []
         self._refs = itertools.count(1)
         self._run_tag = f"{time.time_ns() // 1_000_000 % 10**10:x}"
+        # A pay whose answer never came: after reconnecting, ask again with its ref.
+        self.unanswered: tuple[Consumer, int, str, float] | None = None
 
     def next_ref(self) -> str:
         return f"{self._run_tag}-{next(self._refs)}"
@@ -75,6 +77,10 @@ class Terminal:
         while trio.current_time() < stop_at:
             try:
                 async with connect(self.creds, request_timeout_s=self.request_timeout_s) as conn:
+                    if self.unanswered is not None:
+                        who, amount, ref, started = self.unanswered
+                        stats.retries += 1
+                        self.finish(await self.pay(conn, who, amount, ref, stats), started, stats)
                     while trio.current_time() < stop_at:
                         await self.fetch_and_pay(conn, consumers(), stats)
                         if pause_s:
@@ -92,7 +98,12 @@ class Terminal:
                 await trio.sleep(BACK_OFF_S)
             return
         started = time.perf_counter()
-        result = await self.pay(conn, who, bill["amount_paise"], self.next_ref(), stats)
+        ref = self.next_ref()
+        self.unanswered = (who, bill["amount_paise"], ref, started)
+        self.finish(await self.pay(conn, who, bill["amount_paise"], ref, stats), started, stats)
+
+    def finish(self, result: dict[str, Any], started: float, stats: FleetStats) -> None:
+        self.unanswered = None
         stats.pay_latencies_s.append(time.perf_counter() - started)
         self.tally(result, stats)
 

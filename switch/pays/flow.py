@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import outcome
 import trio
 
 from switch.ledger import InsufficientFunds, Ledger, pay_key
@@ -44,14 +45,44 @@ class Biller:
 
 
 class PayFlow:
-    def __init__(self, store: PayStore, ledger: Ledger, pay_timeout_s: float) -> None:
+    def __init__(
+        self,
+        store: PayStore,
+        ledger: Ledger,
+        pay_timeout_s: float,
+        background: trio.Nursery | None = None,
+        max_driving: int = 10_000,
+    ) -> None:
         self._store = store
         self._ledger = ledger
         self._pay_timeout_s = pay_timeout_s
+        self._background = background
+        self._driving_limit = trio.CapacityLimiter(max_driving)
         # One driver per pay in this process: a second request for the same pay (a
         # retry that arrived while the first was in flight) waits, then reads the
         # outcome. Two drivers could otherwise inquire while the other is sending.
         self._driving: dict[int, trio.Lock] = {}
+
+    async def drive_detached(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
+        """``drive`` in the switch's own nursery, and wait for it.
+
+        The pay goes on if the caller goes away (the terminal disconnected or timed
+        out): its progress must never depend on who is waiting for the answer. At most
+        ``max_driving`` pays are driven at once; beyond that the caller waits.
+        """
+        if self._background is None:
+            return await self.drive(pay, biller, wallet_account_id)
+        done = trio.Event()
+        result: list[outcome.Outcome[Pay]] = []
+
+        async def run() -> None:
+            async with self._driving_limit:
+                result.append(await outcome.acapture(self.drive, pay, biller, wallet_account_id))
+            done.set()
+
+        self._background.start_soon(run)
+        await done.wait()
+        return result[0].unwrap()
 
     async def drive(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
         """Advance ``pay`` until it is final or waiting on the biller (unknown)."""

@@ -84,7 +84,7 @@ class TerminalService:
         if not created and not pay.same_request(biller.id, f["account"], f["amount_paise"]):
             raise RequestFailed(ErrorCode.REFERENCE_REUSED, f"ref {f['ref']} names pay {pay.id}")
         try:
-            pay = await self._flow.drive(pay, biller, ctx.wallet_account_id)
+            pay = await self._flow.drive_detached(pay, biller, ctx.wallet_account_id)
         except (LedgerBusy, LedgerUnavailable) as exc:
             # The pay stays where it is; the same ref resumes it.
             raise RequestFailed(ErrorCode.BUSY, str(exc)) from exc
@@ -97,7 +97,7 @@ class TerminalService:
         if not pay.state.final:
             biller = self._billers.get(pay.biller_id)
             if biller is not None:
-                pay = await self._flow.drive(pay, biller, ctx.wallet_account_id)
+                pay = await self._flow.drive_detached(pay, biller, ctx.wallet_account_id)
         return pay_result(pay)
 
     async def list_payments(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:

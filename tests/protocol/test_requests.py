@@ -14,8 +14,7 @@ from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.credentials import Credentials
 from switch.provisioning.fleet import provision_fleet
 from switch.server import RunningSwitch, running_switch
-from tests.helpers import scalar
-from tests.protocol.conftest import with_terminals
+from tests.helpers import scalar, with_terminals
 
 ACCOUNT = "1234567890"
 
