@@ -99,10 +99,66 @@ class TerminalsConfig:
 
 
 @dataclass(frozen=True)
+class BillerConfig:
+    """One biller: who it is, how to reach it, and its commercial rules."""
+
+    id: str = ""
+    name: str = ""
+    kind: str = "electricity"  # electricity | water
+    connector: str = "http"  # http | stub
+    endpoint: str = ""
+    timeout_s: float = 5.0
+    max_concurrency: int = 64
+    max_queue: int = 2000
+    fee_paise: int = 0  # charged to the agent per pay (settlement issue)
+    commission_bps: int = 0  # agent commission, basis points of the amount
+    region: str = ""
+    district: str = ""
+
+
+DEFAULT_BILLERS = (
+    BillerConfig(
+        id="UPPCL",
+        name="Uttar Pradesh Power Corporation",
+        kind="electricity",
+        endpoint="http://127.0.0.1:7501",
+        commission_bps=50,
+        region="Purvanchal",
+        district="Varanasi",
+    ),
+    BillerConfig(
+        id="JALSEWA",
+        name="Gram Panchayat Water Scheme",
+        kind="water",
+        endpoint="http://127.0.0.1:7502",
+        commission_bps=100,
+        region="Purvanchal",
+        district="Mau",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    """The SMS gateway and the notifier's retry policy."""
+
+    enabled: bool = True
+    endpoint: str = "http://127.0.0.1:7503"
+    timeout_s: float = 5.0
+    batch: int = 200
+    poll_interval_s: float = 0.2
+    max_attempts: int = 8
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 300.0
+
+
+@dataclass(frozen=True)
 class Config:
     services: ServicesConfig = field(default_factory=ServicesConfig)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     terminals: TerminalsConfig = field(default_factory=TerminalsConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
+    billers: tuple[BillerConfig, ...] = DEFAULT_BILLERS
 
     def replace(self, **sections: Any) -> Config:
         return dataclasses.replace(self, **sections)
@@ -112,6 +168,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "services": ServicesConfig,
     "ledger": LedgerConfig,
     "terminals": TerminalsConfig,
+    "sms": SmsConfig,
 }
 
 
@@ -123,11 +180,14 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
     """Build the configuration: defaults < TOML file < environment."""
     env = os.environ if environ is None else environ
     values: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    billers: list[dict[str, Any]] | None = None
     file_path = Path(path) if path else _config_path_from_env(env)
     if file_path is not None:
-        _merge_file(values, file_path)
+        billers = _merge_file(values, file_path)
     _merge_env(values, env)
-    sections = {name: _build_section(name, values[name]) for name in _SECTIONS}
+    sections: dict[str, Any] = {name: _build_section(name, values[name]) for name in _SECTIONS}
+    if billers is not None:
+        sections["billers"] = _build_billers(billers)
     return Config(**sections)
 
 
@@ -138,19 +198,52 @@ def _config_path_from_env(env: Mapping[str, str]) -> Path | None:
     return default if default.exists() else None
 
 
-def _merge_file(values: dict[str, dict[str, Any]], path: Path) -> None:
+def _merge_file(values: dict[str, dict[str, Any]], path: Path) -> list[dict[str, Any]] | None:
+    """Merge the file's sections into ``values``; return its [[billers]], if any."""
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} does not exist") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    billers = data.pop("billers", None)
+    if billers is not None and not (
+        isinstance(billers, list) and all(isinstance(b, dict) for b in billers)
+    ):
+        raise ConfigError(f"{path}: billers must be an array of tables ([[billers]])")
     for section, body in data.items():
         if section not in _SECTIONS:
             raise ConfigError(f"{path}: unknown section [{section}]")
         if not isinstance(body, dict):
             raise ConfigError(f"{path}: [{section}] must be a table")
         values[section].update(body)
+    return billers
+
+
+def _build_billers(raw: list[dict[str, Any]]) -> tuple[BillerConfig, ...]:
+    billers = []
+    for i, body in enumerate(raw):
+        fields = {f.name for f in dataclasses.fields(BillerConfig)}
+        unknown = set(body) - fields
+        if unknown:
+            raise ConfigError(f"[[billers]] #{i + 1}: unknown setting(s) {sorted(unknown)}")
+        kwargs = {
+            k: _coerce("billers", k, v, type(getattr(BillerConfig(), k))) for k, v in body.items()
+        }
+        biller = BillerConfig(**kwargs)
+        if not biller.id or not biller.id.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"[[billers]] #{i + 1}: id must be 1-32 of A-Z a-z 0-9 _ -")
+        if biller.kind not in ("electricity", "water"):
+            raise ConfigError(f"[[billers]] {biller.id}: kind must be electricity or water")
+        if biller.connector not in ("http", "stub"):
+            raise ConfigError(f"[[billers]] {biller.id}: connector must be http or stub")
+        if biller.connector == "http" and not biller.endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"[[billers]] {biller.id}: endpoint must be an http(s) URL")
+        billers.append(biller)
+    ids = [b.id for b in billers]
+    if len(ids) != len(set(ids)):
+        raise ConfigError("[[billers]]: ids must be unique")
+    return tuple(billers)
 
 
 def _merge_env(values: dict[str, dict[str, Any]], env: Mapping[str, str]) -> None:

@@ -17,19 +17,18 @@ from dataclasses import dataclass
 
 import trio
 
+from switch.actors.biller import open_billers
+from switch.actors.notifier import Notifier
 from switch.actors.terminal import TerminalDeps, TerminalSession
 from switch.config import Config
 from switch.db.database import Database
-from switch.ledger import AccountKind, Ledger
+from switch.ledger import Ledger
 from switch.pays.flow import Biller, PayFlow
 from switch.pays.service import TerminalService
 from switch.pays.store import PayStore
-from switch.protocols.billers.stub import StubConnector
 from switch.provisioning.identity import identity_path, load_or_create
 
 log = logging.getLogger("switch.server")
-
-STUB_BILLERS = {"UPPCL": "Uttar Pradesh Power Corporation (stub)"}
 
 
 @dataclass
@@ -39,14 +38,7 @@ class RunningSwitch:
     ledger: Ledger
     db: Database
     billers: Mapping[str, Biller]
-
-
-async def open_stub_billers(ledger: Ledger) -> dict[str, Biller]:
-    billers = {}
-    for biller_id, name in STUB_BILLERS.items():
-        account = await ledger.open_account(AccountKind.BILLER, f"biller:{biller_id}", name)
-        billers[biller_id] = Biller(biller_id, name, StubConnector(biller_id), account.id)
-    return billers
+    notifier: Notifier | None
 
 
 @asynccontextmanager
@@ -57,7 +49,7 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         Ledger.open(db, cfg.ledger) as ledger,
         trio.open_nursery() as pays,
     ):
-        billers = await open_stub_billers(ledger)
+        billers = await open_billers(cfg.billers, ledger)
         flow = PayFlow(PayStore(db), ledger, cfg.terminals.pay_timeout_s, background=pays)
         service = TerminalService(PayStore(db), flow, billers)
         deps = TerminalDeps(identity, cfg.terminals, db, service)
@@ -69,6 +61,9 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
             async with limiter:
                 await TerminalSession(stream, deps).run()
 
+        notifier = Notifier(db, cfg.sms) if cfg.sms.enabled else None
+        if notifier is not None:
+            pays.start_soon(notifier.run)
         async with trio.open_nursery() as nursery:
             accept_scope = trio.CancelScope()
 
@@ -79,7 +74,7 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
             nursery.start_soon(accept)
             log.info("terminal listener on %s:%d", cfg.terminals.host, port)
             try:
-                yield RunningSwitch(port, deps, ledger, db, billers)
+                yield RunningSwitch(port, deps, ledger, db, billers, notifier)
             finally:
                 accept_scope.cancel()  # stop accepting; sessions go on
                 for session in list(deps.registry.sessions.values()):
@@ -91,6 +86,9 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
                 # Pays still being driven had the sessions' grace period to finish;
                 # what is left stops at a durable state and resumes on restart.
                 pays.cancel_scope.cancel()
+        for biller in billers.values():
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                await biller.connector.aclose()
 
 
 async def serve(cfg: Config, database_url: str) -> None:

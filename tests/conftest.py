@@ -18,7 +18,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from switch.config import Config, LedgerConfig, ServicesConfig, TerminalsConfig
+from switch.config import (
+    BillerConfig,
+    Config,
+    LedgerConfig,
+    ServicesConfig,
+    SmsConfig,
+    TerminalsConfig,
+)
 from switch.db.migrate import migrate
 from switch.ledger import Ledger
 from switch.protocols.terminal.crypto import public_bytes
@@ -103,7 +110,13 @@ def switch_config(tmp_path: Path) -> Config:
         idle_timeout_s=2.0,
         shutdown_grace_s=1.0,
     )
-    return Config(ledger=LedgerConfig(expiry_sweep_interval_s=0.2), terminals=terminals)
+    stub = BillerConfig(id="UPPCL", name="UPPCL (stub)", connector="stub")
+    return Config(
+        ledger=LedgerConfig(expiry_sweep_interval_s=0.2),
+        terminals=terminals,
+        billers=(stub,),
+        sms=SmsConfig(enabled=False),
+    )
 
 
 @pytest.fixture

@@ -142,9 +142,10 @@ class PayFlow:
         payment = BillerPayment(pay.id, pay.consumer_account, pay.amount_paise, pay.terminal_ref)
         try:
             receipt = await biller.connector.pay(payment)
-        except (BillerRejected, UnknownConsumer) as exc:
-            code = "unknown_consumer" if isinstance(exc, UnknownConsumer) else "biller_rejected"
-            return await self._store.move(pay, PayState.REJECTED, error_code=code)
+        except BillerRejected as exc:
+            return await self._store.move(pay, PayState.REJECTED, error_code=exc.reason)
+        except UnknownConsumer:
+            return await self._store.move(pay, PayState.REJECTED, error_code="unknown_consumer")
         except BillerUnavailable:
             # The request never left: nothing can have been applied.
             return await self._store.move(pay, PayState.REJECTED, error_code="biller_unavailable")

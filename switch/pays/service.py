@@ -16,7 +16,12 @@ from switch.ledger import LedgerBusy, LedgerUnavailable
 from switch.pays.flow import Biller, PayFlow
 from switch.pays.states import PayState
 from switch.pays.store import Pay, PayStore
-from switch.protocols.billers.base import BillerUnavailable, OutcomeUnknown, UnknownConsumer
+from switch.protocols.billers.base import (
+    BillerBusy,
+    BillerUnavailable,
+    OutcomeUnknown,
+    UnknownConsumer,
+)
 from switch.protocols.terminal.errors import ErrorCode
 
 MAX_RANGE_DAYS = 366
@@ -58,6 +63,8 @@ class TerminalService:
             raise RequestFailed(
                 ErrorCode.UNKNOWN_CONSUMER, f"{f['account']} at {biller.id}"
             ) from exc
+        except BillerBusy as exc:
+            raise RequestFailed(ErrorCode.BUSY, str(exc)) from exc
         except (BillerUnavailable, OutcomeUnknown) as exc:
             raise RequestFailed(ErrorCode.BILLER_UNAVAILABLE, str(exc)) from exc
         return {
@@ -72,6 +79,9 @@ class TerminalService:
 
     async def pay(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:
         biller = self._biller(f["biller"])
+        if getattr(biller.connector, "saturated", False):
+            # Refused before anything is recorded or held.
+            raise RequestFailed(ErrorCode.BUSY, f"biller {biller.id} is busy")
         pay, created = await self._store.claim(
             ctx.terminal_id,
             f["ref"],

@@ -94,17 +94,29 @@ class PayStore:
         raise PayConflict(f"pay {terminal_id}/{ref} could not be claimed or found")
 
     async def move(self, pay: Pay, new: PayState, **fields: Any) -> Pay:
+        """Move ``pay`` from the state we saw to ``new``; a final move with a
+        depositor mobile also queues the SMS, in the same statement."""
         check_transition(pay.state, new)
+        error_code, biller_txn = fields.get("error_code"), fields.get("biller_txn_id")
+        sms = sms_text(pay, new, error_code, biller_txn) if new.final and pay.mobile else None
         row = await self._db.fetchrow(
-            """UPDATE pays SET state = $3, updated_at = now(),
-                      error_code = coalesce($4, error_code),
-                      biller_txn_id = coalesce($5, biller_txn_id)
-                WHERE id = $1 AND state = $2 RETURNING *""",
+            """WITH moved AS (
+                   UPDATE pays SET state = $3, updated_at = now(),
+                          error_code = coalesce($4, error_code),
+                          biller_txn_id = coalesce($5, biller_txn_id)
+                    WHERE id = $1 AND state = $2 RETURNING *
+               ), sms AS (
+                   INSERT INTO sms_outbox (pay_id, mobile, body)
+                   SELECT id, mobile, $6 FROM moved WHERE $6::text IS NOT NULL
+                   ON CONFLICT (pay_id) DO NOTHING
+               )
+               SELECT * FROM moved""",
             pay.id,
             pay.state.value,
             new.value,
-            fields.get("error_code"),
-            fields.get("biller_txn_id"),
+            error_code,
+            biller_txn,
+            sms,
         )
         if row is None:
             raise PayConflict(f"pay {pay.id} is no longer {pay.state}")
@@ -147,6 +159,22 @@ class PayStore:
             start,
             end,
         )
+
+
+def sms_text(pay: Pay, state: PayState, error_code: str | None, biller_txn: str | None) -> str:
+    """The depositor's SMS (seed 000, D.8-9): a receipt, or a failure and what to do."""
+    rupees = f"Rs {pay.amount_paise // 100}.{pay.amount_paise % 100:02d}"
+    if state is PayState.POSTED:
+        return (
+            f"{rupees} received for {pay.biller_id} a/c {pay.consumer_account}. "
+            f"Txn {pay.id}, biller ref {biller_txn or pay.biller_txn_id}, "
+            f"terminal ref {pay.terminal_ref}. Thank you."
+        )
+    reason = (error_code or pay.error_code or "failed").replace("_", " ")
+    return (
+        f"Payment of {rupees} for {pay.biller_id} a/c {pay.consumer_account} FAILED "
+        f"({reason}). Txn {pay.id}. Please collect your cash back from the agent."
+    )
 
 
 def _ist_bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:

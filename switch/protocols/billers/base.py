@@ -47,11 +47,20 @@ class UnknownConsumer(BillerError):
 
 
 class BillerRejected(BillerError):
-    pass
+    """The biller refused the payment; ``args[0]`` is its reason code."""
+
+    @property
+    def reason(self) -> str:
+        reason = str(self.args[0]) if self.args else ""
+        return reason if reason.replace("_", "").isalnum() else "biller_rejected"
 
 
 class BillerUnavailable(BillerError):
     pass
+
+
+class BillerBusy(BillerUnavailable):
+    """Our own queue for this biller is full: answered at once, nothing was sent."""
 
 
 class OutcomeUnknown(BillerError):
@@ -66,3 +75,5 @@ class Connector(Protocol):
     async def status(self, switch_txn_id: int) -> BillerReceipt | None:
         """The receipt if the biller applied this payment, None if it never did."""
         ...
+
+    async def aclose(self) -> None: ...

@@ -52,9 +52,12 @@ class StubConnector:
         if not ACCOUNT_RE.fullmatch(payment.account):
             raise UnknownConsumer(payment.account)
         if payment.account.endswith("99"):
-            raise BillerRejected("account is disconnected")
+            raise BillerRejected("account_disconnected")
         self.applied[payment.switch_txn_id] = (payment.account, payment.amount_paise)
         return BillerReceipt(f"{self.biller_id}-{payment.switch_txn_id}")
+
+    async def aclose(self) -> None:
+        pass
 
     async def status(self, switch_txn_id: int) -> BillerReceipt | None:
         await trio.lowlevel.checkpoint()

@@ -1,0 +1,1 @@
+"""Pieces the simulators share: a small JSON-over-HTTP app, durable logs."""

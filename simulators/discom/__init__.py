@@ -1,0 +1,1 @@
+"""An electricity distribution company (discom) like UPPCL: see simulator.py."""

@@ -1,0 +1,1 @@
+"""An SMS gateway stand-in: see simulator.py."""

@@ -1,0 +1,1 @@
+"""A village water scheme like mGramSeva: see simulator.py."""

@@ -1,0 +1,133 @@
+"""The HTTP/JSON biller connector (docs/biller-api.md), on httpx under trio.
+
+One pooled client per biller (``max_concurrency`` connections) and a deadline on
+every call. How answers map to what the pay flow may do:
+
+| call | answer | meaning |
+|---|---|---|
+| any | could not connect | ``BillerUnavailable``: nothing was sent |
+| fetch | 200 / 404 unknown_consumer | ``Bill`` / ``UnknownConsumer`` |
+| fetch | anything else, timeout | ``BillerUnavailable`` (a fetch changes nothing) |
+| pay | 200 with a biller txn id | ``BillerReceipt`` |
+| pay | 422 {error} / 404 unknown_consumer | ``BillerRejected(error)`` / ``UnknownConsumer`` |
+| pay | timeout, reset, 5xx, garbage | ``OutcomeUnknown``: it may have been applied |
+| status | 200 applied / 200 reversed or 404 | ``BillerReceipt`` / ``None`` |
+| status | anything else | ``OutcomeUnknown`` |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+
+from switch.protocols.billers.base import (
+    Bill,
+    BillerPayment,
+    BillerReceipt,
+    BillerRejected,
+    BillerUnavailable,
+    OutcomeUnknown,
+    UnknownConsumer,
+)
+
+
+class HttpConnector:
+    def __init__(
+        self, biller_id: str, endpoint: str, *, timeout_s: float, max_concurrency: int
+    ) -> None:
+        self.biller_id = biller_id
+        self._client = httpx.AsyncClient(
+            base_url=endpoint.rstrip("/"),
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
+            limits=httpx.Limits(
+                max_connections=max_concurrency, max_keepalive_connections=max_concurrency
+            ),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def fetch_bill(self, account: str) -> Bill:
+        try:
+            r = await self._client.get(f"/v1/bills/{account}")
+        except httpx.HTTPError as exc:
+            raise BillerUnavailable(f"{self.biller_id}: {exc!r}") from exc
+        body = _json(r)
+        if r.status_code == 404 and body.get("error") == "unknown_consumer":
+            raise UnknownConsumer(account)
+        try:
+            if r.status_code != 200:
+                raise ValueError(f"status {r.status_code}")
+            return Bill(
+                biller_id=self.biller_id,
+                account=body["account"],
+                consumer_name=body["name"],
+                amount_due_paise=_int(body["amount_due_paise"]),
+                due_date=dt.date.fromisoformat(body["due_date"]),
+                bill_number=body["bill_number"],
+                details={"mobile": body.get("mobile"), **body.get("details", {})},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BillerUnavailable(f"{self.biller_id}: bad bill answer: {exc}") from exc
+
+    async def pay(self, payment: BillerPayment) -> BillerReceipt:
+        body = {
+            "switch_txn_id": payment.switch_txn_id,
+            "account": payment.account,
+            "amount_paise": payment.amount_paise,
+            "terminal_ref": payment.terminal_ref,
+        }
+        try:
+            r = await self._client.post("/v1/payments", json=body)
+        except httpx.ConnectError as exc:
+            raise BillerUnavailable(f"{self.biller_id}: {exc!r}") from exc
+        except httpx.HTTPError as exc:  # sent, or maybe sent: the outcome is unknown
+            raise OutcomeUnknown(f"{self.biller_id}: {exc!r}") from exc
+        answer = _json(r)
+        if r.status_code == 404 and answer.get("error") == "unknown_consumer":
+            raise UnknownConsumer(payment.account)
+        if r.status_code == 422 and isinstance(answer.get("error"), str):
+            raise BillerRejected(answer["error"])
+        return _receipt(r, answer, payment.switch_txn_id)
+
+    async def status(self, switch_txn_id: int) -> BillerReceipt | None:
+        try:
+            r = await self._client.get(f"/v1/payments/{switch_txn_id}")
+        except httpx.ConnectError as exc:
+            raise BillerUnavailable(f"{self.biller_id}: {exc!r}") from exc
+        except httpx.HTTPError as exc:
+            raise OutcomeUnknown(f"{self.biller_id}: {exc!r}") from exc
+        answer = _json(r)
+        if r.status_code == 404 and answer.get("error") == "not_found":
+            return None
+        if r.status_code == 200 and answer.get("status") == "reversed":
+            return None
+        return _receipt(r, answer, switch_txn_id)
+
+
+def _json(r: httpx.Response) -> dict[str, Any]:
+    try:
+        body = r.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _receipt(r: httpx.Response, answer: dict[str, Any], txn_id: int) -> BillerReceipt:
+    txn = answer.get("biller_txn_id")
+    if (
+        r.status_code != 200
+        or answer.get("status") != "applied"
+        or not isinstance(txn, str)
+        or answer.get("switch_txn_id") != txn_id
+    ):
+        raise OutcomeUnknown(f"unexpected answer {r.status_code}: {str(answer)[:200]}")
+    return BillerReceipt(txn)
