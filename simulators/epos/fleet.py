@@ -31,6 +31,7 @@ BACK_OFF_S = 0.1
 class FleetStats:
     fetches: int = 0
     fetch_errors: int = 0
+    nothing_due: int = 0
     pays_ok: int = 0
     pays_failed: int = 0
     pays_pending: int = 0
@@ -52,11 +53,33 @@ class Consumer:
     account: str
 
 
+AmountPolicy = Callable[[dict[str, Any]], int | None]
+
+
+def pay_in_full(bill: dict[str, Any]) -> int | None:
+    """The whole amount due; nothing if nothing is due."""
+    due = bill["amount_paise"]
+    return due if due > 0 else None
+
+
+def pay_part(rng: random.Random) -> AmountPolicy:
+    """Part of the bill, as many consumers do: at most the due, at least ₹1."""
+
+    def policy(bill: dict[str, Any]) -> int | None:
+        due = bill["amount_paise"]
+        return min(due, rng.randint(1, 30) * 50_00) if due >= 100 else None
+
+    return policy
+
+
 class Terminal:
     """One simulated terminal: its credentials, its receipts, its next reference."""
 
-    def __init__(self, creds: Credentials, request_timeout_s: float) -> None:
+    def __init__(
+        self, creds: Credentials, request_timeout_s: float, amount: AmountPolicy | None = None
+    ) -> None:
         self.creds = creds
+        self.amount = amount or pay_in_full
         self.request_timeout_s = request_timeout_s
         self.receipts: list[dict[str, Any]] = []
         self._refs = itertools.count(1)
@@ -97,10 +120,16 @@ class Terminal:
             if bill.get("code") in BACK_OFF_CODES:
                 await trio.sleep(BACK_OFF_S)
             return
+        amount = self.amount(bill)
+        if amount is None:
+            stats.nothing_due += 1
+            return
         started = time.perf_counter()
         ref = self.next_ref()
-        self.unanswered = (who, bill["amount_paise"], ref, started)
-        self.finish(await self.pay(conn, who, bill["amount_paise"], ref, stats), started, stats)
+        self.unanswered = (who, amount, ref, started)
+        self.finish(
+            await self.pay(conn, who, amount, ref, stats, bill.get("mobile")), started, stats
+        )
 
     def finish(self, result: dict[str, Any], started: float, stats: FleetStats) -> None:
         self.unanswered = None
@@ -108,10 +137,18 @@ class Terminal:
         self.tally(result, stats)
 
     async def pay(
-        self, conn: EposConnection, who: Consumer, amount: int, ref: str, stats: FleetStats
+        self,
+        conn: EposConnection,
+        who: Consumer,
+        amount: int,
+        ref: str,
+        stats: FleetStats,
+        mobile: str | None = None,
     ) -> dict[str, Any]:
         """Pay, asking again with the same ref until the answer is final (bounded)."""
         fields = {"ref": ref, "biller": who.biller, "account": who.account, "amount_paise": amount}
+        if mobile:
+            fields["mobile"] = mobile
         result = await conn.request("pay", **fields)
         for _ in range(MAX_PAY_ATTEMPTS):
             if result.get("code") in BACK_OFF_CODES:
@@ -151,11 +188,12 @@ async def run_fleet(
     request_timeout_s: float = 10.0,
     pause_s: float = 0.0,
     stats: FleetStats | None = None,
+    amount: AmountPolicy | None = None,
 ) -> tuple[FleetStats, list[Terminal]]:
     """Run every terminal for ``duration_s``; return the stats and the terminals."""
     stats = stats or FleetStats()
     rng = random.Random(seed)
-    terminals = [Terminal(c, request_timeout_s) for c in creds]
+    terminals = [Terminal(c, request_timeout_s, amount) for c in creds]
     stop_at = trio.current_time() + duration_s
 
     def pick() -> Consumer:

@@ -25,6 +25,7 @@ from simulators.common.biller import (
     Consumer,
     Refused,
 )
+from simulators.common.http import HttpRequest
 
 CYCLES = {"monthly": 1, "quarterly": 3, "half_yearly": 6, "yearly": 12}
 FLAT_MONTHLY_PAISE = 60_00
@@ -68,35 +69,52 @@ class WaterSimulator(BillerSimulator):
     ) -> None:
         self._rng = random.Random(seed)
         super().__init__(generate_consumers(seed, accounts), data_dir, latency_s)
-        # Earlier periods left unpaid become arrears; then the current period's demand.
+        # Each connection's previous cycle, sometimes unpaid (arrears), then its current one.
         today = dt.datetime.now(IST).date()
-        self.generate_demand(_previous_period(today), arrears=True)
-        # (Payments replayed from the log by the base class already reduced the dues;
-        # demands are deterministic for the seed, so the order does not matter.)
-        self.generate_demand(today.replace(day=1))
+        for back, arrears in ((1, True), (0, False)):
+            for c in self.consumers.values():
+                self.raise_demand(c, cycle_start(today, c.details["cycle"], back), arrears=arrears)
+        self.app.route("POST", "/v1/admin/demand")(self._bulk_demand)
 
-    def generate_demand(self, period_start: dt.date, arrears: bool = False) -> int:
-        """Raise this period's demand for every connection whose cycle starts now."""
+    def raise_demand(self, c: Consumer, period: dt.date, arrears: bool = False) -> bool:
+        """One connection's demand for the cycle starting at ``period`` (once per period)."""
+        d = c.details
+        if any(x["period"] == period.isoformat() for x in d["demands"]):
+            return False
+        months = CYCLES[d["cycle"]]
+        if d["metered"]:
+            used = self._rng.randint(5, 40)
+            amount = used * METERED_PAISE_PER_KL
+            d["last_reading_kl"] += used
+        else:
+            amount = FLAT_MONTHLY_PAISE * months
+        if arrears and self._rng.random() < 0.5:
+            return False  # that cycle was paid at the time
+        d["demands"].append(
+            {"period": period.isoformat(), "cycle": d["cycle"], "amount_paise": amount}
+        )
+        c.amount_due_paise += amount
+        return True
+
+    def generate_demand(self, period: dt.date) -> int:
+        """Bulk demand (as the panchayat raises it): every connection whose cycle starts
+        in ``period``'s month gets that cycle's demand. Returns how many were raised."""
+        period = period.replace(day=1)
         raised = 0
         for c in self.consumers.values():
-            d = c.details
-            months = CYCLES[d["cycle"]]
-            if (period_start.month - 1) % months:
-                continue
-            if d["metered"]:
-                used = self._rng.randint(5, 40)
-                amount = used * METERED_PAISE_PER_KL
-                d["last_reading_kl"] += used
-            else:
-                amount = FLAT_MONTHLY_PAISE * months
-            if arrears and self._rng.random() < 0.5:
-                continue  # paid at the time
-            d["demands"].append(
-                {"period": period_start.isoformat(), "cycle": d["cycle"], "amount_paise": amount}
-            )
-            c.amount_due_paise += amount
-            raised += 1
+            if (period.month - 1) % CYCLES[c.details["cycle"]] == 0:
+                raised += self.raise_demand(c, period)
         return raised
+
+    async def _bulk_demand(self, req: HttpRequest) -> tuple[int, Any]:
+        try:
+            period = dt.date.fromisoformat(req.body["period"])
+        except (TypeError, KeyError, ValueError):
+            return 400, {"error": "invalid_request", "detail": "period: YYYY-MM-DD"}
+        return 200, {
+            "period": period.replace(day=1).isoformat(),
+            "raised": self.generate_demand(period),
+        }
 
     def check_payment(self, consumer: Consumer, amount_paise: int) -> None:
         if consumer.amount_due_paise <= 0:
@@ -128,6 +146,8 @@ class WaterSimulator(BillerSimulator):
         }
 
 
-def _previous_period(today: dt.date) -> dt.date:
-    first = today.replace(day=1)
-    return (first - dt.timedelta(days=1)).replace(day=1)
+def cycle_start(today: dt.date, cycle: str, cycles_back: int = 0) -> dt.date:
+    """First day of the billing cycle containing ``today``, or ``cycles_back`` before it."""
+    months = CYCLES[cycle]
+    index = (today.year * 12 + today.month - 1) // months * months - cycles_back * months
+    return dt.date(index // 12, index % 12 + 1, 1)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import httpx
 import trio
 
 from switch.config import SmsConfig
 from switch.db.database import Database
+from switch.protocols.http11 import HttpClient, HttpError
 
 log = logging.getLogger("switch.notifier")
 
@@ -36,15 +36,16 @@ class Notifier:
         self.stats = NotifierStats()
 
     async def run(self) -> None:
-        async with httpx.AsyncClient(
-            base_url=self._cfg.endpoint, timeout=self._cfg.timeout_s
-        ) as client:
+        client = HttpClient(self._cfg.endpoint, max_connections=16, timeout_s=self._cfg.timeout_s)
+        try:
             while True:
                 claimed = await self.deliver_once(client)
                 if claimed < self._cfg.batch:
                     await trio.sleep(self._cfg.poll_interval_s)
+        finally:
+            await client.aclose()
 
-    async def deliver_once(self, client: httpx.AsyncClient) -> int:
+    async def deliver_once(self, client: HttpClient) -> int:
         rows = await self._db.fetch(
             """UPDATE sms_outbox SET attempts = attempts + 1,
                       next_attempt_at = now() + make_interval(
@@ -63,12 +64,11 @@ class Notifier:
         failed: list[tuple[int, str, bool]] = []
 
         async def send(row_id: int, mobile: str, body: str, attempts: int) -> None:
+            message = {"id": f"sms-{row_id}", "to": mobile, "body": body}
             try:
-                r = await client.post(
-                    "/v1/sms", json={"id": f"sms-{row_id}", "to": mobile, "body": body}
-                )
-                ok, error = r.status_code == 200, f"status {r.status_code}"
-            except httpx.HTTPError as exc:
+                r = await client.post("/v1/sms", message)
+                ok, error = r.status == 200, f"status {r.status}"
+            except HttpError as exc:
                 ok, error = False, repr(exc)[:200]
             if ok:
                 sent.append(row_id)

@@ -7,6 +7,7 @@ import click
 from switch import __version__
 from switch.cli.common import load_config
 from switch.cli.db import db
+from switch.cli.demo import demo
 from switch.cli.ledger import ledger
 from switch.cli.network import agent, terminal, wallet
 from switch.cli.serve import serve, sim
@@ -33,7 +34,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = load_config(config_path)
 
 
-for command in (db, ledger, agent, terminal, wallet, serve, sim):
+for command in (db, ledger, agent, terminal, wallet, serve, sim, demo):
     cli.add_command(command)
 
 

@@ -64,3 +64,48 @@ def sim_fleet(
             }
         )
     )
+
+
+@sim.command("biller")
+@click.argument("kind", type=click.Choice(["discom", "water", "sms"]))
+@click.option("--port", type=int, required=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where the simulator keeps its durable payment log.",
+)
+@click.option("--seed", default=1, show_default=True, help="Consumers are generated from it.")
+@click.option("--accounts", type=int, default=None, help="How many consumers (billers only).")
+@click.option("--latency-ms", type=float, default=0.0, show_default=True)
+def sim_biller(
+    kind: str,
+    port: int,
+    host: str,
+    data_dir: Path,
+    seed: int,
+    accounts: int | None,
+    latency_ms: float,
+) -> None:
+    """Run a biller (discom, water) or the SMS gateway simulator until SIGINT/SIGTERM."""
+    import signal
+
+    from simulators.run import start_simulator
+
+    options: dict[str, object] = {}
+    if kind != "sms":
+        options = {"seed": seed, "accounts": accounts, "latency_s": latency_ms / 1000}
+
+    async def main() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                _, bound = await start_simulator(
+                    nursery, kind, data_dir, host=host, port=port, **options
+                )
+                click.echo(f"{kind} simulator on {host}:{bound}")
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+
+    trio.run(main)

@@ -27,7 +27,7 @@ class Database:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, url: str, pool_size: int = 8) -> AsyncIterator[Database]:
+    async def open(cls, url: str, pool_size: int = 32) -> AsyncIterator[Database]:
         bridge = AsyncioBridge("db-asyncio")
         bridge.start()
         try:
@@ -63,4 +63,13 @@ class Database:
 
 
 async def _create_pool(url: str, size: int) -> asyncpg.Pool:
-    return await asyncpg.create_pool(url, min_size=1, max_size=size, command_timeout=60)
+    # reset=None-ish: asyncpg's default runs a RESET query on every release (an extra
+    # round trip per query, measured at 10% of the switch's CPU). Nothing here changes
+    # session state (no SET, no LISTEN, no temp tables), so there is nothing to reset.
+    return await asyncpg.create_pool(
+        url, min_size=1, max_size=size, command_timeout=60, reset=_no_reset
+    )
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    return None

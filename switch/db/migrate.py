@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from importlib import resources
 
-import asyncpg
+from switch.db import Connection
 
 MIGRATION_LOCK_ID = 7460000
 
@@ -48,7 +48,7 @@ def shipped_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection) -> list[Migration]:
+async def migrate(conn: Connection) -> list[Migration]:
     """Apply every shipped migration not yet applied; return those applied now."""
     applied_now = []
     async with conn.transaction():
@@ -84,7 +84,7 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
     return applied_now
 
 
-async def current_version(conn: asyncpg.Connection) -> int:
+async def current_version(conn: Connection) -> int:
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
         return 0

@@ -1,17 +1,18 @@
 """Driving one pay from wherever it stands to a final state, one durable step at a time.
 
-Each step is a small participant (as in jPOS's TransactionManager): it reads the pay,
-does one side effect, and records the resulting state. The state is written *before*
-the side effect it allows (``sent`` before calling the biller), so ``drive`` can be
-called again on any pay, after any crash, and continues correctly:
+Each step is a small participant (as in jPOS's TransactionManager): it does one side
+effect and records the resulting state. ``sent`` is written *before* the biller is
+called; ledger effects come *before* the state that records them, and are idempotent,
+so ``drive`` can be called again on any pay, after any crash, and continues:
 
-    received  --reserve in the ledger-->       reserved | voided (insufficient funds)
-    reserved  --record intent to call-->       sent
-    sent      --call the biller (fresh) or ask its status (resumed)-->
-                                               confirmed | rejected | unknown
-    unknown   --ask the biller's status-->     confirmed | rejected | unknown
-    confirmed --post in the ledger-->          posted
-    rejected  --void in the ledger-->          voided
+    received --hold in the ledger-->                     sent | voided (insufficient funds)
+    sent     --call the biller (fresh) or ask its status (resumed)-->
+             applied: post in the ledger, then           posted
+             refused: void in the ledger, then           voided
+             no answer:                                  unknown
+    unknown  --ask the biller's status--> as above, or still unknown
+    reserved, confirmed, rejected (explicit intermediate moments, never written on the
+    happy path) go on to sent, posted and voided.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class PayFlow:
                 return pay
             if state is PayState.RECEIVED:
                 pay = await self._reserve(pay, biller, wallet_account_id)
+                fresh_send = pay.state is PayState.SENT
             elif state is PayState.RESERVED:
                 pay = await self._store.move(pay, PayState.SENT)
                 fresh_send = True
@@ -118,11 +120,9 @@ class PayFlow:
                 if pay is before:
                     return pay  # still unknown: the terminal hears "pending"
             elif state is PayState.CONFIRMED:
-                await self._ledger.post(pay_key(pay.terminal_id, pay.terminal_ref))
-                pay = await self._store.move(pay, PayState.POSTED)
+                pay = await self._post(pay, pay.biller_txn_id or "")
             elif state is PayState.REJECTED:
-                await self._ledger.void(pay_key(pay.terminal_id, pay.terminal_ref))
-                pay = await self._store.move(pay, PayState.VOIDED)
+                pay = await self._void(pay, pay.error_code or "biller_rejected")
         raise AssertionError(f"pay {pay.id} did not settle in {MAX_STEPS} steps")
 
     async def _reserve(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
@@ -136,22 +136,22 @@ class PayFlow:
             )
         except InsufficientFunds:
             return await self._store.move(pay, PayState.VOIDED, error_code="insufficient_funds")
-        return await self._store.move(pay, PayState.RESERVED)
+        return await self._store.move(pay, PayState.SENT)  # the intent, before the call
 
     async def _send(self, pay: Pay, biller: Biller) -> Pay:
         payment = BillerPayment(pay.id, pay.consumer_account, pay.amount_paise, pay.terminal_ref)
         try:
             receipt = await biller.connector.pay(payment)
         except BillerRejected as exc:
-            return await self._store.move(pay, PayState.REJECTED, error_code=exc.reason)
+            return await self._void(pay, exc.reason)
         except UnknownConsumer:
-            return await self._store.move(pay, PayState.REJECTED, error_code="unknown_consumer")
+            return await self._void(pay, "unknown_consumer")
         except BillerUnavailable:
             # The request never left: nothing can have been applied.
-            return await self._store.move(pay, PayState.REJECTED, error_code="biller_unavailable")
+            return await self._void(pay, "biller_unavailable")
         except OutcomeUnknown:
             return await self._store.move(pay, PayState.UNKNOWN)
-        return await self._store.move(pay, PayState.CONFIRMED, biller_txn_id=receipt.biller_txn_id)
+        return await self._post(pay, receipt.biller_txn_id)
 
     async def _inquire(self, pay: Pay, biller: Biller) -> Pay:
         try:
@@ -161,7 +161,13 @@ class PayFlow:
                 return await self._store.move(pay, PayState.UNKNOWN)
             return pay
         if receipt is not None:
-            return await self._store.move(
-                pay, PayState.CONFIRMED, biller_txn_id=receipt.biller_txn_id
-            )
-        return await self._store.move(pay, PayState.REJECTED, error_code="not_applied_at_biller")
+            return await self._post(pay, receipt.biller_txn_id)
+        return await self._void(pay, "not_applied_at_biller")
+
+    async def _post(self, pay: Pay, biller_txn_id: str) -> Pay:
+        await self._ledger.post(pay_key(pay.terminal_id, pay.terminal_ref))
+        return await self._store.move(pay, PayState.POSTED, biller_txn_id=biller_txn_id)
+
+    async def _void(self, pay: Pay, error_code: str) -> Pay:
+        await self._ledger.void(pay_key(pay.terminal_id, pay.terminal_ref))
+        return await self._store.move(pay, PayState.VOIDED, error_code=error_code)

@@ -75,6 +75,7 @@ class TerminalService:
             "amount_paise": bill.amount_due_paise,
             "due_date": bill.due_date.isoformat(),
             "bill_number": bill.bill_number,
+            "mobile": bill.details.get("mobile"),
         }
 
     async def pay(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:

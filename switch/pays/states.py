@@ -1,15 +1,17 @@
 """The pay state machine (docs/pay.md). Pure: no I/O.
 
-    received -> reserved -> sent -> confirmed -> posted      (receipt)
-                              \\-> rejected  -> voided       (refund)
-                              \\-> unknown   -> confirmed | rejected (status inquiry)
-                                            \\-> voided      (reversed at deadline)
-    received -> voided    (declined: the wallet could not cover it; nothing moved)
-    reserved -> voided    (the biller could not be reached before sending)
+    received -> sent -> posted                  (receipt)
+                     \\-> voided                 (refund)
+                     \\-> unknown -> posted | voided   (status inquiry)
 
-Each state is written to the database *before* the side effect that follows it, so a
-crash anywhere resumes from the last durable state. The same table is enforced by a
-trigger on ``pays`` (migration 0003).
+``sent`` is written *before* the biller is called, so a crash anywhere resumes from
+the last durable state. The ledger's side effects come *before* the state that
+records them (the hold before ``sent``, the post before ``posted``, the void before
+``voided``): the ledger calls are idempotent, so a crash in between is repaired by
+doing them again. ``reserved``, ``confirmed`` and ``rejected`` are the same moments
+made explicit; the flow writes them only where a later step can be interrupted
+without the ledger knowing (today: never on the happy path, which is why it costs
+three writes, not five). The same table is enforced by a trigger on ``pays``.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ class PayState(enum.StrEnum):
 
 S = PayState
 TRANSITIONS: dict[PayState, frozenset[PayState]] = {
-    S.RECEIVED: frozenset({S.RESERVED, S.VOIDED}),
+    S.RECEIVED: frozenset({S.RESERVED, S.SENT, S.VOIDED}),
     S.RESERVED: frozenset({S.SENT, S.VOIDED}),
-    S.SENT: frozenset({S.CONFIRMED, S.REJECTED, S.UNKNOWN}),
-    S.UNKNOWN: frozenset({S.CONFIRMED, S.REJECTED, S.VOIDED}),
+    S.SENT: frozenset({S.CONFIRMED, S.REJECTED, S.UNKNOWN, S.POSTED, S.VOIDED}),
+    S.UNKNOWN: frozenset({S.CONFIRMED, S.REJECTED, S.POSTED, S.VOIDED}),
     S.CONFIRMED: frozenset({S.POSTED}),
     S.REJECTED: frozenset({S.VOIDED}),
     S.POSTED: frozenset(),

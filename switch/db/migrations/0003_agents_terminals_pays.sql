@@ -23,10 +23,9 @@ CREATE TABLE terminals (
 CREATE INDEX terminals_agent ON terminals (agent_id);
 
 -- A pay, from the terminal's request to its final state. `id` is the switch txn id.
--- States (docs/pay.md): received -> reserved -> sent -> confirmed -> posted
---                                                   \-> rejected  -> voided
---                                                   \-> unknown   -> (inquiry) ...
+-- States (docs/pay.md): received -> sent -> posted | voided | unknown -> posted | voided
 --                       received -> voided  (declined: nothing could be reserved)
+--                       (reserved, confirmed, rejected: explicit intermediate moments)
 -- A pay ends posted or voided, exactly once.
 CREATE TABLE pays (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -57,10 +56,12 @@ CREATE TRIGGER pays_transition BEFORE UPDATE ON pays FOR EACH ROW
           OR NOT (
              (OLD.state = NEW.state AND OLD.state NOT IN ('posted', 'voided'))
           OR (OLD.state, NEW.state) IN (
-             ('received', 'reserved'), ('received', 'voided'),
+             ('received', 'reserved'), ('received', 'sent'), ('received', 'voided'),
              ('reserved', 'sent'), ('reserved', 'voided'),
              ('sent', 'confirmed'), ('sent', 'rejected'), ('sent', 'unknown'),
-             ('unknown', 'confirmed'), ('unknown', 'rejected'), ('unknown', 'voided'),
+             ('sent', 'posted'), ('sent', 'voided'),
+             ('unknown', 'confirmed'), ('unknown', 'rejected'), ('unknown', 'posted'),
+             ('unknown', 'voided'),
              ('confirmed', 'posted'), ('rejected', 'voided'))))
     EXECUTE FUNCTION ledger_refuse('illegal pay state change');
 CREATE TRIGGER pays_no_delete BEFORE DELETE OR TRUNCATE ON pays FOR EACH STATEMENT

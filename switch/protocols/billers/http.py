@@ -1,4 +1,4 @@
-"""The HTTP/JSON biller connector (docs/biller-api.md), on httpx under trio.
+"""The HTTP/JSON biller connector (docs/biller-api.md), on switch.protocols.http11.
 
 One pooled client per biller (``max_concurrency`` connections) and a deadline on
 every call. How answers map to what the pay flow may do:
@@ -20,8 +20,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import httpx
-
 from switch.protocols.billers.base import (
     Bill,
     BillerPayment,
@@ -31,6 +29,7 @@ from switch.protocols.billers.base import (
     OutcomeUnknown,
     UnknownConsumer,
 )
+from switch.protocols.http11 import ConnectFailed, HttpClient, HttpError, Response
 
 
 class HttpConnector:
@@ -38,12 +37,11 @@ class HttpConnector:
         self, biller_id: str, endpoint: str, *, timeout_s: float, max_concurrency: int
     ) -> None:
         self.biller_id = biller_id
-        self._client = httpx.AsyncClient(
-            base_url=endpoint.rstrip("/"),
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
-            limits=httpx.Limits(
-                max_connections=max_concurrency, max_keepalive_connections=max_concurrency
-            ),
+        self._client = HttpClient(
+            endpoint,
+            max_connections=max_concurrency,
+            timeout_s=timeout_s,
+            connect_timeout_s=min(timeout_s, 2.0),
         )
 
     async def aclose(self) -> None:
@@ -52,14 +50,14 @@ class HttpConnector:
     async def fetch_bill(self, account: str) -> Bill:
         try:
             r = await self._client.get(f"/v1/bills/{account}")
-        except httpx.HTTPError as exc:
+        except HttpError as exc:
             raise BillerUnavailable(f"{self.biller_id}: {exc!r}") from exc
         body = _json(r)
-        if r.status_code == 404 and body.get("error") == "unknown_consumer":
+        if r.status == 404 and body.get("error") == "unknown_consumer":
             raise UnknownConsumer(account)
         try:
-            if r.status_code != 200:
-                raise ValueError(f"status {r.status_code}")
+            if r.status != 200:
+                raise ValueError(f"status {r.status}")
             return Bill(
                 biller_id=self.biller_id,
                 account=body["account"],
@@ -80,34 +78,34 @@ class HttpConnector:
             "terminal_ref": payment.terminal_ref,
         }
         try:
-            r = await self._client.post("/v1/payments", json=body)
-        except httpx.ConnectError as exc:
+            r = await self._client.post("/v1/payments", body)
+        except ConnectFailed as exc:
             raise BillerUnavailable(f"{self.biller_id}: {exc!r}") from exc
-        except httpx.HTTPError as exc:  # sent, or maybe sent: the outcome is unknown
+        except HttpError as exc:  # sent, or maybe sent: the outcome is unknown
             raise OutcomeUnknown(f"{self.biller_id}: {exc!r}") from exc
         answer = _json(r)
-        if r.status_code == 404 and answer.get("error") == "unknown_consumer":
+        if r.status == 404 and answer.get("error") == "unknown_consumer":
             raise UnknownConsumer(payment.account)
-        if r.status_code == 422 and isinstance(answer.get("error"), str):
+        if r.status == 422 and isinstance(answer.get("error"), str):
             raise BillerRejected(answer["error"])
         return _receipt(r, answer, payment.switch_txn_id)
 
     async def status(self, switch_txn_id: int) -> BillerReceipt | None:
         try:
             r = await self._client.get(f"/v1/payments/{switch_txn_id}")
-        except httpx.ConnectError as exc:
+        except ConnectFailed as exc:
             raise BillerUnavailable(f"{self.biller_id}: {exc!r}") from exc
-        except httpx.HTTPError as exc:
+        except HttpError as exc:
             raise OutcomeUnknown(f"{self.biller_id}: {exc!r}") from exc
         answer = _json(r)
-        if r.status_code == 404 and answer.get("error") == "not_found":
+        if r.status == 404 and answer.get("error") == "not_found":
             return None
-        if r.status_code == 200 and answer.get("status") == "reversed":
+        if r.status == 200 and answer.get("status") == "reversed":
             return None
         return _receipt(r, answer, switch_txn_id)
 
 
-def _json(r: httpx.Response) -> dict[str, Any]:
+def _json(r: Response) -> dict[str, Any]:
     try:
         body = r.json()
     except ValueError:
@@ -121,13 +119,10 @@ def _int(value: Any) -> int:
     return value
 
 
-def _receipt(r: httpx.Response, answer: dict[str, Any], txn_id: int) -> BillerReceipt:
+def _receipt(r: Response, answer: dict[str, Any], txn_id: int) -> BillerReceipt:
     txn = answer.get("biller_txn_id")
-    if (
-        r.status_code != 200
-        or answer.get("status") != "applied"
-        or not isinstance(txn, str)
-        or answer.get("switch_txn_id") != txn_id
-    ):
-        raise OutcomeUnknown(f"unexpected answer {r.status_code}: {str(answer)[:200]}")
+    ok = r.status == 200 and answer.get("status") == "applied" and isinstance(txn, str)
+    if not ok or answer.get("switch_txn_id") != txn_id:
+        raise OutcomeUnknown(f"unexpected answer {r.status}: {str(answer)[:200]}")
+    assert isinstance(txn, str)
     return BillerReceipt(txn)

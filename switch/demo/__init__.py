@@ -1,0 +1,1 @@
+"""``switch demo``: the whole system on one machine, watched live, then checked."""

@@ -1,0 +1,307 @@
+"""Run the demo: services, simulators, switch, a fleet; live table; checked summary.
+
+Everything the demo starts it stops, Ctrl-C included. The embedded PostgreSQL and
+Redis are stopped too if the demo was the one to start them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from simulators.discom.simulator import discom_account
+from simulators.epos.fleet import Consumer, FleetStats, pay_part, run_fleet
+from simulators.water.simulator import water_account
+from switch.config import Config
+from switch.db.database import Database
+from switch.db.migrate import migrate
+from switch.demo.stack import Stack
+from switch.ledger import Ledger
+from switch.protocols.terminal.crypto import public_bytes
+from switch.provisioning.fleet import provision_fleet
+from switch.provisioning.identity import load_or_create
+from switch.services import ensure_running, postgres
+from switch.services import redis as redis_service
+from switch.services import stop as stop_services
+
+DEMO_DB = "switch_demo"
+DISCOM_ACCOUNTS = 50_000
+WATER_ACCOUNTS = 20_000
+WALLET_PAISE = 5_00_000_00  # ₹5 lakh per agent
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    duration_s: float = 30.0
+    terminals: int = 200
+    seed: int = 1
+    as_json: bool = False
+
+
+def run_demo(cfg: Config, opts: DemoOptions) -> dict[str, Any]:
+    console = Console(stderr=opts.as_json)
+    services = cfg.services
+    were_running = (
+        services.embedded_postgres and postgres.running_pid(services) is not None
+    ) or not services.embedded_postgres
+    redis_was_running = (
+        not services.embedded_redis or redis_service.running_pid(services) is not None
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        urls = ensure_running(services)
+    workdir = services.resolved_data_dir() / "demo"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    stack = Stack(workdir)
+    try:
+        url = _fresh_database(cfg, urls.database_url)
+        console.print(f"[bold]demo[/] in {workdir}: starting billers, SMS gateway and the switch")
+        stack.start_simulator("discom", seed=opts.seed, accounts=DISCOM_ACCOUNTS)
+        stack.start_simulator("water", seed=opts.seed, accounts=WATER_ACCOUNTS)
+        stack.start_simulator("sms", seed=opts.seed)
+        config_file = _write_config(workdir, stack)
+        port = stack.start_switch(config_file, url, urls.redis_url)
+        identity = load_or_create(workdir / "switch.key")
+        result: dict[str, Any] = trio.run(
+            _drive, url, public_bytes(identity), port, stack, opts, console
+        )
+    finally:
+        stack.stop()
+        if (services.embedded_postgres and not were_running) or not redis_was_running:
+            stop_services(services)
+    return result
+
+
+def _fresh_database(cfg: Config, default_url: str) -> str:
+    if not cfg.services.embedded_postgres:
+        return default_url  # a server of the user's own: use its database as configured
+    postgres.psql(cfg.services, f'DROP DATABASE IF EXISTS "{DEMO_DB}" WITH (FORCE)')
+    postgres.psql(cfg.services, f'CREATE DATABASE "{DEMO_DB}"')
+    url = postgres.url(cfg.services, DEMO_DB)
+
+    async def run() -> None:
+        async with Database.open(url, 1) as db:
+            await db.run(migrate)
+
+    trio.run(run)
+    return url
+
+
+def _write_config(workdir: Path, stack: Stack) -> Path:
+    path = workdir / "switch.toml"
+    path.write_text(
+        f"""[terminals]
+identity_key_file = "{workdir / "switch.key"}"
+
+[sms]
+endpoint = "http://127.0.0.1:{stack.ports["sms"]}"
+
+[[billers]]
+id = "UPPCL"
+name = "Uttar Pradesh Power Corporation (simulated)"
+kind = "electricity"
+endpoint = "http://127.0.0.1:{stack.ports["discom"]}"
+commission_bps = 50
+region = "Purvanchal"
+district = "Varanasi"
+
+[[billers]]
+id = "JALSEWA"
+name = "Gram Panchayat Water Scheme (simulated)"
+kind = "water"
+endpoint = "http://127.0.0.1:{stack.ports["water"]}"
+commission_bps = 100
+region = "Purvanchal"
+district = "Mau"
+"""
+    )
+    load_or_create(workdir / "switch.key")
+    return path
+
+
+async def _drive(
+    url: str, switch_key: bytes, port: int, stack: Stack, opts: DemoOptions, console: Console
+) -> dict[str, Any]:
+    async with Database.open(url, 4) as db, Ledger.open(db) as ledger:
+        console.print(f"provisioning {opts.terminals} agents with a terminal and ₹5 lakh each")
+        creds = await provision_fleet(
+            db,
+            ledger,
+            switch_key,
+            f"127.0.0.1:{port}",
+            agents=opts.terminals,
+            wallet_paise=WALLET_PAISE,
+            prefix="DEMO",
+        )
+        consumers = [
+            Consumer("UPPCL", discom_account(opts.seed, n)) for n in range(DISCOM_ACCOUNTS)
+        ]
+        consumers += [
+            Consumer("JALSEWA", water_account(opts.seed, n)) for n in range(WATER_ACCOUNTS)
+        ]
+        stats = FleetStats()
+        started = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            if not opts.as_json:
+                nursery.start_soon(_live, stats, started, opts, console)
+            await run_fleet(
+                creds,
+                consumers,
+                opts.duration_s,
+                seed=opts.seed,
+                stats=stats,
+                amount=pay_part(random.Random(opts.seed)),
+            )
+            nursery.cancel_scope.cancel()
+        elapsed = time.perf_counter() - started
+        console.print("fleet stopped; checking the books")
+        return await _summary(db, ledger, stack, stats, elapsed, opts)
+
+
+async def _live(stats: FleetStats, started: float, opts: DemoOptions, console: Console) -> None:
+    last_ok, last_t = 0, time.perf_counter()
+    with Live(_table(stats, started, 0.0, opts), console=console, auto_refresh=False) as live:
+        while True:
+            await trio.sleep(1.0)
+            now = time.perf_counter()
+            rate = (stats.pays_ok - last_ok) / (now - last_t)
+            last_ok, last_t = stats.pays_ok, now
+            live.update(_table(stats, started, rate, opts), refresh=True)
+
+
+def _table(stats: FleetStats, started: float, rate: float, opts: DemoOptions) -> Table:
+    elapsed = time.perf_counter() - started
+    table = Table(
+        title=f"switch demo: {opts.terminals} terminals, {elapsed:.0f}/{opts.duration_s:.0f} s"
+    )
+    for column in (
+        "fetches",
+        "pays ok",
+        "failed",
+        "pending",
+        "pays/s now",
+        "p50 ms",
+        "p99 ms",
+        "reconnects",
+    ):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{stats.fetches:,}",
+        f"{stats.pays_ok:,}",
+        f"{stats.pays_failed:,}",
+        f"{stats.pays_pending:,}",
+        f"{rate:,.0f}",
+        f"{stats.percentile_ms(0.5):.1f}",
+        f"{stats.percentile_ms(0.99):.1f}",
+        f"{stats.reconnects}",
+    )
+    return table
+
+
+async def _summary(
+    db: Database, ledger: Ledger, stack: Stack, stats: FleetStats, elapsed: float, opts: DemoOptions
+) -> dict[str, Any]:
+    with trio.move_on_after(15):  # let pays in flight and the SMS outbox finish
+        while await _unsettled(db):  # noqa: ASYNC110 (polls the database, not a task)
+            await trio.sleep(0.5)
+    violations = await ledger.check_invariants()
+    per_biller = {}
+    async with httpx.AsyncClient(timeout=10) as client:
+        for biller_id, kind in (("UPPCL", "discom"), ("JALSEWA", "water")):
+            row = await db.fetchrow(
+                """SELECT count(*) AS n, coalesce(sum(amount_paise), 0)::bigint AS paise
+                     FROM pays WHERE biller_id = $1 AND state = 'posted'""",
+                biller_id,
+            )
+            assert row is not None
+            theirs = (await client.get(f"http://127.0.0.1:{stack.ports[kind]}/v1/totals")).json()
+            per_biller[biller_id] = {
+                "switch_posted": row["n"],
+                "switch_paise": row["paise"],
+                "biller_applied": theirs["applied_count"],
+                "biller_paise": theirs["applied_paise"],
+                "agree": (row["n"], row["paise"])
+                == (theirs["applied_count"], theirs["applied_paise"]),
+            }
+        sms_received = len(
+            (await client.get(f"http://127.0.0.1:{stack.ports['sms']}/v1/messages")).json()[
+                "messages"
+            ]
+        )
+    sms_sent = await db.fetchval("SELECT count(*) FROM sms_outbox WHERE state = 'sent'")
+    pending = await db.fetchval("SELECT count(*) FROM pays WHERE state NOT IN ('posted','voided')")
+    return {
+        "terminals": opts.terminals,
+        "duration_s": round(elapsed, 1),
+        "fetches": stats.fetches,
+        "nothing_due": stats.nothing_due,
+        "pays_ok": stats.pays_ok,
+        "pays_failed": stats.pays_failed,
+        "pays_pending": stats.pays_pending,
+        "pays_unfinished_in_switch": pending,
+        "pays_per_s": round(stats.pays_ok / elapsed, 1),
+        "p50_ms": stats.percentile_ms(0.50),
+        "p95_ms": stats.percentile_ms(0.95),
+        "p99_ms": stats.percentile_ms(0.99),
+        "failures": stats.failures,
+        "invariants_ok": not violations,
+        "violations": violations,
+        "billers_agree": all(b["agree"] for b in per_biller.values()),
+        "billers": per_biller,
+        "sms_sent": sms_sent,
+        "sms_received": sms_received,
+    }
+
+
+async def _unsettled(db: Database) -> int:
+    return int(
+        await db.fetchval(
+            """SELECT (SELECT count(*) FROM sms_outbox WHERE state = 'pending')
+                    + (SELECT count(*) FROM pays WHERE state NOT IN ('posted', 'voided'))"""
+        )
+    )
+
+
+def print_summary(result: dict[str, Any], console: Console) -> None:
+    table = Table(title="demo summary", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rows = [
+        ("terminals / duration", f"{result['terminals']} / {result['duration_s']} s"),
+        ("fetches", f"{result['fetches']:,}"),
+        (
+            "pays ok / failed / pending",
+            f"{result['pays_ok']:,} / {result['pays_failed']:,} / {result['pays_pending']:,}",
+        ),
+        ("pays/s", f"{result['pays_per_s']:,}"),
+        (
+            "latency p50 / p95 / p99",
+            f"{result['p50_ms']} / {result['p95_ms']} / {result['p99_ms']} ms",
+        ),
+        ("failures", json.dumps(result["failures"])),
+        ("ledger invariants", "ok" if result["invariants_ok"] else "BROKEN"),
+        ("switch and billers agree", "yes" if result["billers_agree"] else "NO"),
+        ("SMS sent / received", f"{result['sms_sent']:,} / {result['sms_received']:,}"),
+    ]
+    for what, value in rows:
+        table.add_row(what, value)
+    console.print(table)
+    for biller, figures in result["billers"].items():
+        console.print(
+            f"  {biller}: switch posted {figures['switch_posted']:,} "
+            f"(₹{figures['switch_paise'] / 100:,.2f}), biller applied "
+            f"{figures['biller_applied']:,} (₹{figures['biller_paise'] / 100:,.2f})"
+        )

@@ -1,0 +1,110 @@
+"""The demo's processes: three simulators and the switch, each a child process.
+
+Children are started with their output to log files in the demo directory and
+stopped with SIGTERM (then SIGKILL after a deadline) whatever happens, Ctrl-C
+included, so the demo leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from switch.services.common import free_tcp_port
+
+STOP_TIMEOUT_S = 15.0
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start_simulator(self, kind: str, *, seed: int, accounts: int | None = None) -> int:
+        port = free_tcp_port()
+        args = [
+            "sim",
+            "biller",
+            kind,
+            "--port",
+            str(port),
+            "--data-dir",
+            str(self.workdir / kind),
+            "--seed",
+            str(seed),
+        ]
+        if accounts:
+            args += ["--accounts", str(accounts)]
+        self._spawn(kind, args, {})
+        self.ports[kind] = port
+        _wait_http(
+            f"http://127.0.0.1:{port}/v1/totals"
+            if kind != "sms"
+            else f"http://127.0.0.1:{port}/v1/messages?to=0",
+            self._log(kind),
+        )
+        return port
+
+    def start_switch(self, config_file: Path, database_url: str, redis_url: str) -> int:
+        port = free_tcp_port()
+        env = {
+            "SWITCH_CONFIG": str(config_file),
+            "SWITCH_DATABASE_URL": database_url,
+            "SWITCH_REDIS_URL": redis_url,
+        }
+        self._spawn("switch", ["serve", "--port", str(port)], env)
+        self.ports["switch"] = port
+        deadline = time.monotonic() + 60
+        while "serving terminals" not in self._log("switch").read_text():
+            if time.monotonic() > deadline or self.children["switch"].poll() is not None:
+                raise RuntimeError(f"switch did not start; see {self._log('switch')}")
+            time.sleep(0.1)
+        return port
+
+    def stop(self) -> None:
+        for proc in self.children.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for proc in self.children.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        log = self._log(name).open("wb")
+        self.children[name] = subprocess.Popen(
+            [sys.executable, "-m", "switch", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **env},
+            # Own process group: a Ctrl-C reaches the demo, which stops the children in
+            # order (the switch drains before the billers go away).
+            start_new_session=True,
+        )
+
+    def _log(self, name: str) -> Path:
+        return self.workdir / f"{name}.log"
+
+
+def _wait_http(url: str, log: Path, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer; see {log}")
