@@ -45,3 +45,38 @@ def test_bad_settings_are_named(
 def test_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load(tmp_path / "nope.toml", environ={})
+
+
+def test_billers_come_from_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "switch.toml"
+    f.write_text(
+        '[[billers]]\nid = "UPPCL"\nname = "Power"\nendpoint = "http://127.0.0.1:1"\n'
+        "max_concurrency = 8\ncommission_bps = 50\n"
+        '[[billers]]\nid = "JAL"\nname = "Water"\nkind = "water"\nconnector = "stub"\n'
+    )
+    cfg = load(f, environ={})
+    assert [b.id for b in cfg.billers] == ["UPPCL", "JAL"]
+    assert cfg.billers[0].max_concurrency == 8 and cfg.billers[1].kind == "water"
+
+
+def test_default_billers_without_a_file(tmp_path: Path) -> None:
+    cfg = load(environ={"HOME": str(tmp_path)})
+    assert {b.kind for b in cfg.billers} == {"electricity", "water"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('id = ""\nname = "x"\nconnector = "stub"', "id must be"),
+        ('id = "A"\nkind = "gas"\nconnector = "stub"', "kind must be"),
+        ('id = "A"\nconnector = "ftp"', "connector must be"),
+        ('id = "A"\nendpoint = "nowhere"', "endpoint must be"),
+        ('id = "A"\nconnector = "stub"\nfavourite_colour = "blue"', "unknown setting"),
+        ('id = "A"\nconnector = "stub"\n[[billers]]\nid = "A"\nconnector = "stub"', "unique"),
+    ],
+)
+def test_bad_billers_are_named(tmp_path: Path, body: str, message: str) -> None:
+    f = tmp_path / "switch.toml"
+    f.write_text("[[billers]]\n" + body + "\n")
+    with pytest.raises(ConfigError, match=message):
+        load(f, environ={})
