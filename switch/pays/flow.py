@@ -24,7 +24,7 @@ import trio
 
 from switch.ledger import InsufficientFunds, Ledger, pay_key
 from switch.pays.states import PayState
-from switch.pays.store import Pay, PayStore
+from switch.pays.store import Pay, PayConflict, PayStore
 from switch.protocols.billers.base import (
     BillerPayment,
     BillerRejected,
@@ -35,6 +35,7 @@ from switch.protocols.billers.base import (
 )
 
 MAX_STEPS = 8  # the longest path has 5 steps; the bound catches a loop
+MAX_RELOADS = 4  # stale copies in a row before giving up (each reload is progress)
 
 
 @dataclass(frozen=True)
@@ -88,14 +89,18 @@ class PayFlow:
     async def drive(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
         """Advance ``pay`` until it is final or waiting on the biller (unknown)."""
         lock = self._driving.setdefault(pay.id, trio.Lock())
-        waited = lock.locked()
         try:
             async with lock:
-                if waited:  # another driver moved it meanwhile: go on from what is stored
-                    stored = await self._store.get(pay.id)
-                    assert stored is not None
-                    pay = stored
-                return await self._drive(pay, biller, wallet_account_id)
+                for _ in range(MAX_RELOADS):
+                    try:
+                        return await self._drive(pay, biller, wallet_account_id)
+                    except PayConflict:
+                        # Our copy was stale (another driver, here or in another
+                        # process, moved it first): the stored state is the truth.
+                        stored = await self._store.get(pay.id)
+                        assert stored is not None
+                        pay = stored
+                raise PayConflict(f"pay {pay.id} kept moving under us")
         finally:
             if not lock.locked():  # nobody holds it and nobody was handed it
                 self._driving.pop(pay.id, None)

@@ -3,6 +3,8 @@ money only through the ledger, the depositor told by SMS. Books checked after ea
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 
@@ -29,6 +31,13 @@ async def sms_to(world: World, mobile: str, count: int) -> list[str]:
             if len(bodies) >= count:
                 return bodies
             await trio.sleep(0.05)
+
+
+async def wait_for_row(world: World, sql: str, *args: object) -> Any:
+    with trio.fail_after(5):
+        while (row := await world.switch.db.fetchrow(sql, *args)) is None:  # noqa: ASYNC110
+            await trio.sleep(0.02)
+    return row
 
 
 async def test_electricity_bill_fetched_and_paid(world: World) -> None:
@@ -190,10 +199,13 @@ async def test_sms_is_retried_until_the_gateway_takes_it(world: World) -> None:
     assert result["status"] == "success"
     [sms] = await sms_to(world, "9123456780", 1)
     assert refusals["left"] == 0 and "received" in sms
-    row = await world.switch.db.fetchrow(
-        "SELECT state, attempts FROM sms_outbox WHERE pay_id = $1", result["txn"]
+    # The gateway has it; the notifier records that right after.
+    row = await wait_for_row(
+        world,
+        "SELECT state, attempts FROM sms_outbox WHERE pay_id = $1 AND state = 'sent'",
+        result["txn"],
     )
-    assert row is not None and row["state"] == "sent" and row["attempts"] == 4
+    assert row["attempts"] == 4
 
 
 @pytest.mark.parametrize("applied", [True, False])

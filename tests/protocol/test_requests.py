@@ -60,6 +60,7 @@ async def test_the_same_pay_sent_twice_and_concurrently_debits_once(
                 nursery.start_soon(lambda: _append(answers, conn.request("pay", **fields)))
         again = await conn.request("pay", **fields)
         other = await conn.request("pay", **{**fields, "amount_paise": 251_00})
+    assert all("txn" in a for a in answers), answers
     assert {a["txn"] for a in [*answers, again]} == {again["txn"]}, answers
     assert all(a["status"] == "success" for a in [*answers, again])
     assert other["code"] == "reference_reused"
@@ -186,3 +187,27 @@ async def test_shutdown_tells_connected_terminals(switch_config: Config, databas
         outside.start_soon(terminal, creds, connected)
         await connected.wait()
     assert told == ["shutting_down"]
+
+
+async def test_driving_a_stale_copy_of_a_pay_finds_the_truth(
+    switch: RunningSwitch, terminals: list[Credentials]
+) -> None:
+    """A retry that read the pay before another driver finished it must not fail
+    (or move anything twice): it reloads and returns the final outcome."""
+    from switch.pays.flow import PayFlow
+    from switch.pays.store import PayStore
+
+    store = PayStore(switch.db)
+    flow = PayFlow(store, switch.ledger, 60)
+    creds = terminals[0]
+    wallet_id = await switch.db.fetchval(
+        "SELECT wallet_account_id FROM agents WHERE id = $1", creds.agent_id
+    )
+    stale, created = await store.claim(
+        creds.terminal_id, "STALE", creds.agent_id, "UPPCL", ACCOUNT, 100_00, None
+    )
+    assert created
+    done = await flow.drive(stale, switch.billers["UPPCL"], wallet_id)
+    again = await flow.drive(stale, switch.billers["UPPCL"], wallet_id)
+    assert done.state == again.state == "posted" and again.biller_txn_id == done.biller_txn_id
+    assert await switch.ledger.balance(wallet_id) == 10_000_00 - 100_00
