@@ -50,8 +50,10 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         trio.open_nursery() as pays,
     ):
         billers = await open_billers(cfg.billers, ledger)
-        flow = PayFlow(PayStore(db), ledger, cfg.terminals.pay_timeout_s, background=pays)
-        service = TerminalService(PayStore(db), flow, billers)
+        store = PayStore(db)
+        await pays.start(store.run)
+        flow = PayFlow(store, ledger, cfg.terminals.pay_timeout_s, background=pays)
+        service = TerminalService(store, flow, billers)
         deps = TerminalDeps(identity, cfg.terminals, db, service)
         listeners = await trio.open_tcp_listeners(cfg.terminals.port, host=cfg.terminals.host)
         port = listeners[0].socket.getsockname()[1]

@@ -8,12 +8,15 @@ instead of overwriting. The trigger on ``pays`` refuses illegal moves as well.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import trio
 
+from switch.db.batch import Batcher
 from switch.db.database import Database
 from switch.pays.states import PayState, check_transition
 
@@ -48,9 +51,81 @@ class PayConflict(Exception):
     """The pay was moved by someone else between our read and our write."""
 
 
+@dataclass(frozen=True)
+class _Claim:
+    terminal_id: str
+    ref: str
+    agent_id: str
+    biller_id: str
+    account: str
+    amount_paise: int
+    mobile: str | None
+
+
+@dataclass(frozen=True)
+class _Move:
+    pay: Pay
+    new: PayState
+    error_code: str | None
+    biller_txn_id: str | None
+    sms: str | None
+
+
+CLAIMS_SQL = """
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::bigint[], $7::text[])
+        AS i(terminal_id, terminal_ref, agent_id, biller_id, consumer_account, amount_paise, mobile)
+), ins AS (
+    INSERT INTO pays (terminal_id, terminal_ref, agent_id, biller_id, consumer_account,
+                      amount_paise, mobile, state)
+    SELECT terminal_id, terminal_ref, agent_id, biller_id, consumer_account, amount_paise,
+           mobile, 'received' FROM input
+    ON CONFLICT (terminal_id, terminal_ref) DO NOTHING
+    RETURNING *
+)
+SELECT *, true AS created FROM ins
+UNION ALL
+SELECT p.*, false FROM input i
+  JOIN pays p ON p.terminal_id = i.terminal_id AND p.terminal_ref = i.terminal_ref
+ WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.terminal_id = i.terminal_id
+                                        AND ins.terminal_ref = i.terminal_ref)
+"""
+
+MOVES_SQL = """
+WITH input AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+        AS i(id, old_state, new_state, error_code, biller_txn_id, sms)
+), moved AS (
+    UPDATE pays p SET state = i.new_state, updated_at = now(),
+           error_code = coalesce(i.error_code, p.error_code),
+           biller_txn_id = coalesce(i.biller_txn_id, p.biller_txn_id)
+      FROM input i
+     WHERE p.id = i.id AND p.state = i.old_state
+    RETURNING p.*, i.sms
+), sms AS (
+    INSERT INTO sms_outbox (pay_id, mobile, body)
+    SELECT id, mobile, sms FROM moved WHERE sms IS NOT NULL
+    ON CONFLICT (pay_id) DO NOTHING
+)
+SELECT * FROM moved
+"""
+
+
 class PayStore:
+    """Pay records, written in group-committed batches once ``run`` is started."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._claims: Batcher[_Claim, tuple[Pay, bool]] = Batcher(self._apply_claims)
+        self._moves: Batcher[_Move, Pay] = Batcher(self._apply_moves)
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The two batchers (claims, moves); until started, each write goes alone."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._claims.run)
+            await nursery.start(self._moves.run)
+            task_status.started()
 
     async def claim(
         self,
@@ -62,36 +137,10 @@ class PayStore:
         amount_paise: int,
         mobile: str | None,
     ) -> tuple[Pay, bool]:
-        """Record a new pay, or find the one this (terminal, ref) already names.
-
-        Returns (pay, created). One round trip either way.
-        """
-        for _ in range(3):
-            row = await self._db.fetchrow(
-                """WITH ins AS (
-                       INSERT INTO pays (terminal_id, terminal_ref, agent_id, biller_id,
-                                         consumer_account, amount_paise, mobile, state)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, 'received')
-                       ON CONFLICT (terminal_id, terminal_ref) DO NOTHING
-                       RETURNING *)
-                   SELECT *, true AS created FROM ins
-                   UNION ALL
-                   SELECT *, false FROM pays
-                    WHERE terminal_id = $1 AND terminal_ref = $2
-                      AND NOT EXISTS (SELECT 1 FROM ins)""",
-                terminal_id,
-                ref,
-                agent_id,
-                biller_id,
-                account,
-                amount_paise,
-                mobile,
-            )
-            if row is not None:
-                return _pay(row), bool(row["created"])
-            # The conflicting row was inserted by a transaction that committed after
-            # this statement's snapshot was taken: look again with a new one.
-        raise PayConflict(f"pay {terminal_id}/{ref} could not be claimed or found")
+        """Record a new pay, or find the one this (terminal, ref) already names:
+        (pay, created)."""
+        claim = _Claim(terminal_id, ref, agent_id, biller_id, account, amount_paise, mobile)
+        return await self._claims.submit(claim)
 
     async def move(self, pay: Pay, new: PayState, **fields: Any) -> Pay:
         """Move ``pay`` from the state we saw to ``new``; a final move with a
@@ -99,28 +148,51 @@ class PayStore:
         check_transition(pay.state, new)
         error_code, biller_txn = fields.get("error_code"), fields.get("biller_txn_id")
         sms = sms_text(pay, new, error_code, biller_txn) if new.final and pay.mobile else None
-        row = await self._db.fetchrow(
-            """WITH moved AS (
-                   UPDATE pays SET state = $3, updated_at = now(),
-                          error_code = coalesce($4, error_code),
-                          biller_txn_id = coalesce($5, biller_txn_id)
-                    WHERE id = $1 AND state = $2 RETURNING *
-               ), sms AS (
-                   INSERT INTO sms_outbox (pay_id, mobile, body)
-                   SELECT id, mobile, $6 FROM moved WHERE $6::text IS NOT NULL
-                   ON CONFLICT (pay_id) DO NOTHING
-               )
-               SELECT * FROM moved""",
-            pay.id,
-            pay.state.value,
-            new.value,
-            error_code,
-            biller_txn,
-            sms,
+        return await self._moves.submit(_Move(pay, new, error_code, biller_txn, sms))
+
+    async def _apply_claims(self, claims: Sequence[_Claim]) -> list[tuple[Pay, bool] | Exception]:
+        # One row per (terminal, ref): a retry racing its original shares the answer.
+        unique = list({(c.terminal_id, c.ref): c for c in claims}.values())
+        found: dict[tuple[str, str], tuple[Pay, bool]] = {}
+        for _ in range(3):
+            todo = [c for c in unique if (c.terminal_id, c.ref) not in found]
+            if not todo:
+                break
+            rows = await self._db.fetch(
+                CLAIMS_SQL,
+                [c.terminal_id for c in todo],
+                [c.ref for c in todo],
+                [c.agent_id for c in todo],
+                [c.biller_id for c in todo],
+                [c.account for c in todo],
+                [c.amount_paise for c in todo],
+                [c.mobile for c in todo],
+            )
+            for r in rows:
+                found[(r["terminal_id"], r["terminal_ref"])] = (_pay(r), bool(r["created"]))
+            # Missing: inserted by a transaction that committed after this statement's
+            # snapshot (another process): look again with a new one.
+        results: list[tuple[Pay, bool] | Exception] = []
+        for c in claims:
+            hit = found.get((c.terminal_id, c.ref))
+            results.append(hit if hit else PayConflict(f"pay {c.terminal_id}/{c.ref} not claimed"))
+        return results
+
+    async def _apply_moves(self, moves: Sequence[_Move]) -> list[Pay | Exception]:
+        rows = await self._db.fetch(
+            MOVES_SQL,
+            [m.pay.id for m in moves],
+            [m.pay.state.value for m in moves],
+            [m.new.value for m in moves],
+            [m.error_code for m in moves],
+            [m.biller_txn_id for m in moves],
+            [m.sms for m in moves],
         )
-        if row is None:
-            raise PayConflict(f"pay {pay.id} is no longer {pay.state}")
-        return _pay(row)
+        moved = {r["id"]: _pay(r) for r in rows}
+        return [
+            moved.get(m.pay.id) or PayConflict(f"pay {m.pay.id} is no longer {m.pay.state}")
+            for m in moves
+        ]
 
     async def get(self, pay_id: int) -> Pay | None:
         row = await self._db.fetchrow("SELECT * FROM pays WHERE id = $1", pay_id)
