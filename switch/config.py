@@ -95,7 +95,22 @@ class TerminalsConfig:
     rate_burst: int = 40
     max_connections: int = 20_000
     shutdown_grace_s: float = 10.0
-    pay_timeout_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class PaysConfig:
+    """How pays are held, and how unfinished ones are recovered (docs/pay.md)."""
+
+    # The ledger's own deadline on a pay's hold: only a safety net. A pay's fate is
+    # decided by the pay flow (the biller's answer, or recovery), never by a timer
+    # that cannot know whether the biller applied it.
+    hold_timeout_s: float = 7 * 86400
+    recovery_idle_s: float = 30.0  # a pay untouched this long is recovered
+    recovery_interval_s: float = 2.0
+    recovery_batch: int = 200
+    inquiry_backoff_base_s: float = 2.0
+    inquiry_backoff_max_s: float = 300.0
+    max_driving: int = 10_000  # pays driven at once in this process
 
 
 @dataclass(frozen=True)
@@ -158,6 +173,7 @@ class Config:
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     terminals: TerminalsConfig = field(default_factory=TerminalsConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
+    pays: PaysConfig = field(default_factory=PaysConfig)
     billers: tuple[BillerConfig, ...] = DEFAULT_BILLERS
 
     def replace(self, **sections: Any) -> Config:
@@ -169,6 +185,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "ledger": LedgerConfig,
     "terminals": TerminalsConfig,
     "sms": SmsConfig,
+    "pays": PaysConfig,
 }
 
 
@@ -188,7 +205,20 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
     sections: dict[str, Any] = {name: _build_section(name, values[name]) for name in _SECTIONS}
     if billers is not None:
         sections["billers"] = _build_billers(billers)
-    return Config(**sections)
+    cfg = Config(**sections)
+    _check_recovery_margin(cfg)
+    return cfg
+
+
+def _check_recovery_margin(cfg: Config) -> None:
+    """Recovery must never pick up a pay whose biller call may still be in flight: it
+    acts only on pays idle longer than any biller's deadline, with margin."""
+    slowest = max((b.timeout_s for b in cfg.billers), default=0.0)
+    if cfg.pays.recovery_idle_s < 2 * slowest:
+        raise ConfigError(
+            f"[pays] recovery_idle_s ({cfg.pays.recovery_idle_s}) must be at least twice the "
+            f"slowest biller's timeout_s ({slowest})"
+        )
 
 
 def _config_path_from_env(env: Mapping[str, str]) -> Path | None:

@@ -24,6 +24,7 @@ from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger
 from switch.pays.flow import Biller, PayFlow
+from switch.pays.recovery import Recovery
 from switch.pays.service import TerminalService
 from switch.pays.store import PayStore
 from switch.provisioning.identity import identity_path, load_or_create
@@ -39,6 +40,7 @@ class RunningSwitch:
     db: Database
     billers: Mapping[str, Biller]
     notifier: Notifier | None
+    recovery: Recovery
 
 
 @asynccontextmanager
@@ -52,7 +54,15 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         billers = await open_billers(cfg.billers, ledger)
         store = PayStore(db)
         await pays.start(store.run)
-        flow = PayFlow(store, ledger, cfg.terminals.pay_timeout_s, background=pays)
+        flow = PayFlow(
+            store,
+            ledger,
+            cfg.pays.hold_timeout_s,
+            background=pays,
+            max_driving=cfg.pays.max_driving,
+        )
+        recovery = Recovery(db, store, flow, billers, cfg.pays)
+        pays.start_soon(recovery.run)
         service = TerminalService(store, flow, billers)
         deps = TerminalDeps(identity, cfg.terminals, db, service)
         listeners = await trio.open_tcp_listeners(cfg.terminals.port, host=cfg.terminals.host)
@@ -76,7 +86,7 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
             nursery.start_soon(accept)
             log.info("terminal listener on %s:%d", cfg.terminals.host, port)
             try:
-                yield RunningSwitch(port, deps, ledger, db, billers, notifier)
+                yield RunningSwitch(port, deps, ledger, db, billers, notifier, recovery)
             finally:
                 accept_scope.cancel()  # stop accepting; sessions go on
                 for session in list(deps.registry.sessions.values()):

@@ -39,6 +39,7 @@ class FleetStats:
     reconnects: int = 0
     pay_latencies_s: list[float] = field(default_factory=list)
     failures: dict[str, int] = field(default_factory=dict)
+    receipts: list[dict[str, Any]] = field(default_factory=list)  # every terminal's
 
     def percentile_ms(self, q: float) -> float:
         lat = sorted(self.pay_latencies_s)
@@ -171,6 +172,7 @@ class Terminal:
         if status == "success":
             stats.pays_ok += 1
             self.receipts.append(result["receipt"])
+            stats.receipts.append(result["receipt"])
         elif status == "pending":
             stats.pays_pending += 1
         else:

@@ -53,17 +53,21 @@ class Stack:
         )
         return port
 
-    def start_switch(self, config_file: Path, database_url: str, redis_url: str) -> int:
-        port = free_tcp_port()
+    def start_switch(
+        self, config_file: Path, database_url: str, redis_url: str, port: int | None = None
+    ) -> int:
+        port = port or free_tcp_port()
         env = {
             "SWITCH_CONFIG": str(config_file),
             "SWITCH_DATABASE_URL": database_url,
             "SWITCH_REDIS_URL": redis_url,
         }
+        log = self._log("switch")
+        already = log.read_text().count("serving terminals") if log.exists() else 0
         self._spawn("switch", ["serve", "--port", str(port)], env)
         self.ports["switch"] = port
         deadline = time.monotonic() + 60
-        while "serving terminals" not in self._log("switch").read_text():
+        while log.read_text().count("serving terminals") <= already:
             if time.monotonic() > deadline or self.children["switch"].poll() is not None:
                 raise RuntimeError(f"switch did not start; see {self._log('switch')}")
             time.sleep(0.1)
@@ -81,8 +85,14 @@ class Stack:
                 proc.kill()
                 proc.wait(timeout=5)
 
+    def kill(self, name: str) -> None:
+        """SIGKILL a child (the chaos tests' crash)."""
+        proc = self.children[name]
+        proc.kill()
+        proc.wait(timeout=10)
+
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        log = self._log(name).open("wb")
+        log = self._log(name).open("ab")
         self.children[name] = subprocess.Popen(
             [sys.executable, "-m", "switch", *args],
             stdout=log,

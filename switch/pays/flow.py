@@ -17,12 +17,13 @@ so ``drive`` can be called again on any pay, after any crash, and continues:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import outcome
 import trio
 
-from switch.ledger import InsufficientFunds, Ledger, pay_key
+from switch.ledger import AlreadyResolved, InsufficientFunds, Ledger, UnknownTransfer, pay_key
 from switch.pays.states import PayState
 from switch.pays.store import Pay, PayConflict, PayStore
 from switch.protocols.billers.base import (
@@ -51,13 +52,13 @@ class PayFlow:
         self,
         store: PayStore,
         ledger: Ledger,
-        pay_timeout_s: float,
+        hold_timeout_s: float,
         background: trio.Nursery | None = None,
         max_driving: int = 10_000,
     ) -> None:
         self._store = store
         self._ledger = ledger
-        self._pay_timeout_s = pay_timeout_s
+        self._hold_timeout_s = hold_timeout_s
         self._background = background
         self._driving_limit = trio.CapacityLimiter(max_driving)
         # One driver per pay in this process: a second request for the same pay (a
@@ -137,7 +138,7 @@ class PayFlow:
                 wallet_account_id,
                 biller.payable_account_id,
                 pay.amount_paise,
-                timeout_s=self._pay_timeout_s,
+                timeout_s=self._hold_timeout_s,
             )
         except InsufficientFunds:
             return await self._store.move(pay, PayState.VOIDED, error_code="insufficient_funds")
@@ -168,6 +169,21 @@ class PayFlow:
         if receipt is not None:
             return await self._post(pay, receipt.biller_txn_id)
         return await self._void(pay, "not_applied_at_biller")
+
+    async def expire(self, pay: Pay) -> Pay:
+        """Cancel a pay that never reached the biller (received or reserved): always
+        safe, because nothing was sent. Its hold, if it was taken, goes back."""
+        assert pay.state in (PayState.RECEIVED, PayState.RESERVED), pay.state
+        lock = self._driving.setdefault(pay.id, trio.Lock())
+        try:
+            async with lock:
+                # Never held, or the hold was declined (insufficient funds): nothing to void.
+                with contextlib.suppress(UnknownTransfer, AlreadyResolved):
+                    await self._ledger.void(pay_key(pay.terminal_id, pay.terminal_ref))
+                return await self._store.move(pay, PayState.VOIDED, error_code="expired")
+        finally:
+            if not lock.locked():
+                self._driving.pop(pay.id, None)
 
     async def _post(self, pay: Pay, biller_txn_id: str) -> Pay:
         await self._ledger.post(pay_key(pay.terminal_id, pay.terminal_ref))

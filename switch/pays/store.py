@@ -169,7 +169,7 @@ class PayStore:
                 [c.mobile for c in todo],
             )
             for r in rows:
-                found[(r["terminal_id"], r["terminal_ref"])] = (_pay(r), bool(r["created"]))
+                found[(r["terminal_id"], r["terminal_ref"])] = (pay_from_row(r), bool(r["created"]))
             # Missing: inserted by a transaction that committed after this statement's
             # snapshot (another process): look again with a new one.
         results: list[tuple[Pay, bool] | Exception] = []
@@ -188,7 +188,7 @@ class PayStore:
             [m.biller_txn_id for m in moves],
             [m.sms for m in moves],
         )
-        moved = {r["id"]: _pay(r) for r in rows}
+        moved = {r["id"]: pay_from_row(r) for r in rows}
         return [
             moved.get(m.pay.id) or PayConflict(f"pay {m.pay.id} is no longer {m.pay.state}")
             for m in moves
@@ -196,13 +196,13 @@ class PayStore:
 
     async def get(self, pay_id: int) -> Pay | None:
         row = await self._db.fetchrow("SELECT * FROM pays WHERE id = $1", pay_id)
-        return _pay(row) if row else None
+        return pay_from_row(row) if row else None
 
     async def by_ref(self, terminal_id: str, ref: str) -> Pay | None:
         row = await self._db.fetchrow(
             "SELECT * FROM pays WHERE terminal_id = $1 AND terminal_ref = $2", terminal_id, ref
         )
-        return _pay(row) if row else None
+        return pay_from_row(row) if row else None
 
     async def for_agent(
         self, agent_id: str, first: dt.date, last: dt.date, limit: int, after_id: int
@@ -218,7 +218,7 @@ class PayStore:
             after_id,
             limit,
         )
-        return [_pay(r) for r in rows]
+        return [pay_from_row(r) for r in rows]
 
     async def summary(self, agent_id: str, first: dt.date, last: dt.date) -> list[asyncpg.Record]:
         start, end = _ist_bounds(first, last)
@@ -255,7 +255,7 @@ def _ist_bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime
     return start, end
 
 
-def _pay(row: asyncpg.Record) -> Pay:
+def pay_from_row(row: asyncpg.Record) -> Pay:
     return Pay(
         id=row["id"],
         terminal_id=row["terminal_id"],

@@ -1,0 +1,101 @@
+"""Recovery: every pay that is not final and has not moved for ``recovery_idle_s`` is
+picked up again, after a crash, a terminal that went away, or a biller that did not
+answer. Runs in every switch process; a lease (``FOR UPDATE SKIP LOCKED`` and
+``lease_until``) gives each pay to one process at a time.
+
+What happens to a recovered pay depends on how far it got:
+
+- received / reserved: it never reached the biller, so it is cancelled (voided as
+  ``expired``; its hold, if taken, goes back to the wallet). Always safe.
+- sent / unknown: the biller may have it. Ask the biller's status; if it cannot say,
+  ask again later, backing off exponentially per pay (``attempts``) up to
+  ``inquiry_backoff_max_s``. Never assume.
+- confirmed / rejected: the decision is known; finish it (post or void).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import trio
+
+from switch.config import PaysConfig
+from switch.db.database import Database
+from switch.pays.flow import Biller, PayFlow
+from switch.pays.states import PayState
+from switch.pays.store import Pay, PayStore, pay_from_row
+
+log = logging.getLogger("switch.recovery")
+
+LEASE_SQL = """
+UPDATE pays p SET attempts = attempts + 1,
+       lease_until = now() + make_interval(
+           secs => least($2::float8 * power(2, attempts), $3::float8))
+  FROM agents a
+ WHERE a.id = p.agent_id
+   AND p.id IN (SELECT id FROM pays
+                 WHERE state NOT IN ('posted', 'voided')
+                   AND updated_at < now() - make_interval(secs => $4::float8)
+                   AND (lease_until IS NULL OR lease_until < now())
+                 ORDER BY updated_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+RETURNING p.*, a.wallet_account_id
+"""
+
+
+class Recovery:
+    def __init__(
+        self,
+        db: Database,
+        store: PayStore,
+        flow: PayFlow,
+        billers: Mapping[str, Biller],
+        cfg: PaysConfig,
+    ) -> None:
+        self._db = db
+        self._store = store
+        self._flow = flow
+        self._billers = billers
+        self._cfg = cfg
+        self.recovered: dict[str, int] = {}  # outcome -> count
+
+    async def run(self) -> None:
+        while True:
+            leased = await self.sweep_once()
+            if leased < self._cfg.recovery_batch:
+                await trio.sleep(self._cfg.recovery_interval_s)
+
+    async def sweep_once(self, idle_s: float | None = None) -> int:
+        """Lease and drive one batch of stale pays; return how many were leased."""
+        cfg = self._cfg
+        idle = cfg.recovery_idle_s if idle_s is None else idle_s
+        rows = await self._db.fetch(
+            LEASE_SQL,
+            cfg.recovery_batch,
+            cfg.inquiry_backoff_base_s,
+            cfg.inquiry_backoff_max_s,
+            idle,
+        )
+        async with trio.open_nursery() as nursery:
+            for row in rows:
+                nursery.start_soon(self._recover, pay_from_row(row), row["wallet_account_id"])
+        return len(rows)
+
+    async def _recover(self, pay: Pay, wallet_account_id: int) -> None:
+        try:
+            if pay.state in (PayState.RECEIVED, PayState.RESERVED):
+                pay = await self._flow.expire(pay)
+            else:
+                biller = self._billers.get(pay.biller_id)
+                if biller is None:
+                    log.error("pay %s: biller %s is not configured", pay.id, pay.biller_id)
+                    return
+                pay = await self._flow.drive(pay, biller, wallet_account_id)
+        except Exception:
+            log.exception("recovering pay %s failed; it will be tried again", pay.id)
+            self._count("error")
+            return
+        self._count(pay.state.value)
+
+    def _count(self, outcome: str) -> None:
+        self.recovered[outcome] = self.recovered.get(outcome, 0) + 1

@@ -1,0 +1,120 @@
+"""Pays left unfinished (as a crash leaves them) are recovered to the truth."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulators.discom.simulator import discom_account
+from switch.ledger import pay_key
+from switch.pays.states import PayState
+from switch.pays.store import Pay, PayStore
+from tests.billers.conftest import World
+
+
+def store(world: World) -> PayStore:
+    return world.switch.deps.service._store  # the running switch's own
+
+
+async def wallet(world: World) -> int:
+    wallet_id = await world.switch.db.fetchval(
+        "SELECT wallet_account_id FROM agents WHERE id = $1", world.terminals[0].agent_id
+    )
+    return await world.switch.ledger.balance(wallet_id)
+
+
+async def stuck(world: World, ref: str, state: PayState, *, applied: bool = False) -> Pay:
+    """A pay stopped in ``state`` an hour ago, as if the switch had died there."""
+    creds = world.terminals[0]
+    account = discom_account(1, 20)
+    pay, _ = await store(world).claim(
+        creds.terminal_id, ref, creds.agent_id, "UPPCL", account, 150_00, None
+    )
+    wallet_id = await world.switch.db.fetchval(
+        "SELECT wallet_account_id FROM agents WHERE id = $1", creds.agent_id
+    )
+    if state is not PayState.RECEIVED:
+        biller = world.switch.billers["UPPCL"]
+        await world.switch.ledger.reserve(
+            pay_key(creds.terminal_id, ref), wallet_id, biller.payable_account_id, 150_00
+        )
+        pay = await store(world).move(pay, PayState.SENT)
+        if applied:
+            await world.discom.pay(
+                {"switch_txn_id": pay.id, "account": account, "amount_paise": 150_00}
+            )
+        if state is PayState.UNKNOWN:
+            pay = await store(world).move(pay, PayState.UNKNOWN)
+    await world.switch.db.execute(
+        "UPDATE pays SET updated_at = now() - interval '1 hour' WHERE id = $1", pay.id
+    )
+    return pay
+
+
+async def state_of(world: World, pay: Pay) -> tuple[str, str | None]:
+    row = await world.switch.db.fetchrow("SELECT state, error_code FROM pays WHERE id = $1", pay.id)
+    assert row is not None
+    return row["state"], row["error_code"]
+
+
+@pytest.mark.parametrize("state", [PayState.SENT, PayState.UNKNOWN])
+async def test_a_pay_the_biller_applied_is_posted(world: World, state: PayState) -> None:
+    pay = await stuck(world, "R1", state, applied=True)
+    assert await world.switch.recovery.sweep_once() == 1
+    assert await state_of(world, pay) == ("posted", None)
+    assert await wallet(world) == 50_000_00 - 150_00
+
+
+@pytest.mark.parametrize("state", [PayState.SENT, PayState.UNKNOWN])
+async def test_a_pay_the_biller_never_had_is_voided(world: World, state: PayState) -> None:
+    pay = await stuck(world, "R2", state, applied=False)
+    await world.switch.recovery.sweep_once()
+    assert await state_of(world, pay) == ("voided", "not_applied_at_biller")
+    assert await wallet(world) == 50_000_00
+
+
+async def test_a_pay_that_never_reached_the_biller_expires(world: World) -> None:
+    pay = await stuck(world, "R3", PayState.RECEIVED)
+    await world.switch.recovery.sweep_once()
+    assert await state_of(world, pay) == ("voided", "expired")
+    assert await wallet(world) == 50_000_00
+
+
+async def test_a_held_but_unsent_pay_expires_and_its_hold_returns(world: World) -> None:
+    creds = world.terminals[0]
+    pay = await stuck(world, "R4", PayState.RECEIVED)
+    wallet_id = await world.switch.db.fetchval(
+        "SELECT wallet_account_id FROM agents WHERE id = $1", creds.agent_id
+    )
+    await world.switch.ledger.reserve(
+        pay_key(creds.terminal_id, "R4"),
+        wallet_id,
+        world.switch.billers["UPPCL"].payable_account_id,
+        150_00,
+    )
+    assert await wallet(world) == 50_000_00 - 150_00
+    await world.switch.recovery.sweep_once()
+    assert await state_of(world, pay) == ("voided", "expired")
+    assert await wallet(world) == 50_000_00
+
+
+async def test_a_silent_biller_is_asked_again_later_with_backoff(world: World) -> None:
+    async def silent(req):  # type: ignore[no-untyped-def]
+        return (503, b'{"error":"down"}') if req.path.startswith("/v1/payments/") else None
+
+    world.discom.app.raw_override = silent
+    pay = await stuck(world, "R5", PayState.SENT, applied=True)
+    assert await world.switch.recovery.sweep_once() == 1
+    row = await world.switch.db.fetchrow(
+        "SELECT state, attempts, lease_until > now() AS leased FROM pays WHERE id = $1", pay.id
+    )
+    assert row is not None and (row["state"], row["attempts"], row["leased"]) == (
+        "unknown",
+        1,
+        True,
+    )
+    assert await world.switch.recovery.sweep_once(idle_s=0) == 0  # backing off
+    # The biller comes back; once the lease has passed, the truth is found.
+    world.discom.app.raw_override = None
+    await world.switch.db.execute("UPDATE pays SET lease_until = now() WHERE id = $1", pay.id)
+    assert await world.switch.recovery.sweep_once(idle_s=0) == 1
+    assert await state_of(world, pay) == ("posted", None)
