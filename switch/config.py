@@ -95,6 +95,7 @@ class TerminalsConfig:
     rate_burst: int = 40
     max_connections: int = 20_000
     shutdown_grace_s: float = 10.0
+    answer_deadline_s: float = 8.0  # a pay is answered by then: success, failed or pending
 
 
 @dataclass(frozen=True)

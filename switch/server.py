@@ -63,7 +63,7 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         )
         recovery = Recovery(db, store, flow, billers, cfg.pays)
         pays.start_soon(recovery.run)
-        service = TerminalService(store, flow, billers)
+        service = TerminalService(store, flow, billers, cfg.terminals.answer_deadline_s)
         deps = TerminalDeps(identity, cfg.terminals, db, service)
         listeners = await trio.open_tcp_listeners(cfg.terminals.port, host=cfg.terminals.host)
         port = listeners[0].socket.getsockname()[1]

@@ -109,6 +109,7 @@ def switch_config(tmp_path: Path) -> Config:
         frame_timeout_s=1.0,
         idle_timeout_s=2.0,
         shutdown_grace_s=1.0,
+        answer_deadline_s=1.0,
     )
     stub = BillerConfig(id="UPPCL", name="UPPCL (stub)", connector="stub")
     return Config(

@@ -66,8 +66,12 @@ class PayFlow:
         # outcome. Two drivers could otherwise inquire while the other is sending.
         self._driving: dict[int, trio.Lock] = {}
 
-    async def drive_detached(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
-        """``drive`` in the switch's own nursery, and wait for it.
+    async def drive_detached(
+        self, pay: Pay, biller: Biller, wallet_account_id: int, answer_within_s: float = 30.0
+    ) -> Pay:
+        """``drive`` in the switch's own nursery, and wait for it at most
+        ``answer_within_s``; past that, return ``pay`` as it was (not final: the caller
+        answers "pending") while the drive goes on.
 
         The pay goes on if the caller goes away (the terminal disconnected or timed
         out): its progress must never depend on who is waiting for the answer. At most
@@ -84,8 +88,9 @@ class PayFlow:
             done.set()
 
         self._background.start_soon(run)
-        await done.wait()
-        return result[0].unwrap()
+        with trio.move_on_after(answer_within_s):
+            await done.wait()
+        return result[0].unwrap() if result else pay
 
     async def drive(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
         """Advance ``pay`` until it is final or waiting on the biller (unknown)."""

@@ -44,10 +44,17 @@ class TerminalContext:
 
 
 class TerminalService:
-    def __init__(self, store: PayStore, flow: PayFlow, billers: Mapping[str, Biller]) -> None:
+    def __init__(
+        self,
+        store: PayStore,
+        flow: PayFlow,
+        billers: Mapping[str, Biller],
+        answer_within_s: float = 8.0,
+    ) -> None:
         self._store = store
         self._flow = flow
         self._billers = billers
+        self._answer_within_s = answer_within_s
 
     def _biller(self, biller_id: str) -> Biller:
         biller = self._billers.get(biller_id)
@@ -95,7 +102,9 @@ class TerminalService:
         if not created and not pay.same_request(biller.id, f["account"], f["amount_paise"]):
             raise RequestFailed(ErrorCode.REFERENCE_REUSED, f"ref {f['ref']} names pay {pay.id}")
         try:
-            pay = await self._flow.drive_detached(pay, biller, ctx.wallet_account_id)
+            pay = await self._flow.drive_detached(
+                pay, biller, ctx.wallet_account_id, self._answer_within_s
+            )
         except (LedgerBusy, LedgerUnavailable) as exc:
             # The pay stays where it is; the same ref resumes it.
             raise RequestFailed(ErrorCode.BUSY, str(exc)) from exc
@@ -108,7 +117,9 @@ class TerminalService:
         if not pay.state.final:
             biller = self._billers.get(pay.biller_id)
             if biller is not None:
-                pay = await self._flow.drive_detached(pay, biller, ctx.wallet_account_id)
+                pay = await self._flow.drive_detached(
+                    pay, biller, ctx.wallet_account_id, self._answer_within_s
+                )
         return pay_result(pay)
 
     async def list_payments(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:

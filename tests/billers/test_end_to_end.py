@@ -238,3 +238,26 @@ async def test_a_biller_that_answers_garbage_is_asked_not_assumed(
         assert (result["status"], result["code"]) == ("failed", "not_applied_at_biller")
         assert await wallet(world) == 50_000_00
     assert len(world.discom.payments) == (1 if applied else 0)
+
+
+async def test_a_slow_biller_gets_the_terminal_a_pending_answer_in_time(world: World) -> None:
+    account = discom_account(1, 15)
+
+    async def slow(req):  # type: ignore[no-untyped-def]
+        if req.path == "/v1/payments" and req.method == "POST":
+            await trio.sleep(2)  # longer than the switch's answer deadline (1 s here)
+        return None
+
+    world.discom.app.raw_override = slow
+    async with connect(world.terminals[0]) as conn:
+        with trio.fail_after(1.8):
+            first = await conn.request(
+                "pay", ref="SLOW", biller="UPPCL", account=account, amount_paise=100_00
+            )
+        assert first["status"] == "pending"
+        for _ in range(2):  # the pay goes on without us (pinging, as terminals do)
+            await trio.sleep(0.8)
+            await conn.ping()
+        later = await conn.request("status", ref="SLOW")
+    assert later["status"] == "success"
+    assert len(world.discom.payments) == 1
