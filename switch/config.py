@@ -130,6 +130,12 @@ class BillerConfig:
     commission_bps: int = 0  # agent commission, basis points of the amount
     region: str = ""
     district: str = ""
+    # Circuit breaker (switch/actors/breaker.py).
+    breaker_failure_ratio: float = 0.5
+    breaker_min_calls: int = 20
+    breaker_window_s: float = 10.0
+    breaker_open_s: float = 5.0
+    breaker_probes: int = 3
 
 
 DEFAULT_BILLERS = (

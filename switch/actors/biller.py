@@ -1,7 +1,11 @@
 """One actor per biller: it owns the biller's connector, how many calls may be in
-flight (``max_concurrency``) and how many may wait (``max_queue``). A call that would
-wait beyond that is answered ``BillerBusy`` at once, before anything is sent: a slow
-biller makes its own callers wait, never the switch's memory grow.
+flight (``max_concurrency``), how many may wait (``max_queue``), and its circuit
+breaker. A call that would wait beyond the queue is answered ``BillerBusy`` at once,
+and while the breaker is open fetches and pays are refused with
+``BillerUnavailable`` at once: before anything is sent, so nothing can be applied.
+A sick biller costs its own callers nothing and the other billers nothing at all
+(each has its own actor: a bulkhead). Status inquiries always go out: recovery needs
+them, and backs off by itself.
 """
 
 from __future__ import annotations
@@ -11,10 +15,19 @@ from typing import TypeVar
 
 import trio
 
+from switch.actors.breaker import BreakerPolicy, CircuitBreaker
 from switch.config import BillerConfig
 from switch.ledger import AccountKind, Ledger
 from switch.pays.flow import Biller
-from switch.protocols.billers.base import Bill, BillerBusy, BillerPayment, BillerReceipt, Connector
+from switch.protocols.billers.base import (
+    Bill,
+    BillerBusy,
+    BillerPayment,
+    BillerReceipt,
+    BillerUnavailable,
+    Connector,
+    OutcomeUnknown,
+)
 from switch.protocols.billers.http import HttpConnector
 from switch.protocols.billers.stub import StubConnector
 
@@ -28,21 +41,39 @@ class BillerActor:
         self._limiter = trio.CapacityLimiter(cfg.max_concurrency)
         self._waiting = 0
         self.busy_refusals = 0
+        self.breaker_refusals = 0
+        self.breaker = CircuitBreaker(
+            BreakerPolicy(
+                cfg.breaker_failure_ratio,
+                cfg.breaker_min_calls,
+                cfg.breaker_window_s,
+                cfg.breaker_open_s,
+                cfg.breaker_probes,
+            )
+        )
 
     @property
     def saturated(self) -> bool:
         return self._waiting >= self.cfg.max_queue
 
+    @property
+    def unavailable(self) -> bool:
+        """The breaker is open: new pays are refused before anything is held."""
+        return self.breaker.refusing
+
     async def fetch_bill(self, account: str) -> Bill:
-        return await self._call(self.connector.fetch_bill, account)
+        return await self._call(self.connector.fetch_bill, account, guarded=True)
 
     async def pay(self, payment: BillerPayment) -> BillerReceipt:
-        return await self._call(self.connector.pay, payment)
+        return await self._call(self.connector.pay, payment, guarded=True)
 
     async def status(self, switch_txn_id: int) -> BillerReceipt | None:
-        return await self._call(self.connector.status, switch_txn_id)
+        return await self._call(self.connector.status, switch_txn_id, guarded=False)
 
-    async def _call(self, fn: Callable[..., Awaitable[T]], *args: object) -> T:
+    async def _call(self, fn: Callable[..., Awaitable[T]], arg: object, *, guarded: bool) -> T:
+        if guarded and not self.breaker.allow():
+            self.breaker_refusals += 1
+            raise BillerUnavailable(f"{self.cfg.id}: circuit open")
         if self.saturated:
             self.busy_refusals += 1
             raise BillerBusy(f"{self.cfg.id}: {self._waiting} calls already waiting")
@@ -52,9 +83,16 @@ class BillerActor:
         finally:
             self._waiting -= 1
         try:
-            return await fn(*args)
+            result = await fn(arg)
+        except Exception as exc:
+            # An answer, even "no", is health; no answer is not. (A cancelled call,
+            # a BaseException, says nothing either way.)
+            self.breaker.record(failed=isinstance(exc, BillerUnavailable | OutcomeUnknown))
+            raise
         finally:
             self._limiter.release()
+        self.breaker.record(failed=False)
+        return result
 
     async def aclose(self) -> None:
         close = getattr(self.connector, "aclose", None)

@@ -87,8 +87,10 @@ class TerminalService:
 
     async def pay(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:
         biller = self._biller(f["biller"])
+        # Refused before anything is recorded or held.
+        if getattr(biller.connector, "unavailable", False):
+            raise RequestFailed(ErrorCode.BILLER_UNAVAILABLE, f"biller {biller.id} is unavailable")
         if getattr(biller.connector, "saturated", False):
-            # Refused before anything is recorded or held.
             raise RequestFailed(ErrorCode.BUSY, f"biller {biller.id} is busy")
         pay, created = await self._store.claim(
             ctx.terminal_id,

@@ -3,6 +3,7 @@ money only through the ledger, the depositor told by SMS. Books checked after ea
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,12 @@ import trio
 
 from simulators.discom.simulator import MAX_ADVANCE_PAISE, discom_account
 from simulators.epos.connection import connect
+from simulators.run import start_simulator
 from simulators.water.simulator import water_account
+from switch.config import BillerConfig, Config
+from switch.protocols.terminal.crypto import public_bytes
+from switch.provisioning.fleet import provision_fleet
+from switch.server import running_switch
 from tests.billers.conftest import World
 
 MOBILE = "9876543210"
@@ -261,3 +267,74 @@ async def test_a_slow_biller_gets_the_terminal_a_pending_answer_in_time(world: W
         later = await conn.request("status", ref="SLOW")
     assert later["status"] == "success"
     assert len(world.discom.payments) == 1
+
+
+async def test_a_failing_biller_trips_its_breaker_and_not_the_others(
+    switch_config: Config, database_url: str, tmp_path: Path
+) -> None:
+    async with trio.open_nursery() as sims:
+        discom, dport = await start_simulator(sims, "discom", tmp_path / "d", accounts=50)
+        _, wport = await start_simulator(sims, "water", tmp_path / "w", accounts=50)
+        calls: list[str] = []
+
+        async def down(req):  # type: ignore[no-untyped-def]
+            calls.append(req.path)
+            return 503, b'{"error":"maintenance"}'
+
+        discom.app.raw_override = down
+        cfg = switch_config.replace(
+            billers=(
+                BillerConfig(
+                    id="UPPCL",
+                    name="UPPCL",
+                    endpoint=f"http://127.0.0.1:{dport}",
+                    breaker_min_calls=5,
+                    breaker_open_s=1.0,
+                ),
+                BillerConfig(
+                    id="JALSEWA", name="Jal", kind="water", endpoint=f"http://127.0.0.1:{wport}"
+                ),
+            )
+        )
+        async with running_switch(cfg, database_url) as sw:
+            [creds] = await provision_fleet(
+                sw.db,
+                sw.ledger,
+                public_bytes(sw.deps.identity),
+                f"127.0.0.1:{sw.port}",
+                agents=1,
+                wallet_paise=10_000_00,
+            )
+            async with connect(creds) as conn:
+                for i in range(5):  # five failures open the breaker
+                    r = await conn.request(
+                        "fetch_bill", biller="UPPCL", account=discom_account(1, i)
+                    )
+                    assert r["code"] == "biller_unavailable"
+                seen = len(calls)
+                refused = await conn.request(
+                    "pay",
+                    ref="X1",
+                    biller="UPPCL",
+                    account=discom_account(1, 1),
+                    amount_paise=100_00,
+                )
+                water_ok = await conn.request(
+                    "pay", ref="X2", biller="JALSEWA", account=water_account(1, 1), amount_paise=100
+                )
+                assert refused["code"] == "biller_unavailable" and len(calls) == seen  # never sent
+                assert water_ok["status"] == "success"  # the other biller is unaffected
+                # The biller recovers; after the cool-off a probe closes the breaker.
+                discom.app.raw_override = None
+                await trio.sleep(1.1)
+                healed = await conn.request(
+                    "pay",
+                    ref="X3",
+                    biller="UPPCL",
+                    account=discom_account(1, 1),
+                    amount_paise=100_00,
+                )
+                assert healed["status"] == "success"
+            assert await sw.db.fetchval("SELECT count(*) FROM pays WHERE terminal_ref = 'X1'") == 0
+            assert await sw.ledger.check_invariants() == []
+        sims.cancel_scope.cancel()
