@@ -44,5 +44,8 @@ async def start_simulator(
     """Build the simulator, start its durable log and HTTP server; return it and its port."""
     sim = build(kind, data_dir, **options)
     await nursery.start(sim.log.run)
-    bound: int = await nursery.start(functools.partial(serve_app, sim.app, host, port))
+    faults = getattr(sim, "faults", None)
+    bound: int = await nursery.start(
+        functools.partial(serve_app, sim.app, host, port, faults=faults)
+    )
     return sim, bound

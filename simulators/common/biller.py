@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import trio
 
+from simulators.common.faults import Fault, FaultInjector
 from simulators.common.http import HttpRequest, JsonApp
 from simulators.common.journal import DurableLog
 
@@ -69,6 +70,7 @@ class BillerSimulator:
         self.log = DurableLog(data_dir / f"{self.prefix.lower()}-payments.jsonl")
         self._next_txn = 1
         self._not_yet_durable: dict[int, trio.Event] = {}
+        self.faults = FaultInjector()
         for record in self.log.replay():
             self._apply_record(record)
         self.app = self._build_app()
@@ -203,6 +205,23 @@ class BillerSimulator:
         @app.route("GET", "/v1/totals")
         async def totals(req: HttpRequest) -> tuple[int, Any]:
             return 200, self.totals()
+
+        @app.route("POST", "/v1/admin/faults")
+        async def set_fault(req: HttpRequest) -> tuple[int, Any]:
+            try:
+                self.faults.set(Fault.parse(req.body))
+            except (ValueError, TypeError) as exc:
+                return 400, {"error": "invalid_request", "detail": str(exc)}
+            return 200, self.faults.describe()
+
+        @app.route("GET", "/v1/admin/faults")
+        async def get_faults(req: HttpRequest) -> tuple[int, Any]:
+            return 200, self.faults.describe()
+
+        @app.route("DELETE", "/v1/admin/faults")
+        async def clear_faults(req: HttpRequest) -> tuple[int, Any]:
+            self.faults.clear()
+            return 200, self.faults.describe()
 
         return app
 

@@ -122,6 +122,12 @@ class HttpClient:
 
     def _checkin(self, conn: _Conn) -> None:
         h = conn.h11
+        leftover, closed = h.trailing_data
+        if leftover or closed:
+            # Bytes after the response (a duplicated reply, say) would be read as the
+            # answer to the next request on this connection: never reuse it.
+            conn.stream.socket.close()
+            return
         if h.our_state is h11.DONE and h.their_state is h11.DONE:
             h.start_next_cycle()
             conn.last_used = trio.current_time()

@@ -26,6 +26,7 @@ class World:
     water: Any
     sms: Any
     terminals: list[Credentials]
+    ports: dict[str, int]
 
 
 @pytest.fixture
@@ -65,7 +66,8 @@ async def world(switch_config: Config, database_url: str, tmp_path: Path) -> Asy
                 wallet_paise=50_000_00,
                 prefix="BIL",
             )
-            yield World(sw, discom, water, sms, terminals)
+            ports = {"discom": discom_port, "water": water_port, "sms": sms_port}
+            yield World(sw, discom, water, sms, terminals, ports)
             await check_books(sw, discom, water)
         sims.cancel_scope.cancel()
 

@@ -58,6 +58,8 @@ class HttpConnector:
         try:
             if r.status != 200:
                 raise ValueError(f"status {r.status}")
+            if body.get("account") != account:  # e.g. a duplicated earlier reply
+                raise ValueError(f"answer is for account {body.get('account')!r}")
             return Bill(
                 biller_id=self.biller_id,
                 account=body["account"],
