@@ -107,6 +107,7 @@ class PaysConfig:
     # that cannot know whether the biller applied it.
     hold_timeout_s: float = 7 * 86400
     recovery_idle_s: float = 30.0  # a pay untouched this long is recovered
+    unknown_deadline_s: float = 300.0  # still unknown this long after it began: reverse it
     recovery_interval_s: float = 2.0
     recovery_batch: int = 200
     inquiry_backoff_base_s: float = 2.0

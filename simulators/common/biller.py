@@ -5,7 +5,8 @@ The API (docs/biller-api.md) is the switch's "HTTP/JSON biller API v1":
     GET  /v1/bills/{account}           the bill (404 unknown_consumer)
     POST /v1/payments                  apply a payment; idempotent on switch_txn_id
     GET  /v1/payments/{switch_txn_id}  applied / reversed, or 404 not_found
-    POST /v1/reversals                 undo a payment; idempotent
+    POST /v1/reversals                 undo a payment (or refuse it forever if it was
+                                       never seen); idempotent
     GET  /v1/report?date=YYYY-MM-DD    every payment of a business date (IST)
     GET  /v1/totals                    counts and sums, for "do the books agree"
 
@@ -70,6 +71,7 @@ class BillerSimulator:
         self.log = DurableLog(data_dir / f"{self.prefix.lower()}-payments.jsonl")
         self._next_txn = 1
         self._not_yet_durable: dict[int, trio.Event] = {}
+        self.tombstones: set[int] = set()  # reversed before they were ever seen
         self.faults = FaultInjector()
         for record in self.log.replay():
             self._apply_record(record)
@@ -89,6 +91,8 @@ class BillerSimulator:
     async def pay(self, body: dict[str, Any]) -> Payment:
         txn_id, account = body["switch_txn_id"], body["account"]
         amount, ref = body["amount_paise"], body.get("terminal_ref", "")
+        if txn_id in self.tombstones:
+            raise Refused(409, "reversed")  # reversed before it arrived: never apply it
         existing = self.payments.get(txn_id)
         if existing is not None:
             if (existing.account, existing.amount_paise) != (account, amount):
@@ -119,10 +123,16 @@ class BillerSimulator:
             del self._not_yet_durable[txn_id]
         return payment
 
-    async def reverse(self, txn_id: int) -> Payment:
+    async def reverse(self, txn_id: int) -> Payment | None:
+        """Undo a payment; for one never seen, remember the reversal so that the
+        payment, if it ever arrives, is refused (None is returned then)."""
         payment = self.payments.get(txn_id)
         if payment is None:
-            raise Refused(404, "not_found")
+            if txn_id not in self.tombstones:
+                record = {"op": "tombstone", "switch_txn_id": txn_id}
+                self._apply_record(record)
+                await self.log.append(record)
+            return None
         if payment.status != "reversed":
             record = {"op": "reverse", "switch_txn_id": txn_id}
             self._apply_record(record)
@@ -135,6 +145,8 @@ class BillerSimulator:
             self.payments[payment.switch_txn_id] = payment
             self.consumers[payment.account].amount_due_paise -= payment.amount_paise
             self._next_txn = max(self._next_txn, int(payment.biller_txn_id[len(self.prefix) :]) + 1)
+        elif record["op"] == "tombstone":
+            self.tombstones.add(record["switch_txn_id"])
         elif record["op"] == "reverse":
             payment = self.payments[record["switch_txn_id"]]
             if payment.status == "applied":
@@ -190,10 +202,9 @@ class BillerSimulator:
             txn = req.body.get("switch_txn_id") if isinstance(req.body, dict) else None
             if not isinstance(txn, int):
                 return 400, {"error": "invalid_request"}
-            try:
-                payment = await self.reverse(txn)
-            except Refused as exc:
-                return exc.status, {"error": exc.code}
+            payment = await self.reverse(txn)
+            if payment is None:
+                return 200, {"switch_txn_id": txn, "status": "reversed", "never_applied": True}
             return 200, _payment_json(payment, self.consumers[payment.account])
 
         @app.route("GET", "/v1/report")

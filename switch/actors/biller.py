@@ -70,6 +70,9 @@ class BillerActor:
     async def status(self, switch_txn_id: int) -> BillerReceipt | None:
         return await self._call(self.connector.status, switch_txn_id, guarded=False)
 
+    async def reverse(self, switch_txn_id: int) -> None:
+        return await self._call(self.connector.reverse, switch_txn_id, guarded=False)
+
     async def _call(self, fn: Callable[..., Awaitable[T]], arg: object, *, guarded: bool) -> T:
         if guarded and not self.breaker.allow():
             self.breaker_refusals += 1

@@ -31,6 +31,7 @@ from switch.protocols.billers.base import (
     BillerRejected,
     BillerUnavailable,
     Connector,
+    NotReversible,
     OutcomeUnknown,
     UnknownConsumer,
 )
@@ -130,6 +131,11 @@ class PayFlow:
                 pay = await self._inquire(pay, biller)
                 if pay is before:
                     return pay  # still unknown: the terminal hears "pending"
+            elif state is PayState.REVERSING:
+                before = pay
+                pay = await self._reverse(pay, biller)
+                if pay is before:
+                    return pay  # the reversal goes again later (store-and-forward)
             elif state is PayState.CONFIRMED:
                 pay = await self._post(pay, pay.biller_txn_id or "")
             elif state is PayState.REJECTED:
@@ -173,7 +179,30 @@ class PayFlow:
             return pay
         if receipt is not None:
             return await self._post(pay, receipt.biller_txn_id)
-        return await self._void(pay, "not_applied_at_biller")
+        # "Not found" now does not mean "never": it may still be on its way. Reverse
+        # it (the biller then refuses it if it arrives) before giving the money back.
+        return await self.start_reversal(pay, "not_applied_at_biller")
+
+    async def start_reversal(self, pay: Pay, reason: str) -> Pay:
+        """Record the decision to reverse (durable before the first reversal is sent)."""
+        return await self._store.move(pay, PayState.REVERSING, error_code=reason)
+
+    async def _reverse(self, pay: Pay, biller: Biller) -> Pay:
+        try:
+            await biller.connector.reverse(pay.id)
+        except NotReversible as exc:
+            # Applied and the biller will not undo it: the money is at the biller, so
+            # the pay is posted; a person looks at why it had to be reversed.
+            await self._store.open_case(
+                "success_after_reversal",
+                pay,
+                f"biller {pay.biller_id} refused to reverse txn {pay.id} ({pay.error_code})",
+                "none: posted as the biller applied it; check what the agent was told",
+            )
+            return await self._post(pay, exc.biller_txn_id or "")
+        except (BillerRejected, BillerUnavailable, OutcomeUnknown):
+            return pay  # no acknowledgement: the reversal goes again later
+        return await self._void(pay, pay.error_code or "reversed")
 
     async def expire(self, pay: Pay) -> Pay:
         """Cancel a pay that never reached the biller (received or reserved): always

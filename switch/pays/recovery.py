@@ -9,12 +9,15 @@ What happens to a recovered pay depends on how far it got:
   ``expired``; its hold, if taken, goes back to the wallet). Always safe.
 - sent / unknown: the biller may have it. Ask the biller's status; if it cannot say,
   ask again later, backing off exponentially per pay (``attempts``) up to
-  ``inquiry_backoff_max_s``. Never assume.
+  ``inquiry_backoff_max_s``. Never assume. Still unknown ``unknown_deadline_s`` after
+  the pay began: reverse it.
+- reversing: send the reversal again (store-and-forward) until acknowledged.
 - confirmed / rejected: the decision is known; finish it (post or void).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 
@@ -86,6 +89,8 @@ class Recovery:
             if pay.state in (PayState.RECEIVED, PayState.RESERVED):
                 pay = await self._flow.expire(pay)
             else:
+                if pay.state is PayState.UNKNOWN and self._past_deadline(pay):
+                    pay = await self._flow.start_reversal(pay, "unknown_at_deadline")
                 biller = self._billers.get(pay.biller_id)
                 if biller is None:
                     log.error("pay %s: biller %s is not configured", pay.id, pay.biller_id)
@@ -96,6 +101,10 @@ class Recovery:
             self._count("error")
             return
         self._count(pay.state.value)
+
+    def _past_deadline(self, pay: Pay) -> bool:
+        age = dt.datetime.now(dt.UTC) - pay.created_at
+        return age.total_seconds() > self._cfg.unknown_deadline_s
 
     def _count(self, outcome: str) -> None:
         self.recovered[outcome] = self.recovered.get(outcome, 0) + 1

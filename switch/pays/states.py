@@ -2,7 +2,9 @@
 
     received -> sent -> posted                  (receipt)
                      \\-> voided                 (refund)
-                     \\-> unknown -> posted | voided   (status inquiry)
+                     \\-> unknown -> posted     (status inquiry: applied)
+                     \\-> reversing -> voided   (never had it, or still unknown at the
+                                                 deadline: reversed store-and-forward)
 
 ``sent`` is written *before* the biller is called, so a crash anywhere resumes from
 the last durable state. The ledger's side effects come *before* the state that
@@ -26,6 +28,7 @@ class PayState(enum.StrEnum):
     CONFIRMED = "confirmed"
     REJECTED = "rejected"
     UNKNOWN = "unknown"
+    REVERSING = "reversing"
     POSTED = "posted"
     VOIDED = "voided"
 
@@ -38,8 +41,9 @@ S = PayState
 TRANSITIONS: dict[PayState, frozenset[PayState]] = {
     S.RECEIVED: frozenset({S.RESERVED, S.SENT, S.VOIDED}),
     S.RESERVED: frozenset({S.SENT, S.VOIDED}),
-    S.SENT: frozenset({S.CONFIRMED, S.REJECTED, S.UNKNOWN, S.POSTED, S.VOIDED}),
-    S.UNKNOWN: frozenset({S.CONFIRMED, S.REJECTED, S.POSTED, S.VOIDED}),
+    S.SENT: frozenset({S.CONFIRMED, S.REJECTED, S.UNKNOWN, S.POSTED, S.VOIDED, S.REVERSING}),
+    S.UNKNOWN: frozenset({S.CONFIRMED, S.REJECTED, S.POSTED, S.VOIDED, S.REVERSING}),
+    S.REVERSING: frozenset({S.VOIDED, S.POSTED}),
     S.CONFIRMED: frozenset({S.POSTED}),
     S.REJECTED: frozenset({S.VOIDED}),
     S.POSTED: frozenset(),

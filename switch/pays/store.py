@@ -194,6 +194,20 @@ class PayStore:
             for m in moves
         ]
 
+    async def open_case(self, kind: str, pay: Pay, detail: str, action: str) -> None:
+        """A difference a person must look at (once per kind and pay)."""
+        await self._db.execute(
+            """INSERT INTO recon_cases (kind, pay_id, biller_id, amount_paise, detail,
+                                        suggested_action)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, pay_id) DO NOTHING""",
+            kind,
+            pay.id,
+            pay.biller_id,
+            pay.amount_paise,
+            detail,
+            action,
+        )
+
     async def get(self, pay_id: int) -> Pay | None:
         row = await self._db.fetchrow("SELECT * FROM pays WHERE id = $1", pay_id)
         return pay_from_row(row) if row else None

@@ -55,6 +55,14 @@ class BillerRejected(BillerError):
         return reason if reason.replace("_", "").isalnum() else "biller_rejected"
 
 
+class NotReversible(BillerRejected):
+    """The biller applied the payment and will not undo it."""
+
+    def __init__(self, biller_txn_id: str | None) -> None:
+        super().__init__("not_reversible")
+        self.biller_txn_id = biller_txn_id
+
+
 class BillerUnavailable(BillerError):
     pass
 
@@ -74,6 +82,11 @@ class Connector(Protocol):
 
     async def status(self, switch_txn_id: int) -> BillerReceipt | None:
         """The receipt if the biller applied this payment, None if it never did."""
+        ...
+
+    async def reverse(self, switch_txn_id: int) -> None:
+        """Make sure this payment is not (or no longer) applied. Returns once the biller
+        acknowledges; ``NotReversible`` if it applied it and will not undo it."""
         ...
 
     async def aclose(self) -> None: ...

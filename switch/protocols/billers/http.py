@@ -26,6 +26,7 @@ from switch.protocols.billers.base import (
     BillerReceipt,
     BillerRejected,
     BillerUnavailable,
+    NotReversible,
     OutcomeUnknown,
     UnknownConsumer,
 )
@@ -105,6 +106,20 @@ class HttpConnector:
         if r.status == 200 and answer.get("status") == "reversed":
             return None
         return _receipt(r, answer, switch_txn_id)
+
+    async def reverse(self, switch_txn_id: int) -> None:
+        try:
+            r = await self._client.post("/v1/reversals", {"switch_txn_id": switch_txn_id})
+        except ConnectFailed as exc:
+            raise BillerUnavailable(f"{self.biller_id}: {exc!r}") from exc
+        except HttpError as exc:
+            raise OutcomeUnknown(f"{self.biller_id}: {exc!r}") from exc
+        answer = _json(r)
+        if r.status == 409 and answer.get("error") == "not_reversible":
+            txn = answer.get("biller_txn_id")
+            raise NotReversible(txn if isinstance(txn, str) else None)
+        if r.status != 200 or answer.get("status") != "reversed":
+            raise OutcomeUnknown(f"unexpected reversal answer {r.status}: {str(answer)[:200]}")
 
 
 def _json(r: Response) -> dict[str, Any]:

@@ -59,6 +59,10 @@ class StubConnector:
     async def aclose(self) -> None:
         pass
 
+    async def reverse(self, switch_txn_id: int) -> None:
+        await trio.lowlevel.checkpoint()
+        self.applied.pop(switch_txn_id, None)
+
     async def status(self, switch_txn_id: int) -> BillerReceipt | None:
         await trio.lowlevel.checkpoint()
         if switch_txn_id in self.applied:
