@@ -1,0 +1,322 @@
+"""Chaos: the fleet pays while everything fails; then every paisa is accounted for.
+
+    python -m loadtests.chaos [--duration-s 60] [--kills 3] [--seed 1] [--terminals 40]
+    python -m loadtests.chaos --duration-s 600 --kills 20      # the long form
+
+Runs on an embedded PostgreSQL and Redis of its own (a temporary data directory), a
+discom simulator and the switch as child processes, and a fleet in this process.
+While the fleet pays, a seeded schedule: injects every biller fault (latency, hang,
+lose_reply, error_5xx, garbage, reset, duplicate_reply, slow_drip, down) on fetch,
+pay, status and reversal; SIGKILLs the switch and restarts it; restarts PostgreSQL;
+flushes and restarts Redis. Then it clears the faults, waits for every pay to settle,
+and checks:
+
+- the ledger's invariants;
+- every pay is posted or voided;
+- posted at the switch <=> applied (and not reversed) at the biller, pay by pay;
+- every receipt a terminal printed is a posted pay;
+- no (terminal, reference) was debited twice; every wallet = funding - its posted pays.
+
+It prints a table (fault, times set and fired, then outcomes and paise lost/doubled, which
+must be 0) and exits 1 on any violation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from simulators.discom.simulator import discom_account
+from simulators.epos.fleet import Consumer, FleetStats, pay_part, run_fleet
+from switch.config import ServicesConfig
+from switch.db.database import Database
+from switch.db.migrate import migrate
+from switch.demo.stack import Stack
+from switch.ledger import Ledger
+from switch.protocols.http11 import HttpClient
+from switch.protocols.terminal.crypto import public_bytes
+from switch.provisioning.fleet import provision_fleet
+from switch.provisioning.identity import load_or_create
+from switch.services import ensure_running, postgres, stop
+from switch.services import redis as redis_service
+from switch.services.common import free_tcp_port
+
+FAULT_KINDS = [
+    "latency",
+    "hang",
+    "lose_reply",
+    "error_5xx",
+    "garbage",
+    "reset",
+    "duplicate_reply",
+    "slow_drip",
+    "down",
+]
+OPS = ["fetch", "pay", "status", "reversal"]
+WALLET_PAISE = 2_00_000_00
+SETTLE_TIMEOUT_S = 180.0
+
+
+def write_config(workdir: Path, discom_port: int) -> Path:
+    path = workdir / "switch.toml"
+    path.write_text(f"""
+[terminals]
+identity_key_file = "{workdir / "switch.key"}"
+answer_deadline_s = 3.0
+[sms]
+enabled = false
+[pays]
+recovery_idle_s = 2.0
+recovery_interval_s = 0.5
+inquiry_backoff_base_s = 0.2
+inquiry_backoff_max_s = 2.0
+unknown_deadline_s = 8.0
+[[billers]]
+id = "UPPCL"
+name = "UPPCL"
+endpoint = "http://127.0.0.1:{discom_port}"
+timeout_s = 1.0
+breaker_min_calls = 30
+breaker_open_s = 1.0
+""")
+    return path
+
+
+class Chaos:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.workdir = workdir
+        self.services = ServicesConfig(data_dir=str(workdir / "data"))
+        self.stack = Stack(workdir)
+        self.injected: Counter[str] = Counter()  # faults set (and kills, restarts) ...
+        self.fired: Counter[str] = Counter()  # ... and how often the biller's fired
+
+    def run(self) -> dict[str, Any]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            urls = ensure_running(self.services)
+        self.redis_url = urls.redis_url
+        self.url = urls.database_url
+        try:
+            trio.run(self._migrate)
+            self.discom = self.stack.start_simulator("discom", seed=self.args.seed, accounts=5000)
+            self.config = write_config(self.workdir, self.discom)
+            self.port = free_tcp_port()
+            self.stack.start_switch(self.config, self.url, self.redis_url, self.port)
+            return trio.run(self._scenario)
+        finally:
+            self.stack.stop()
+            stop(self.services)
+
+    async def _migrate(self) -> None:
+        async with Database.open(self.url, 1) as db:
+            await db.run(migrate)
+
+    async def _scenario(self) -> dict[str, Any]:
+        key = public_bytes(load_or_create(self.workdir / "switch.key"))
+        async with Database.open(self.url, 4) as db, Ledger.open(db) as ledger:
+            creds = await provision_fleet(
+                db,
+                ledger,
+                key,
+                f"127.0.0.1:{self.port}",
+                agents=self.args.terminals,
+                wallet_paise=WALLET_PAISE,
+                prefix="CHAOS",
+            )
+        consumers = [Consumer("UPPCL", discom_account(self.args.seed, n)) for n in range(5000)]
+        stats = FleetStats()
+        self.admin = HttpClient(f"http://127.0.0.1:{self.discom}", timeout_s=5)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._schedule)
+            await run_fleet(
+                creds,
+                consumers,
+                self.args.duration_s,
+                seed=self.args.seed,
+                stats=stats,
+                request_timeout_s=5,
+                amount=pay_part(random.Random(self.args.seed)),
+            )
+            nursery.cancel_scope.cancel()
+        fired = (await self.admin.get("/v1/admin/faults")).json()["fired"]
+        await self.admin.request("DELETE", "/v1/admin/faults")
+        for kind, times in fired.items():
+            self.fired[f"biller {kind}"] = times
+        return await self._settle_and_check(stats)
+
+    async def _schedule(self) -> None:
+        """Spread the kills and restarts over the run; faults in between."""
+        d, kills = self.args.duration_s, self.args.kills
+        events = [(d * (i + 1) / (kills + 1), "kill_switch") for i in range(kills)]
+        events += [(d * 0.45, "restart_postgres"), (d * 0.6, "flush_redis")]
+        events += [(d * self.rng.uniform(0.05, 0.9), "fault") for _ in range(len(FAULT_KINDS) * 2)]
+        started = trio.current_time()
+        for at, what in sorted(events):
+            await trio.sleep_until(started + at)
+            await getattr(self, what)()
+
+    async def fault(self) -> None:
+        kind = self.rng.choice(FAULT_KINDS)
+        body = {
+            "op": self.rng.choice(OPS),
+            "kind": kind,
+            "probability": 0.3,
+            "count": 20,
+            "latency_ms": [50, 1500],
+            "drip_ms": 30,
+        }
+        if kind == "down":
+            body["count"] = 30
+        await self.admin.post("/v1/admin/faults", body)
+        self.injected[f"biller {kind}"] += 1
+
+    async def kill_switch(self) -> None:
+        self.stack.kill("switch")
+        self.injected["switch SIGKILL + restart"] += 1
+        await trio.sleep(0.3)
+        await trio.to_thread.run_sync(
+            self.stack.start_switch, self.config, self.url, self.redis_url, self.port
+        )
+
+    async def restart_postgres(self) -> None:
+        await trio.to_thread.run_sync(postgres.stop, self.services)
+        await trio.sleep(1)
+        await trio.to_thread.run_sync(postgres.start, self.services)
+        self.injected["postgres restart"] += 1
+
+    async def flush_redis(self) -> None:
+        import redis as redis_client
+
+        client = redis_client.Redis.from_url(self.redis_url)
+        client.flushall()
+        client.close()
+        await trio.to_thread.run_sync(redis_service.stop, self.services)
+        await trio.to_thread.run_sync(redis_service.start, self.services)
+        self.injected["redis flush + restart"] += 1
+
+    async def _settle_and_check(self, stats: FleetStats) -> dict[str, Any]:
+        async with Database.open(self.url, 2) as db, Ledger.open(db) as ledger:
+            with trio.move_on_after(SETTLE_TIMEOUT_S):
+                while await db.fetchval(  # noqa: ASYNC110 (polls the database)
+                    "SELECT count(*) FROM pays WHERE state NOT IN ('posted', 'voided')"
+                ):
+                    await trio.sleep(0.5)
+            return await self._check(db, ledger, stats)
+
+    async def _check(self, db: Database, ledger: Ledger, stats: FleetStats) -> dict[str, Any]:
+        violations = list(await ledger.check_invariants())
+        unfinished = await db.fetchval(
+            "SELECT count(*) FROM pays WHERE state NOT IN ('posted','voided')"
+        )
+        if unfinished:
+            violations.append(f"{unfinished} pays not final")
+        posted = {
+            r["id"]: (r["amount_paise"], r["biller_txn_id"])
+            for r in await db.fetch(
+                "SELECT id, amount_paise, biller_txn_id FROM pays WHERE state = 'posted'"
+            )
+        }
+        report = (await self.admin.get("/v1/report?date=")).json()["payments"]
+        applied = {
+            p["switch_txn_id"]: (p["amount_paise"], p["biller_txn_id"])
+            for p in report
+            if p["status"] == "applied"
+        }
+        lost = sum(
+            a for t, (a, _) in applied.items() if t not in posted
+        )  # biller has, switch refunded
+        lost += sum(
+            a for t, (a, _) in posted.items() if t not in applied
+        )  # switch took, biller lacks
+        mismatched = [t for t in posted.keys() & applied.keys() if posted[t] != applied[t]]
+        if lost or mismatched:
+            violations.append(
+                f"switch and biller disagree: {lost} paise, {len(mismatched)} mismatched"
+            )
+        unposted_receipts = [r["txn"] for r in stats.receipts if int(r["txn"]) not in posted]
+        if unposted_receipts:
+            violations.append(f"{len(unposted_receipts)} printed receipts are not posted")
+        doubled = await db.fetchval(
+            """SELECT coalesce(sum(w.balance_paise - ($1 - coalesce(p.paid, 0))), 0)::bigint
+                 FROM agents a JOIN accounts w ON w.id = a.wallet_account_id
+                 LEFT JOIN (SELECT agent_id, sum(amount_paise) AS paid FROM pays
+                             WHERE state = 'posted' GROUP BY agent_id) p ON p.agent_id = a.id""",
+            WALLET_PAISE,
+        )
+        if doubled:
+            violations.append(f"wallets differ from funding minus posted pays by {doubled} paise")
+        outcomes = Counter(
+            f"{r['state']}{':' + r['error_code'] if r['error_code'] else ''}"
+            for r in await db.fetch("SELECT state, error_code FROM pays")
+        )
+        await self.admin.aclose()
+        return {
+            "injected": dict(self.injected),
+            "fired": dict(self.fired),
+            "outcomes": dict(outcomes),
+            "paise_lost": lost,
+            "paise_doubled": abs(doubled),
+            "fleet_pays_ok": stats.pays_ok,
+            "fleet_pays_failed": stats.pays_failed,
+            "fleet_reconnects": stats.reconnects,
+            "cases": await db.fetchval("SELECT count(*) FROM recon_cases"),
+            "violations": violations,
+        }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(f"{'fault':<32} {'times set':>10} {'times fired':>12}")
+    for fault, times in sorted(result["injected"].items()):
+        fired = result["fired"].get(fault, times)
+        print(f"{fault:<32} {times:>10} {fired:>12}")
+    print()
+    print(f"{'final outcome':<32} {'pays':>10}")
+    for outcome, n in sorted(result["outcomes"].items(), key=lambda kv: -kv[1]):
+        print(f"{outcome:<32} {n:>10}")
+    print()
+    print(f"paise lost    {result['paise_lost']:>10}   (must be 0)")
+    print(f"paise doubled {result['paise_doubled']:>10}   (must be 0)")
+    print(
+        f"receipts printed {result['fleet_pays_ok']}, reconnects {result['fleet_reconnects']}, "
+        f"reconciliation cases {result['cases']}"
+    )
+    print(
+        "violations: " + ("none" if not result["violations"] else "; ".join(result["violations"]))
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration-s", type=float, default=60.0)
+    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--terminals", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
+        result = Chaos(args, Path(tmp)).run()
+    result["wall_s"] = round(time.monotonic() - started, 1)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_table(result)
+    sys.exit(1 if result["violations"] else 0)
+
+
+if __name__ == "__main__":
+    main()
