@@ -52,7 +52,7 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         trio.open_nursery() as pays,
     ):
         billers = await open_billers(cfg.billers, ledger)
-        store = PayStore(db)
+        store = PayStore(db, lease_s=cfg.pays.recovery_idle_s)
         await pays.start(store.run)
         flow = PayFlow(
             store,

@@ -32,7 +32,7 @@ from switch.pays.store import Pay, PayStore, pay_from_row
 log = logging.getLogger("switch.recovery")
 
 LEASE_SQL = """
-UPDATE pays p SET attempts = attempts + 1,
+UPDATE pays p SET attempts = attempts + 1, lease_owner = $5,
        lease_until = now() + make_interval(
            secs => least($2::float8 * power(2, attempts), $3::float8))
   FROM agents a
@@ -78,6 +78,7 @@ class Recovery:
             cfg.inquiry_backoff_base_s,
             cfg.inquiry_backoff_max_s,
             idle,
+            self._store.process_id,
         )
         async with trio.open_nursery() as nursery:
             for row in rows:

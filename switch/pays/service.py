@@ -103,6 +103,8 @@ class TerminalService:
         )
         if not created and not pay.same_request(biller.id, f["account"], f["amount_paise"]):
             raise RequestFailed(ErrorCode.REFERENCE_REUSED, f"ref {f['ref']} names pay {pay.id}")
+        if not created and pay.leased_to_another(self._store.process_id):
+            return pay_result(pay)  # another process is driving it: "pending" until it is done
         try:
             pay = await self._flow.drive_detached(
                 pay, biller, ctx.wallet_account_id, self._answer_within_s
@@ -116,7 +118,7 @@ class TerminalService:
         pay = await self._store.by_ref(ctx.terminal_id, f["ref"])
         if pay is None:
             raise RequestFailed(ErrorCode.UNKNOWN_REFERENCE, f"ref {f['ref']}")
-        if not pay.state.final:
+        if not pay.state.final and not pay.leased_to_another(self._store.process_id):
             biller = self._billers.get(pay.biller_id)
             if biller is not None:
                 pay = await self._flow.drive_detached(

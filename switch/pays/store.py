@@ -8,6 +8,9 @@ instead of overwriting. The trigger on ``pays`` refuses illegal moves as well.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +41,14 @@ class Pay:
     biller_txn_id: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    lease_until: dt.datetime | None = None
+    lease_owner: str | None = None
+
+    def leased_to_another(self, me: str) -> bool:
+        """Another switch process holds this pay's lease (it is driving it)."""
+        if self.lease_owner in (None, me) or self.lease_until is None:
+            return False
+        return self.lease_until > dt.datetime.now(dt.UTC)
 
     def same_request(self, biller_id: str, account: str, amount_paise: int) -> bool:
         return (self.biller_id, self.consumer_account, self.amount_paise) == (
@@ -78,9 +89,9 @@ WITH input AS (
         AS i(terminal_id, terminal_ref, agent_id, biller_id, consumer_account, amount_paise, mobile)
 ), ins AS (
     INSERT INTO pays (terminal_id, terminal_ref, agent_id, biller_id, consumer_account,
-                      amount_paise, mobile, state)
+                      amount_paise, mobile, state, lease_until, lease_owner)
     SELECT terminal_id, terminal_ref, agent_id, biller_id, consumer_account, amount_paise,
-           mobile, 'received' FROM input
+           mobile, 'received', now() + make_interval(secs => $8::float8), $9 FROM input
     ON CONFLICT (terminal_id, terminal_ref) DO NOTHING
     RETURNING *
 )
@@ -115,8 +126,13 @@ SELECT * FROM moved
 class PayStore:
     """Pay records, written in group-committed batches once ``run`` is started."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, lease_s: float = 30.0) -> None:
         self._db = db
+        self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # A new pay is leased to the process that records it, for as long as driving it
+        # can take: another process seeing it meanwhile (a retry that landed there)
+        # leaves it to its owner, or to recovery once the lease has passed.
+        self._lease_s = lease_s
         self._claims: Batcher[_Claim, tuple[Pay, bool]] = Batcher(self._apply_claims)
         self._moves: Batcher[_Move, Pay] = Batcher(self._apply_moves)
 
@@ -167,6 +183,8 @@ class PayStore:
                 [c.account for c in todo],
                 [c.amount_paise for c in todo],
                 [c.mobile for c in todo],
+                self._lease_s,
+                self.process_id,
             )
             for r in rows:
                 found[(r["terminal_id"], r["terminal_ref"])] = (pay_from_row(r), bool(r["created"]))
@@ -284,4 +302,6 @@ def pay_from_row(row: asyncpg.Record) -> Pay:
         biller_txn_id=row["biller_txn_id"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        lease_until=row["lease_until"],
+        lease_owner=row["lease_owner"],
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from simulators.discom.simulator import discom_account
+from simulators.epos.connection import connect
 from switch.ledger import pay_key
 from switch.pays.states import PayState
 from switch.pays.store import Pay, PayStore
@@ -44,8 +45,10 @@ async def stuck(world: World, ref: str, state: PayState, *, applied: bool = Fals
             )
         if state is PayState.UNKNOWN:
             pay = await store(world).move(pay, PayState.UNKNOWN)
-    await world.switch.db.execute(
-        "UPDATE pays SET updated_at = now() - interval '1 hour' WHERE id = $1", pay.id
+    await world.switch.db.execute(  # an hour ago: its lease has long run out
+        """UPDATE pays SET updated_at = now() - interval '1 hour',
+                          lease_until = now() - interval '1 hour' WHERE id = $1""",
+        pay.id,
     )
     return pay
 
@@ -117,4 +120,24 @@ async def test_a_silent_biller_is_asked_again_later_with_backoff(world: World) -
     world.discom.app.raw_override = None
     await world.switch.db.execute("UPDATE pays SET lease_until = now() WHERE id = $1", pay.id)
     assert await world.switch.recovery.sweep_once(idle_s=0) == 1
+    assert await state_of(world, pay) == ("posted", None)
+
+
+async def test_a_pay_leased_to_another_process_is_left_to_it(world: World) -> None:
+    """A retry that lands on another switch process while the first still drives the
+    pay answers "pending" and does not touch it; once the lease runs out, recovery
+    (in any process) finishes it."""
+    pay = await stuck(world, "OTHER", PayState.SENT, applied=True)
+    await world.switch.db.execute(
+        """UPDATE pays SET lease_owner = 'another-host:1:abc',
+                          lease_until = now() + interval '1 hour' WHERE id = $1""",
+        pay.id,
+    )
+    async with connect(world.terminals[0]) as conn:
+        answer = await conn.request("status", ref="OTHER")
+    assert answer["status"] == "pending"
+    assert await world.switch.recovery.sweep_once() == 0  # not while the lease lives
+    assert await state_of(world, pay) == ("sent", None)
+    await world.switch.db.execute("UPDATE pays SET lease_until = now() WHERE id = $1", pay.id)
+    assert await world.switch.recovery.sweep_once() == 1
     assert await state_of(world, pay) == ("posted", None)

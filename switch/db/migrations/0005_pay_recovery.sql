@@ -3,3 +3,4 @@
 -- and backs off per pay (attempts) while a biller cannot say what happened.
 ALTER TABLE pays ADD COLUMN attempts integer NOT NULL DEFAULT 0;
 ALTER TABLE pays ADD COLUMN lease_until timestamptz;
+ALTER TABLE pays ADD COLUMN lease_owner text;  -- which switch process holds the lease
