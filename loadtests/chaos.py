@@ -36,6 +36,8 @@ from typing import Any
 
 import trio
 
+from simulators.common.faults import KINDS
+from simulators.common.faults import OPS as FAULT_OPS
 from simulators.discom.simulator import discom_account
 from simulators.epos.fleet import Consumer, FleetStats, pay_part, run_fleet
 from switch.config import ServicesConfig
@@ -51,18 +53,8 @@ from switch.services import ensure_running, postgres, stop
 from switch.services import redis as redis_service
 from switch.services.common import free_tcp_port
 
-FAULT_KINDS = [
-    "latency",
-    "hang",
-    "lose_reply",
-    "error_5xx",
-    "garbage",
-    "reset",
-    "duplicate_reply",
-    "slow_drip",
-    "down",
-]
-OPS = ["fetch", "pay", "status", "reversal"]
+FAULT_KINDS = list(KINDS)
+OPS = [op for op in FAULT_OPS if op != "any"]
 WALLET_PAISE = 2_00_000_00
 SETTLE_TIMEOUT_S = 180.0
 
@@ -137,7 +129,10 @@ class Chaos:
             )
         consumers = [Consumer("UPPCL", discom_account(self.args.seed, n)) for n in range(5000)]
         stats = FleetStats()
-        self.admin = HttpClient(f"http://127.0.0.1:{self.discom}", timeout_s=5)
+        # The biller's full report at the end can be large: allow it.
+        self.admin = HttpClient(
+            f"http://127.0.0.1:{self.discom}", timeout_s=30, max_response_bytes=512 * 1024 * 1024
+        )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._schedule)
             await run_fleet(

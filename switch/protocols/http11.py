@@ -65,6 +65,7 @@ class HttpClient:
         timeout_s: float = 5.0,
         connect_timeout_s: float = 2.0,
         idle_max_s: float = 20.0,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname:
@@ -76,6 +77,7 @@ class HttpClient:
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._idle_max_s = idle_max_s
+        self._max_response_bytes = max_response_bytes
         self._slots = trio.Semaphore(max_connections)
         self._idle: list[_Conn] = []
         self.requests = 0
@@ -158,8 +160,8 @@ class HttpClient:
                     status = event.status_code
                 elif isinstance(event, h11.Data):
                     size += len(event.data)
-                    if size > MAX_RESPONSE_BYTES:
-                        raise HttpError(f"response over {MAX_RESPONSE_BYTES} bytes")
+                    if size > self._max_response_bytes:
+                        raise HttpError(f"response over {self._max_response_bytes} bytes")
                     chunks.append(event.data)
                 elif isinstance(event, h11.EndOfMessage):
                     return Response(status, b"".join(chunks))
