@@ -55,7 +55,7 @@ from switch.services.common import free_tcp_port
 
 FAULT_KINDS = list(KINDS)
 OPS = [op for op in FAULT_OPS if op != "any"]
-WALLET_PAISE = 2_00_000_00
+WALLET_PAISE = 1_00_00_000_00  # ₹1 crore (the top-up limit): no wallet runs dry in a long run
 SETTLE_TIMEOUT_S = 180.0
 
 
@@ -203,9 +203,12 @@ class Chaos:
 
     async def _settle_and_check(self, stats: FleetStats) -> dict[str, Any]:
         async with Database.open(self.url, 2) as db, Ledger.open(db) as ledger:
+            # Quiet means: every pay final and no hold left pending in the ledger
+            # (recovery also gives back holds that reached it after their pay ended).
             with trio.move_on_after(SETTLE_TIMEOUT_S):
                 while await db.fetchval(  # noqa: ASYNC110 (polls the database)
-                    "SELECT count(*) FROM pays WHERE state NOT IN ('posted', 'voided')"
+                    """SELECT (SELECT count(*) FROM pays WHERE state NOT IN ('posted', 'voided'))
+                            + (SELECT count(*) FROM transfers WHERE state = 1)"""
                 ):
                     await trio.sleep(0.5)
             return await self._check(db, ledger, stats)
@@ -252,6 +255,20 @@ class Chaos:
         )
         if doubled:
             violations.append(f"wallets differ from funding minus posted pays by {doubled} paise")
+        # Each pay's money matches its state: posted <=> its hold posted; voided <=> no
+        # money moved for it (hold voided, refused, or never taken).
+        mismatched_money = await db.fetch(
+            """SELECT p.id, p.state, p.error_code, t.state AS transfer_state
+                 FROM pays p LEFT JOIN transfers t
+                   ON t.idem_key = 'pay:' || p.terminal_id || ':' || p.terminal_ref
+                WHERE (p.state = 'posted') <> (coalesce(t.state, 0) = 2)
+                   OR (p.state = 'voided' AND t.state = 1)"""
+        )
+        for r in mismatched_money[:10]:
+            violations.append(
+                f"pay {r['id']} is {r['state']} ({r['error_code']}) "
+                f"but its ledger transfer is {r['transfer_state']}"
+            )
         outcomes = Counter(
             f"{r['state']}{':' + r['error_code'] if r['error_code'] else ''}"
             for r in await db.fetch("SELECT state, error_code FROM pays")

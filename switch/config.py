@@ -71,7 +71,7 @@ class LedgerConfig:
     linger_s: float = 0.0
     max_queued: int = 100_000
     pipeline_depth: int = 4
-    max_amount_paise: int = 10_000_000_00  # ten lakh rupees per transfer
+    max_amount_paise: int = 1_00_00_000_00  # ₹1 crore per transfer
     default_timeout_s: float = 300.0
     batch_timeout_s: float = 30.0
     expiry_sweep_interval_s: float = 1.0

@@ -217,6 +217,12 @@ class BillerSimulator:
         async def totals(req: HttpRequest) -> tuple[int, Any]:
             return 200, self.totals()
 
+        self._add_admin_routes(app)
+        return app
+
+    def _add_admin_routes(self, app: JsonApp) -> None:
+        """Fault injection, at run time (simulators/common/faults.py)."""
+
         @app.route("POST", "/v1/admin/faults")
         async def set_fault(req: HttpRequest) -> tuple[int, Any]:
             try:
@@ -233,8 +239,6 @@ class BillerSimulator:
         async def clear_faults(req: HttpRequest) -> tuple[int, Any]:
             self.faults.clear()
             return 200, self.faults.describe()
-
-        return app
 
     async def _latency(self) -> None:
         if self.latency_s:

@@ -6,6 +6,7 @@ operator commands.)
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import click
@@ -52,11 +53,17 @@ def agent_show(cfg: Config, agent_id: str) -> None:
     echo_json(run_with_ledger(cfg, run))
 
 
-def _set_agent(cfg: Config, agent_id: str, state: str) -> None:
-    async def run(db: Database, ledger: Ledger) -> store.Agent:
-        return await store.set_agent_state(db, agent_id, state)
+def _set_state(
+    cfg: Config,
+    what: str,
+    ident: str,
+    state: str,
+    setter: Callable[[Database, str, str], Awaitable[store.Agent | store.Terminal]],
+) -> None:
+    async def run(db: Database, ledger: Ledger) -> store.Agent | store.Terminal:
+        return await setter(db, ident, state)
 
-    click.echo(f"agent {agent_id}: {run_with_ledger(cfg, run).state}")
+    click.echo(f"{what} {ident}: {run_with_ledger(cfg, run).state}")
 
 
 @agent.command("block")
@@ -64,7 +71,7 @@ def _set_agent(cfg: Config, agent_id: str, state: str) -> None:
 @click.pass_obj
 def agent_block(cfg: Config, agent_id: str) -> None:
     """Block an agent: all its terminals are refused at the handshake."""
-    _set_agent(cfg, agent_id, "blocked")
+    _set_state(cfg, "agent", agent_id, "blocked", store.set_agent_state)
 
 
 @agent.command("unblock")
@@ -72,7 +79,7 @@ def agent_block(cfg: Config, agent_id: str) -> None:
 @click.pass_obj
 def agent_unblock(cfg: Config, agent_id: str) -> None:
     """Unblock an agent."""
-    _set_agent(cfg, agent_id, "active")
+    _set_state(cfg, "agent", agent_id, "active", store.set_agent_state)
 
 
 @click.group()
@@ -117,19 +124,12 @@ def terminal_add(
         click.echo(f"{path.stem}: credentials written to {path}")
 
 
-def _set_terminal(cfg: Config, terminal_id: str, state: str) -> None:
-    async def run(db: Database, ledger: Ledger) -> store.Terminal:
-        return await store.set_terminal_state(db, terminal_id, state)
-
-    click.echo(f"terminal {terminal_id}: {run_with_ledger(cfg, run).state}")
-
-
 @terminal.command("block")
 @click.argument("terminal_id")
 @click.pass_obj
 def terminal_block(cfg: Config, terminal_id: str) -> None:
     """Block a terminal: refused at its next handshake."""
-    _set_terminal(cfg, terminal_id, "blocked")
+    _set_state(cfg, "terminal", terminal_id, "blocked", store.set_terminal_state)
 
 
 @terminal.command("unblock")
@@ -137,7 +137,7 @@ def terminal_block(cfg: Config, terminal_id: str) -> None:
 @click.pass_obj
 def terminal_unblock(cfg: Config, terminal_id: str) -> None:
     """Unblock a terminal."""
-    _set_terminal(cfg, terminal_id, "active")
+    _set_state(cfg, "terminal", terminal_id, "active", store.set_terminal_state)
 
 
 @click.group()

@@ -23,22 +23,38 @@ MAX_LISTED = 20  # violations listed per check; the count is always exact
 
 
 async def check(conn: Connection, grace_s: float = DEFAULT_GRACE_S) -> list[str]:
+    """Every violated invariant, one readable line each (empty: all hold)."""
     violations: list[str] = []
-    total = await conn.fetchval("SELECT coalesce(sum(balance_paise), 0) FROM accounts")
-    if total != 0:
-        violations.append(f"sum of all balances is {total} paise, not 0")
+    for one in (
+        _sum_is_zero,
+        _no_negative,
+        _balances_match_journal,
+        _in_flight_is_pending,
+        _transfers_name_real_accounts,
+    ):
+        violations += await one(conn)
+    violations += await _no_overdue_pending(conn, grace_s)
+    return violations
 
-    negative = await conn.fetch(
+
+async def _sum_is_zero(conn: Connection) -> list[str]:
+    total = await conn.fetchval("SELECT coalesce(sum(balance_paise), 0) FROM accounts")
+    return [] if total == 0 else [f"sum of all balances is {total} paise, not 0"]
+
+
+async def _no_negative(conn: Connection) -> list[str]:
+    rows = await conn.fetch(
         """SELECT id, code, balance_paise FROM accounts
             WHERE balance_paise < 0 AND NOT may_go_negative ORDER BY id"""
     )
-    violations += [
-        f"account {r['id']} ({r['code']}) is negative: {r['balance_paise']} paise"
-        for r in negative[:MAX_LISTED]
+    lines = [
+        f"account {r['id']} ({r['code']}) is negative: {r['balance_paise']} paise" for r in rows
     ]
-    _note_more(violations, len(negative), "negative accounts")
+    return _bounded(lines, "negative accounts")
 
-    mismatched = await conn.fetch(
+
+async def _balances_match_journal(conn: Connection) -> list[str]:
+    rows = await conn.fetch(
         """WITH legs AS (
                SELECT credit_account_id AS acc, amount_paise AS delta FROM journal
                UNION ALL
@@ -48,13 +64,15 @@ async def check(conn: Connection, grace_s: float = DEFAULT_GRACE_S) -> list[str]
              FROM accounts a LEFT JOIN sums s ON s.acc = a.id
             WHERE a.balance_paise <> coalesce(s.s, 0) ORDER BY a.id"""
     )
-    violations += [
+    lines = [
         f"account {r['id']} ({r['code']}) balance {r['balance_paise']} paise "
         f"but its journal sums to {r['journal_paise']} paise"
-        for r in mismatched[:MAX_LISTED]
+        for r in rows
     ]
-    _note_more(violations, len(mismatched), "balance/journal mismatches")
+    return _bounded(lines, "balance/journal mismatches")
 
+
+async def _in_flight_is_pending(conn: Connection) -> list[str]:
     row = await conn.fetchrow(
         """SELECT a.balance_paise AS held,
                   (SELECT coalesce(sum(amount_paise), 0) FROM transfers WHERE state = 1) AS pending
@@ -62,38 +80,43 @@ async def check(conn: Connection, grace_s: float = DEFAULT_GRACE_S) -> list[str]
         IN_FLIGHT_CODE,
     )
     if row is None:
-        violations.append("the in-flight account is missing")
-    elif row["held"] != row["pending"]:
-        violations.append(
+        return ["the in-flight account is missing"]
+    if row["held"] != row["pending"]:
+        return [
             f"in-flight holds {row['held']} paise but pending transfers sum to {row['pending']}"
-        )
+        ]
+    return []
 
-    overdue = await conn.fetch(
+
+async def _no_overdue_pending(conn: Connection, grace_s: float) -> list[str]:
+    rows = await conn.fetch(
         """SELECT id, idem_key, expires_at FROM transfers
             WHERE state = 1 AND expires_at < now() - make_interval(secs => $1)
             ORDER BY expires_at""",
         grace_s,
     )
-    violations += [
+    lines = [
         f"transfer {r['id']} ({r['idem_key']}) still pending, deadline {r['expires_at']:%F %T%z}"
-        for r in overdue[:MAX_LISTED]
+        for r in rows
     ]
-    _note_more(violations, len(overdue), "overdue pending transfers")
+    return _bounded(lines, "overdue pending transfers")
 
-    orphans = await conn.fetch(
+
+async def _transfers_name_real_accounts(conn: Connection) -> list[str]:
+    rows = await conn.fetch(
         """SELECT t.id, t.idem_key FROM transfers t
             WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.debit_account_id)
                OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.credit_account_id)
             ORDER BY t.id"""
     )
-    violations += [
-        f"transfer {r['id']} ({r['idem_key']}) names an account that does not exist"
-        for r in orphans[:MAX_LISTED]
+    lines = [
+        f"transfer {r['id']} ({r['idem_key']}) names an account that does not exist" for r in rows
     ]
-    _note_more(violations, len(orphans), "transfers with missing accounts")
-    return violations
+    return _bounded(lines, "transfers with missing accounts")
 
 
-def _note_more(violations: list[str], count: int, what: str) -> None:
-    if count > MAX_LISTED:
-        violations.append(f"... and {count - MAX_LISTED} more {what}")
+def _bounded(lines: list[str], what: str) -> list[str]:
+    """At most MAX_LISTED lines, and a count of the rest."""
+    if len(lines) <= MAX_LISTED:
+        return lines
+    return [*lines[:MAX_LISTED], f"... and {len(lines) - MAX_LISTED} more {what}"]

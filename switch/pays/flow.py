@@ -59,6 +59,7 @@ class PayFlow:
     ) -> None:
         self._store = store
         self._ledger = ledger
+        self.ledger = ledger  # recovery resolves orphan holds through it
         self._hold_timeout_s = hold_timeout_s
         self._background = background
         self._driving_limit = trio.CapacityLimiter(max_driving)

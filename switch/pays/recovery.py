@@ -12,11 +12,17 @@ What happens to a recovered pay depends on how far it got:
   ``inquiry_backoff_max_s``. Never assume. Still unknown ``unknown_deadline_s`` after
   the pay began: reverse it.
 - reversing: send the reversal again (store-and-forward) until acknowledged.
+
+And the other way round: a hold still pending in the ledger for a pay that is already
+final (a reserve that reached the ledger after its pay was expired: a statement of a
+killed process, a batch reported unknown that had committed) is resolved to match the
+pay: voided pay, void the hold; posted pay, post it. The ledger calls are idempotent.
 - confirmed / rejected: the decision is known; finish it (post or void).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -25,6 +31,7 @@ import trio
 
 from switch.config import PaysConfig
 from switch.db.database import Database
+from switch.ledger import AlreadyResolved, UnknownTransfer, pay_key
 from switch.pays.flow import Biller, PayFlow
 from switch.pays.states import PayState
 from switch.pays.store import Pay, PayStore, pay_from_row
@@ -43,6 +50,20 @@ UPDATE pays p SET attempts = attempts + 1, lease_owner = $5,
                    AND (lease_until IS NULL OR lease_until < now())
                  ORDER BY updated_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING p.*, a.wallet_account_id
+"""
+
+
+# Pending pay holds whose pay is final. The key is pay:<terminal>:<ref> (neither part
+# contains ':'), so the pay is found through its unique (terminal_id, terminal_ref).
+ORPHAN_HOLDS_SQL = """
+SELECT p.terminal_id, p.terminal_ref, p.state
+  FROM transfers t
+  JOIN pays p ON p.terminal_id = split_part(t.idem_key, ':', 2)
+             AND p.terminal_ref = split_part(t.idem_key, ':', 3)
+ WHERE t.state = 1 AND t.idem_key LIKE 'pay:%'
+   AND p.state IN ('posted', 'voided')
+   AND t.created_at < now() - make_interval(secs => $2::float8)
+ LIMIT $1
 """
 
 
@@ -83,6 +104,20 @@ class Recovery:
         async with trio.open_nursery() as nursery:
             for row in rows:
                 nursery.start_soon(self._recover, pay_from_row(row), row["wallet_account_id"])
+        await self.resolve_orphan_holds(idle)
+        return len(rows)
+
+    async def resolve_orphan_holds(self, idle_s: float) -> int:
+        """Bring pending holds of final pays in line with their pay (see above)."""
+        rows = await self._db.fetch(ORPHAN_HOLDS_SQL, self._cfg.recovery_batch, idle_s)
+        for row in rows:
+            key = pay_key(row["terminal_id"], row["terminal_ref"])
+            with contextlib.suppress(AlreadyResolved, UnknownTransfer):
+                if row["state"] == PayState.POSTED:
+                    await self._flow.ledger.post(key)
+                else:
+                    await self._flow.ledger.void(key)
+            self._count(f"orphan_hold_{row['state']}")
         return len(rows)
 
     async def _recover(self, pay: Pay, wallet_account_id: int) -> None:

@@ -141,3 +141,24 @@ async def test_a_pay_leased_to_another_process_is_left_to_it(world: World) -> No
     await world.switch.db.execute("UPDATE pays SET lease_until = now() WHERE id = $1", pay.id)
     assert await world.switch.recovery.sweep_once() == 1
     assert await state_of(world, pay) == ("posted", None)
+
+
+async def test_a_hold_that_arrives_after_its_pay_expired_is_given_back(world: World) -> None:
+    """A reserve that reaches the ledger after recovery expired its pay (a statement of
+    a killed process, say) leaves a pending hold on a voided pay: recovery voids it."""
+    creds = world.terminals[0]
+    pay = await stuck(world, "ORPHAN", PayState.RECEIVED)
+    await world.switch.recovery.sweep_once()
+    assert await state_of(world, pay) == ("voided", "expired")
+    wallet_id = await world.switch.db.fetchval(
+        "SELECT wallet_account_id FROM agents WHERE id = $1", creds.agent_id
+    )
+    await world.switch.ledger.reserve(
+        pay_key(creds.terminal_id, "ORPHAN"),
+        wallet_id,
+        world.switch.billers["UPPCL"].payable_account_id,
+        150_00,
+    )
+    assert await wallet(world) == 50_000_00 - 150_00
+    await world.switch.recovery.sweep_once(idle_s=0)
+    assert await wallet(world) == 50_000_00
