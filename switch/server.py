@@ -61,7 +61,7 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
             background=pays,
             max_driving=cfg.pays.max_driving,
         )
-        recovery = Recovery(db, store, flow, billers, cfg.pays)
+        recovery = Recovery(db, store, flow, ledger, billers, cfg.pays)
         pays.start_soon(recovery.run)
         service = TerminalService(store, flow, billers, cfg.terminals.answer_deadline_s)
         deps = TerminalDeps(identity, cfg.terminals, db, service)

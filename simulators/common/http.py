@@ -23,7 +23,6 @@ import trio
 
 from simulators.common.faults import FaultInjector
 
-Body = dict[str, Any]
 Handler = Callable[["HttpRequest"], Awaitable[tuple[int, Any]]]
 MAX_BODY_BYTES = 64 * 1024
 IDLE_TIMEOUT_S = 120.0

@@ -18,6 +18,8 @@ so ``drive`` can be called again on any pay, after any crash, and continues:
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import outcome
@@ -59,7 +61,6 @@ class PayFlow:
     ) -> None:
         self._store = store
         self._ledger = ledger
-        self.ledger = ledger  # recovery resolves orphan holds through it
         self._hold_timeout_s = hold_timeout_s
         self._background = background
         self._driving_limit = trio.CapacityLimiter(max_driving)
@@ -96,22 +97,28 @@ class PayFlow:
 
     async def drive(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
         """Advance ``pay`` until it is final or waiting on the biller (unknown)."""
-        lock = self._driving.setdefault(pay.id, trio.Lock())
+        async with self._sole_driver(pay.id):
+            for _ in range(MAX_RELOADS):
+                try:
+                    return await self._drive(pay, biller, wallet_account_id)
+                except PayConflict:
+                    # Our copy was stale (another driver, here or in another
+                    # process, moved it first): the stored state is the truth.
+                    stored = await self._store.get(pay.id)
+                    assert stored is not None
+                    pay = stored
+            raise PayConflict(f"pay {pay.id} kept moving under us")
+
+    @asynccontextmanager
+    async def _sole_driver(self, pay_id: int) -> AsyncIterator[None]:
+        """Hold this pay's lock in this process (callers queue behind it)."""
+        lock = self._driving.setdefault(pay_id, trio.Lock())
         try:
             async with lock:
-                for _ in range(MAX_RELOADS):
-                    try:
-                        return await self._drive(pay, biller, wallet_account_id)
-                    except PayConflict:
-                        # Our copy was stale (another driver, here or in another
-                        # process, moved it first): the stored state is the truth.
-                        stored = await self._store.get(pay.id)
-                        assert stored is not None
-                        pay = stored
-                raise PayConflict(f"pay {pay.id} kept moving under us")
+                yield
         finally:
             if not lock.locked():  # nobody holds it and nobody was handed it
-                self._driving.pop(pay.id, None)
+                self._driving.pop(pay_id, None)
 
     async def _drive(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
         fresh_send = False
@@ -209,16 +216,11 @@ class PayFlow:
         """Cancel a pay that never reached the biller (received or reserved): always
         safe, because nothing was sent. Its hold, if it was taken, goes back."""
         assert pay.state in (PayState.RECEIVED, PayState.RESERVED), pay.state
-        lock = self._driving.setdefault(pay.id, trio.Lock())
-        try:
-            async with lock:
-                # Never held, or the hold was declined (insufficient funds): nothing to void.
-                with contextlib.suppress(UnknownTransfer, AlreadyResolved):
-                    await self._ledger.void(pay_key(pay.terminal_id, pay.terminal_ref))
-                return await self._store.move(pay, PayState.VOIDED, error_code="expired")
-        finally:
-            if not lock.locked():
-                self._driving.pop(pay.id, None)
+        async with self._sole_driver(pay.id):
+            # Never held, or the hold was declined (insufficient funds): nothing to void.
+            with contextlib.suppress(UnknownTransfer, AlreadyResolved):
+                await self._ledger.void(pay_key(pay.terminal_id, pay.terminal_ref))
+            return await self._store.move(pay, PayState.VOIDED, error_code="expired")
 
     async def _post(self, pay: Pay, biller_txn_id: str) -> Pay:
         await self._ledger.post(pay_key(pay.terminal_id, pay.terminal_ref))

@@ -31,7 +31,7 @@ import trio
 
 from switch.config import PaysConfig
 from switch.db.database import Database
-from switch.ledger import AlreadyResolved, UnknownTransfer, pay_key
+from switch.ledger import AlreadyResolved, Ledger, UnknownTransfer, pay_key
 from switch.pays.flow import Biller, PayFlow
 from switch.pays.states import PayState
 from switch.pays.store import Pay, PayStore, pay_from_row
@@ -73,12 +73,14 @@ class Recovery:
         db: Database,
         store: PayStore,
         flow: PayFlow,
+        ledger: Ledger,
         billers: Mapping[str, Biller],
         cfg: PaysConfig,
     ) -> None:
         self._db = db
         self._store = store
         self._flow = flow
+        self._ledger = ledger
         self._billers = billers
         self._cfg = cfg
         self.recovered: dict[str, int] = {}  # outcome -> count
@@ -114,9 +116,9 @@ class Recovery:
             key = pay_key(row["terminal_id"], row["terminal_ref"])
             with contextlib.suppress(AlreadyResolved, UnknownTransfer):
                 if row["state"] == PayState.POSTED:
-                    await self._flow.ledger.post(key)
+                    await self._ledger.post(key)
                 else:
-                    await self._flow.ledger.void(key)
+                    await self._ledger.void(key)
             self._count(f"orphan_hold_{row['state']}")
         return len(rows)
 

@@ -134,6 +134,7 @@ class ServerSession:
         self.terminal_id: str | None = None
         self._terminal_key: bytes | None = None
         self._client_hello = b""
+        self._terminal_eph = b""
         self._server_hello = b""
         self._channel: Channel | None = None
 
@@ -214,6 +215,7 @@ class ServerSession:
         if fields["v"] != PROTOCOL_VERSION:
             raise ProtocolError(ErrorCode.UNSUPPORTED_VERSION, f"version {fields['v']}")
         self._client_hello = wire
+        self._terminal_eph = fields["eph"]
         self.terminal_id = fields["tid"]
         self.state = ServerState.AWAIT_KEY
         return HelloReceived(fields["tid"])
@@ -234,7 +236,7 @@ class ServerSession:
             raise ProtocolError(ErrorCode.HANDSHAKE_FAILED, "terminal signature does not verify")
         t2s, s2t = crypto.session_keys(
             self._eph,
-            HELLO.validate(decode(self._client_hello[4:]))["eph"],
+            self._terminal_eph,
             self._client_hello,
             self._server_hello,
         )
