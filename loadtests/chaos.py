@@ -36,7 +36,7 @@ from typing import Any
 
 import trio
 
-from simulators.common.faults import KINDS
+from simulators.common.faults import BOOK_KINDS, KINDS
 from simulators.common.faults import OPS as FAULT_OPS
 from simulators.discom.simulator import discom_account
 from simulators.epos.fleet import Consumer, FleetStats, pay_part, run_fleet
@@ -53,7 +53,9 @@ from switch.services import ensure_running, postgres, stop
 from switch.services import redis as redis_service
 from switch.services.common import free_tcp_port
 
-FAULT_KINDS = list(KINDS)
+# Transport faults only: book faults (a biller whose books are wrong) are for
+# reconciliation to find, not something the switch could survive unseen.
+FAULT_KINDS = [k for k in KINDS if k not in BOOK_KINDS]
 OPS = [op for op in FAULT_OPS if op != "any"]
 WALLET_PAISE = 1_00_00_000_00  # ₹1 crore (the top-up limit): no wallet runs dry in a long run
 SETTLE_TIMEOUT_S = 180.0

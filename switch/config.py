@@ -127,8 +127,11 @@ class BillerConfig:
     timeout_s: float = 5.0
     max_concurrency: int = 64
     max_queue: int = 2000
-    fee_paise: int = 0  # charged to the agent per pay (settlement issue)
-    commission_bps: int = 0  # agent commission, basis points of the amount
+    # Settlement (docs/settlement.md): out of each posted pay the biller pays the agent
+    # a commission (basis points of the amount) and the switch a flat fee (capped at
+    # what is left of the amount); both are deducted from the biller's payout.
+    fee_paise: int = 0
+    commission_bps: int = 0
     region: str = ""
     district: str = ""
     # Circuit breaker (switch/actors/breaker.py).
@@ -146,6 +149,7 @@ DEFAULT_BILLERS = (
         kind="electricity",
         endpoint="http://127.0.0.1:7501",
         commission_bps=50,
+        fee_paise=100,
         region="Purvanchal",
         district="Varanasi",
     ),
@@ -176,12 +180,28 @@ class SmsConfig:
 
 
 @dataclass(frozen=True)
+class SettlementConfig:
+    """Business days, cut-off and settlement files (docs/settlement.md)."""
+
+    cutoff: str = "20:00"  # India Standard Time; a pay at or after it is the next day's
+    holidays_file: str = ""  # TOML list of holidays; empty: the Uttar Pradesh example
+    close_grace_s: float = 60.0  # a window closes this long after its cut-off, not before
+    auto_close: bool = True  # the switch closes and settles due windows itself
+    check_interval_s: float = 60.0
+    max_windows_per_check: int = 31  # windows caught up per check (after a long outage)
+    files_dir: str = ""  # settlement files; empty: <data_dir>/settlement
+    report_timeout_s: float = 30.0  # fetching a biller's daily report
+    max_report_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Config:
     services: ServicesConfig = field(default_factory=ServicesConfig)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     terminals: TerminalsConfig = field(default_factory=TerminalsConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     pays: PaysConfig = field(default_factory=PaysConfig)
+    settlement: SettlementConfig = field(default_factory=SettlementConfig)
     billers: tuple[BillerConfig, ...] = DEFAULT_BILLERS
 
     def replace(self, **sections: Any) -> Config:
@@ -194,6 +214,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "terminals": TerminalsConfig,
     "sms": SmsConfig,
     "pays": PaysConfig,
+    "settlement": SettlementConfig,
 }
 
 

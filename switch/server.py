@@ -28,6 +28,8 @@ from switch.pays.recovery import Recovery
 from switch.pays.service import TerminalService
 from switch.pays.store import PayStore
 from switch.provisioning.identity import identity_path, load_or_create
+from switch.settlement.recon import Reconciler, report_connector
+from switch.settlement.service import Settlement, files_dir
 
 log = logging.getLogger("switch.server")
 
@@ -41,6 +43,7 @@ class RunningSwitch:
     billers: Mapping[str, Biller]
     notifier: Notifier | None
     recovery: Recovery
+    settlement: Settlement
 
 
 @asynccontextmanager
@@ -63,6 +66,21 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         )
         recovery = Recovery(db, store, flow, ledger, billers, cfg.pays)
         pays.start_soon(recovery.run)
+        report_connectors = {
+            b.id: billers[b.id].connector
+            if b.connector == "stub"  # the stub's books live in its one instance
+            else report_connector(b, cfg.settlement)
+            for b in cfg.billers
+        }
+        settlement = Settlement(
+            db,
+            cfg.billers,
+            cfg.settlement,
+            files_dir(cfg),
+            reconciler_for=lambda cal: Reconciler(db, cal, report_connectors),
+        )
+        if cfg.settlement.auto_close:
+            pays.start_soon(settlement.run)
         service = TerminalService(store, flow, billers, cfg.terminals.answer_deadline_s)
         deps = TerminalDeps(identity, cfg.terminals, db, service)
         listeners = await trio.open_tcp_listeners(cfg.terminals.port, host=cfg.terminals.host)
@@ -86,7 +104,7 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
             nursery.start_soon(accept)
             log.info("terminal listener on %s:%d", cfg.terminals.host, port)
             try:
-                yield RunningSwitch(port, deps, ledger, db, billers, notifier, recovery)
+                yield RunningSwitch(port, deps, ledger, db, billers, notifier, recovery, settlement)
             finally:
                 accept_scope.cancel()  # stop accepting; sessions go on
                 for session in list(deps.registry.sessions.values()):
@@ -98,9 +116,9 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
                 # Pays still being driven had the sessions' grace period to finish;
                 # what is left stops at a durable state and resumes on restart.
                 pays.cancel_scope.cancel()
-        for biller in billers.values():
+        for connector in [b.connector for b in billers.values()] + list(report_connectors.values()):
             with trio.CancelScope(shield=True), trio.move_on_after(2):
-                await biller.connector.aclose()
+                await connector.aclose()
 
 
 async def serve(cfg: Config, database_url: str) -> None:

@@ -16,6 +16,7 @@ reversal is written to a DurableLog before it is answered, and replayed on start
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +89,7 @@ class BillerSimulator:
 
     # -- operations ----------------------------------------------------------------
 
-    async def pay(self, body: dict[str, Any]) -> Payment:
+    async def pay(self, body: dict[str, Any], fault: Fault | None = None) -> Payment:
         txn_id, account = body["switch_txn_id"], body["account"]
         amount, ref = body["amount_paise"], body.get("terminal_ref", "")
         if txn_id in self.tombstones:
@@ -105,6 +106,10 @@ class BillerSimulator:
         if consumer is None:
             raise Refused(404, "unknown_consumer")
         self.check_payment(consumer, amount)
+        kind = fault.kind if fault is not None else None
+        if kind == "skew_amount":
+            assert fault is not None
+            amount = max(1, amount - fault.skew_paise)
         payment = Payment(
             txn_id,
             f"{self.prefix}{self._next_txn:09d}",
@@ -113,6 +118,9 @@ class BillerSimulator:
             ref,
             dt.datetime.now(IST).isoformat(),
         )
+        if kind == "forget_payment":
+            self._next_txn += 1  # answered as applied; never in the books
+            return payment
         record = {"op": "pay", **payment.__dict__}
         self._apply_record(record)  # in memory first: a concurrent retry sees it ...
         durable = self._not_yet_durable[txn_id] = trio.Event()
@@ -123,10 +131,12 @@ class BillerSimulator:
             del self._not_yet_durable[txn_id]
         return payment
 
-    async def reverse(self, txn_id: int) -> Payment | None:
+    async def reverse(self, txn_id: int, fault: Fault | None = None) -> Payment | None:
         """Undo a payment; for one never seen, remember the reversal so that the
         payment, if it ever arrives, is refused (None is returned then)."""
         payment = self.payments.get(txn_id)
+        if payment is not None and fault is not None and fault.kind == "ignore_reversal":
+            return dataclasses.replace(payment, status="reversed")  # said, not done
         if payment is None:
             if txn_id not in self.tombstones:
                 record = {"op": "tombstone", "switch_txn_id": txn_id}
@@ -181,7 +191,7 @@ class BillerSimulator:
             if problem:
                 return 400, {"error": "invalid_request", "detail": problem}
             try:
-                payment = await self.pay(req.body)
+                payment = await self.pay(req.body, req.fault)
             except Refused as exc:
                 return exc.status, {"error": exc.code}
             return 200, _payment_json(payment, self.consumers[payment.account])
@@ -202,7 +212,7 @@ class BillerSimulator:
             txn = req.body.get("switch_txn_id") if isinstance(req.body, dict) else None
             if not isinstance(txn, int):
                 return 400, {"error": "invalid_request"}
-            payment = await self.reverse(txn)
+            payment = await self.reverse(txn, req.fault)
             if payment is None:
                 return 200, {"switch_txn_id": txn, "status": "reversed", "never_applied": True}
             return 200, _payment_json(payment, self.consumers[payment.account])

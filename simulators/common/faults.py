@@ -19,6 +19,15 @@
 | slow_drip | the answer, one byte every ``drip_ms`` |
 | down | every connection reset at once, whatever the operation (``op`` ignored) |
 
+Book faults: the biller answers normally but its books are wrong, which only the
+daily report shows (reconciliation, docs/settlement.md):
+
+| kind | what the biller does |
+|---|---|
+| forget_payment | (pay) answers "applied" with a txn id, and never records it |
+| skew_amount | (pay) records the amount less ``skew_paise`` (at least 1 paisa kept) |
+| ignore_reversal | (reversal) acknowledges it, and keeps the payment applied |
+
 Each fault fires with ``probability`` and, if ``count`` is given, that many times at
 most. A seeded generator makes a run repeatable.
 """
@@ -43,7 +52,11 @@ KINDS = (
     "duplicate_reply",
     "slow_drip",
     "down",
+    "forget_payment",
+    "skew_amount",
+    "ignore_reversal",
 )
+BOOK_KINDS = ("forget_payment", "skew_amount", "ignore_reversal")
 OPS = ("fetch", "pay", "status", "reversal", "any")
 HANG_S = 600.0  # "never", bounded: a hung request is dropped after ten minutes
 
@@ -56,6 +69,7 @@ class Fault:
     count: int | None = None
     latency_ms: tuple[float, float] = (100.0, 1000.0)
     drip_ms: float = 100.0
+    skew_paise: int = 100
     fired: int = 0
 
     @classmethod
@@ -74,8 +88,17 @@ class Fault:
         if count is not None and (not isinstance(count, int) or count < 1):
             raise ValueError("count must be a positive integer")
         low, high = body.get("latency_ms", [100, 1000])
+        skew = body.get("skew_paise", 100)
+        if not isinstance(skew, int) or skew < 1:
+            raise ValueError("skew_paise must be a positive integer")
         return cls(
-            op, kind, probability, count, (float(low), float(high)), float(body.get("drip_ms", 100))
+            op,
+            kind,
+            probability,
+            count,
+            (float(low), float(high)),
+            float(body.get("drip_ms", 100)),
+            skew,
         )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import h11
 import trio
 
-from simulators.common.faults import FaultInjector
+from simulators.common.faults import Fault, FaultInjector
 
 Handler = Callable[["HttpRequest"], Awaitable[tuple[int, Any]]]
 MAX_BODY_BYTES = 64 * 1024
@@ -35,6 +35,7 @@ class HttpRequest:
     params: dict[str, str]
     query: dict[str, str]
     body: Any
+    fault: Fault | None = None  # a book fault the handler itself must act out
 
 
 class JsonApp:
@@ -54,7 +55,9 @@ class JsonApp:
 
         return register
 
-    async def handle(self, method: str, target: str, raw: bytes) -> tuple[int, bytes]:
+    async def handle(
+        self, method: str, target: str, raw: bytes, fault: Fault | None = None
+    ) -> tuple[int, bytes]:
         path, _, query_string = target.partition("?")
         if len(raw) > MAX_BODY_BYTES:
             return 413, b'{"error":"body_too_large"}'
@@ -66,7 +69,7 @@ class JsonApp:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     return 400, b'{"error":"invalid_json"}'
-                request = HttpRequest(method, path, match.groupdict(), query, body)
+                request = HttpRequest(method, path, match.groupdict(), query, body, fault)
                 if self.raw_override is not None:
                     overridden = await self.raw_override(request)
                     if overridden is not None:
@@ -109,7 +112,7 @@ async def _serve_connection(app: JsonApp, faults: FaultInjector, stream: trio.So
             if action == "refuse":
                 status, payload = 503, b'{"error":"injected"}'
             else:
-                status, payload = await app.handle(method, target, body)
+                status, payload = await app.handle(method, target, body, fault)
             if fault is not None:
                 status, payload = faults.rewrite(fault, status, payload)
             wire = conn.send(

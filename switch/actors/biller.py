@@ -10,6 +10,7 @@ them, and backs off by itself.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -27,6 +28,7 @@ from switch.protocols.billers.base import (
     BillerUnavailable,
     Connector,
     OutcomeUnknown,
+    ReportedPayment,
 )
 from switch.protocols.billers.http import HttpConnector
 from switch.protocols.billers.stub import StubConnector
@@ -73,6 +75,9 @@ class BillerActor:
     async def reverse(self, switch_txn_id: int) -> None:
         return await self._call(self.connector.reverse, switch_txn_id, guarded=False)
 
+    async def report(self, day: dt.date) -> list[ReportedPayment]:
+        return await self._call(self.connector.report, day, guarded=False)
+
     async def _call(self, fn: Callable[..., Awaitable[T]], arg: object, *, guarded: bool) -> T:
         if guarded and not self.breaker.allow():
             self.breaker_refusals += 1
@@ -112,10 +117,12 @@ def make_connector(cfg: BillerConfig) -> Connector:
 
 
 async def open_billers(configs: tuple[BillerConfig, ...], ledger: Ledger) -> dict[str, Biller]:
-    """An actor per configured biller, each with its payable account in the ledger."""
+    """An actor per configured biller, each with its payable and receivable accounts."""
     billers = {}
     for cfg in configs:
         account = await ledger.open_account(AccountKind.BILLER, f"biller:{cfg.id}", cfg.name)
+        # What the biller owes back (refunds from reconciliation): docs/settlement.md.
+        await ledger.open_account(AccountKind.RECEIVABLE, f"receivable:{cfg.id}", cfg.name)
         actor = BillerActor(cfg, make_connector(cfg))
         billers[cfg.id] = Biller(cfg.id, cfg.name, actor, account.id)
     return billers

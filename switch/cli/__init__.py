@@ -10,7 +10,9 @@ from switch.cli.db import db
 from switch.cli.demo import demo
 from switch.cli.ledger import ledger
 from switch.cli.network import agent, terminal, wallet
+from switch.cli.report import report
 from switch.cli.serve import serve, sim
+from switch.cli.settle import recon, settle
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,7 +36,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = load_config(config_path)
 
 
-for command in (db, ledger, agent, terminal, wallet, serve, sim, demo):
+for command in (db, ledger, agent, terminal, wallet, serve, sim, demo, settle, recon, report):
     cli.add_command(command)
 
 

@@ -17,10 +17,26 @@ from switch.config import Config
 from switch.db.database import Database
 from switch.db.migrate import MigrationError, migrate
 from switch.ledger import Ledger, LedgerError
+from switch.protocols.billers.base import BillerUnavailable
 from switch.provisioning.store import ProvisioningError
 from switch.services import ServiceError, ServiceUrls, ensure_running
+from switch.settlement.calendar import CalendarError
+from switch.settlement.cases import CaseError
+from switch.settlement.reports import ReportError
+from switch.settlement.store import SettlementError
 
 T = TypeVar("T")
+
+# Refusals a one-shot command reports as a clear message (exit 1), not a traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ProvisioningError,
+    LedgerError,
+    SettlementError,
+    CaseError,
+    ReportError,
+    CalendarError,
+    BillerUnavailable,
+)
 
 
 def load_config(path: str | None) -> Config:
@@ -75,5 +91,5 @@ def run_with_ledger(cfg: Config, fn: Callable[[Database, Ledger], Awaitable[T]])
 
     try:
         return trio.run(main)
-    except (ProvisioningError, LedgerError) as exc:
+    except USER_ERRORS as exc:
         raise click.ClickException(str(exc)) from exc

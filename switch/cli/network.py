@@ -30,12 +30,16 @@ def agent() -> None:
 @click.option("--name", required=True, help="Shop owner's name.")
 @click.option("--mobile", required=True, help="10-digit mobile number.")
 @click.option("--fps-id", required=True, help="FPS outlet id (unique).")
+@click.option("--region", default="", help="Region (MIS reports), e.g. Purvanchal.")
+@click.option("--district", default="", help="District (MIS reports), e.g. Varanasi.")
 @click.pass_obj
-def agent_add(cfg: Config, name: str, mobile: str, fps_id: str) -> None:
+def agent_add(cfg: Config, name: str, mobile: str, fps_id: str, region: str, district: str) -> None:
     """Add an agent and open its wallet. Prints the agent as JSON."""
 
     async def run(db: Database, ledger: Ledger) -> store.Agent:
-        return await store.add_agent(db, ledger, name, mobile, fps_id)
+        return await store.add_agent(
+            db, ledger, name, mobile, fps_id, region=region, district=district
+        )
 
     echo_json(run_with_ledger(cfg, run).__dict__)
 

@@ -4,7 +4,7 @@ Tests run ``check`` after every scenario, and ``switch ledger check`` runs it fo
 operators. Each check is one query; each violation is one readable line.
 
 1. The sum over all accounts is zero (double entry: money is only ever moved).
-2. No account below zero unless its kind may go negative (only funding may).
+2. No account below zero unless its kind may go negative (funding and billers' receivables may).
 3. Every account's balance equals its journal: credits minus debits over every leg.
 4. The in-flight account holds exactly the sum of pending transfers.
 5. No pending transfer is past its deadline by more than ``grace_s`` (the expiry

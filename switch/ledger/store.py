@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from switch.db import Connection
 from switch.ledger.batcher import BatchRejected, Row
 from switch.ledger.errors import LedgerUnavailable
 from switch.ledger.requests import Request
@@ -52,6 +53,23 @@ async def apply_batch(pool: asyncpg.Pool, batch: Sequence[Request]) -> list[Row]
         except (asyncpg.exceptions.PostgresConnectionError, asyncpg.InterfaceError) as exc:
             raise LedgerUnavailable(str(exc)) from exc
     raise AssertionError("unreachable")
+
+
+async def apply_in_transaction(
+    conn: Connection, transfers: Sequence[tuple[str, int, int, int]]
+) -> list[int]:
+    """Single-phase transfers ``(key, debit, credit, amount)`` applied on the caller's
+    connection, inside the caller's transaction: for steps that must move money and
+    change their own records atomically (settling a window, resolving a case). The
+    ledger's lock serialises them with the group-committed batches. Returns the
+    result code of each (0 applied, 1 replay, else refused: the caller rolls back)."""
+    if not transfers:
+        return []
+    keys, debits, credits, amounts = (list(col) for col in zip(*transfers, strict=True))
+    rows = await conn.fetch(
+        APPLY_SQL, [4] * len(keys), keys, debits, credits, amounts, [0] * len(keys)
+    )
+    return [int(r[0]) for r in rows]
 
 
 async def expire(pool: asyncpg.Pool, limit: int) -> int:

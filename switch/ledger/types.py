@@ -13,6 +13,7 @@ class AccountKind(enum.StrEnum):
     FEE = "fee"
     COMMISSION = "commission"
     FUNDING = "funding"
+    RECEIVABLE = "receivable"
 
 
 class TransferState(enum.IntEnum):

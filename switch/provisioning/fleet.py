@@ -9,6 +9,16 @@ from switch.ledger import Ledger
 from switch.provisioning.credentials import Credentials
 from switch.provisioning.store import add_agent, add_terminal
 
+# Where the simulated fleet's shops are (MIS reports by region and district).
+DISTRICTS = (
+    ("Purvanchal", "Varanasi"),
+    ("Purvanchal", "Mau"),
+    ("Purvanchal", "Ghazipur"),
+    ("Madhyanchal", "Lucknow"),
+    ("Madhyanchal", "Barabanki"),
+    ("Paschimanchal", "Meerut"),
+)
+
 
 async def provision_fleet(
     db: Database,
@@ -25,8 +35,15 @@ async def provision_fleet(
     """Agents with funded wallets, each with terminals; credentials returned (and written)."""
     issued: list[Credentials] = []
     for n in range(agents):
+        region, district = DISTRICTS[n % len(DISTRICTS)]
         agent = await add_agent(
-            db, ledger, f"Agent {prefix}-{n}", f"9{n % 10**9:09d}", f"{prefix}-{n}"
+            db,
+            ledger,
+            f"Agent {prefix}-{n}",
+            f"9{n % 10**9:09d}",
+            f"{prefix}-{n}",
+            region=region,
+            district=district,
         )
         if wallet_paise:
             await ledger.top_up(agent.wallet_account_id, wallet_paise, f"{prefix}-fund-{agent.id}")

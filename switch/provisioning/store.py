@@ -34,6 +34,8 @@ class Agent:
     fps_id: str
     wallet_account_id: int
     state: str
+    region: str = ""
+    district: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,16 @@ class TerminalAccess:
     wallet_account_id: int
 
 
-async def add_agent(db: Database, ledger: Ledger, name: str, mobile: str, fps_id: str) -> Agent:
+async def add_agent(
+    db: Database,
+    ledger: Ledger,
+    name: str,
+    mobile: str,
+    fps_id: str,
+    *,
+    region: str = "",
+    district: str = "",
+) -> Agent:
     name = name.strip()
     if not 0 < len(name) <= 100:
         raise ProvisioningError("name: must be 1-100 characters")
@@ -64,6 +75,8 @@ async def add_agent(db: Database, ledger: Ledger, name: str, mobile: str, fps_id
         raise ProvisioningError("mobile: must be a 10-digit Indian mobile number (6-9 first)")
     if not FPS_RE.fullmatch(fps_id):
         raise ProvisioningError("fps_id: must be 1-32 of A-Z a-z 0-9 / _ -")
+    if len(region) > 60 or len(district) > 60:
+        raise ProvisioningError("region, district: at most 60 characters each")
     if await db.fetchval("SELECT 1 FROM agents WHERE fps_id = $1", fps_id):
         raise ProvisioningError(f"fps_id: an agent with FPS id {fps_id} already exists")
     agent_no = await db.fetchval("SELECT nextval('agent_no')")
@@ -71,13 +84,15 @@ async def add_agent(db: Database, ledger: Ledger, name: str, mobile: str, fps_id
     wallet = await ledger.open_account(AccountKind.WALLET, f"wallet:{agent_id}", name)
     try:
         row = await db.fetchrow(
-            """INSERT INTO agents (id, name, mobile, fps_id, wallet_account_id)
-               VALUES ($1, $2, $3, $4, $5) RETURNING *""",
+            """INSERT INTO agents (id, name, mobile, fps_id, wallet_account_id, region, district)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *""",
             agent_id,
             name,
             mobile,
             fps_id,
             wallet.id,
+            region.strip(),
+            district.strip(),
         )
     except asyncpg.UniqueViolationError as exc:
         raise ProvisioningError(f"fps_id: an agent with FPS id {fps_id} already exists") from exc
@@ -148,7 +163,14 @@ async def terminal_access(db: Database, terminal_id: str) -> TerminalAccess | No
 
 def _agent(row: asyncpg.Record) -> Agent:
     return Agent(
-        row["id"], row["name"], row["mobile"], row["fps_id"], row["wallet_account_id"], row["state"]
+        row["id"],
+        row["name"],
+        row["mobile"],
+        row["fps_id"],
+        row["wallet_account_id"],
+        row["state"],
+        row["region"],
+        row["district"],
     )
 
 

@@ -38,6 +38,18 @@ class BillerReceipt:
     biller_txn_id: str
 
 
+@dataclass(frozen=True)
+class ReportedPayment:
+    """One line of a biller's daily report: what the biller holds for a payment."""
+
+    switch_txn_id: int | None  # None: the biller does not know our id for it
+    biller_txn_id: str
+    account: str
+    amount_paise: int
+    status: str  # applied | reversed
+    applied_at: dt.datetime
+
+
 class BillerError(Exception):
     pass
 
@@ -87,6 +99,11 @@ class Connector(Protocol):
     async def reverse(self, switch_txn_id: int) -> None:
         """Make sure this payment is not (or no longer) applied. Returns once the biller
         acknowledges; ``NotReversible`` if it applied it and will not undo it."""
+        ...
+
+    async def report(self, day: dt.date) -> list[ReportedPayment]:
+        """Every payment the biller applied on this calendar day (IST), for
+        reconciliation. ``BillerUnavailable`` if it cannot be had or makes no sense."""
         ...
 
     async def aclose(self) -> None: ...

@@ -13,6 +13,8 @@ every call. How answers map to what the pay flow may do:
 | pay | timeout, reset, 5xx, garbage | ``OutcomeUnknown``: it may have been applied |
 | status | 200 applied / 200 reversed or 404 | ``BillerReceipt`` / ``None`` |
 | status | anything else | ``OutcomeUnknown`` |
+| report | 200 {payments: [...]} | ``ReportedPayment`` list |
+| report | anything else, a malformed line | ``BillerUnavailable`` (reconcile later) |
 """
 
 from __future__ import annotations
@@ -28,14 +30,27 @@ from switch.protocols.billers.base import (
     BillerUnavailable,
     NotReversible,
     OutcomeUnknown,
+    ReportedPayment,
     UnknownConsumer,
 )
-from switch.protocols.http11 import ConnectFailed, HttpClient, HttpError, Response
+from switch.protocols.http11 import (
+    MAX_RESPONSE_BYTES,
+    ConnectFailed,
+    HttpClient,
+    HttpError,
+    Response,
+)
 
 
 class HttpConnector:
     def __init__(
-        self, biller_id: str, endpoint: str, *, timeout_s: float, max_concurrency: int
+        self,
+        biller_id: str,
+        endpoint: str,
+        *,
+        timeout_s: float,
+        max_concurrency: int,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self.biller_id = biller_id
         self._client = HttpClient(
@@ -43,6 +58,7 @@ class HttpConnector:
             max_connections=max_concurrency,
             timeout_s=timeout_s,
             connect_timeout_s=min(timeout_s, 2.0),
+            max_response_bytes=max_response_bytes,
         )
 
     async def aclose(self) -> None:
@@ -120,6 +136,43 @@ class HttpConnector:
             raise NotReversible(txn if isinstance(txn, str) else None)
         if r.status != 200 or answer.get("status") != "reversed":
             raise OutcomeUnknown(f"unexpected reversal answer {r.status}: {str(answer)[:200]}")
+
+    async def report(self, day: dt.date) -> list[ReportedPayment]:
+        try:
+            r = await self._client.get(f"/v1/report?date={day.isoformat()}")
+        except HttpError as exc:  # ConnectFailed included: nothing to reconcile yet
+            raise BillerUnavailable(f"{self.biller_id} report: {exc!r}") from exc
+        answer = _json(r)
+        items = answer.get("payments")
+        if r.status != 200 or not isinstance(items, list):
+            raise BillerUnavailable(f"{self.biller_id} report {r.status}: {str(answer)[:200]}")
+        try:
+            return [_reported(item) for item in items]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise BillerUnavailable(f"{self.biller_id} report has a bad line: {exc}") from exc
+
+
+def _reported(item: Any) -> ReportedPayment:
+    if not isinstance(item, dict):
+        raise TypeError(f"a report line must be an object, got {item!r}")
+    txn = item.get("switch_txn_id")
+    status = item["status"]
+    if status not in ("applied", "reversed"):
+        raise ValueError(f"unknown status {status!r}")
+    applied_at = dt.datetime.fromisoformat(item["applied_at"])
+    if applied_at.tzinfo is None:
+        raise ValueError(f"applied_at without a time zone: {item['applied_at']!r}")
+    biller_txn, account = item["biller_txn_id"], item["account"]
+    if not isinstance(biller_txn, str) or not isinstance(account, str):
+        raise TypeError("biller_txn_id and account must be strings")
+    return ReportedPayment(
+        None if txn is None else _int(txn),
+        biller_txn,
+        account,
+        _int(item["amount_paise"]),
+        status,
+        applied_at,
+    )
 
 
 def _json(r: Response) -> dict[str, Any]:

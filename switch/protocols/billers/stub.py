@@ -18,6 +18,7 @@ from switch.protocols.billers.base import (
     BillerPayment,
     BillerReceipt,
     BillerRejected,
+    ReportedPayment,
     UnknownConsumer,
 )
 
@@ -32,7 +33,7 @@ def stub_amount_paise(account: str) -> int:
 class StubConnector:
     def __init__(self, biller_id: str) -> None:
         self.biller_id = biller_id
-        self.applied: dict[int, tuple[str, int]] = {}  # switch txn id -> (account, paise)
+        self.applied: dict[int, ReportedPayment] = {}
 
     async def fetch_bill(self, account: str) -> Bill:
         await trio.lowlevel.checkpoint()
@@ -53,8 +54,16 @@ class StubConnector:
             raise UnknownConsumer(payment.account)
         if payment.account.endswith("99"):
             raise BillerRejected("account_disconnected")
-        self.applied[payment.switch_txn_id] = (payment.account, payment.amount_paise)
-        return BillerReceipt(f"{self.biller_id}-{payment.switch_txn_id}")
+        receipt = BillerReceipt(f"{self.biller_id}-{payment.switch_txn_id}")
+        self.applied[payment.switch_txn_id] = ReportedPayment(
+            payment.switch_txn_id,
+            receipt.biller_txn_id,
+            payment.account,
+            payment.amount_paise,
+            "applied",
+            dt.datetime.now(dt.UTC),
+        )
+        return receipt
 
     async def aclose(self) -> None:
         pass
@@ -68,3 +77,8 @@ class StubConnector:
         if switch_txn_id in self.applied:
             return BillerReceipt(f"{self.biller_id}-{switch_txn_id}")
         return None
+
+    async def report(self, day: dt.date) -> list[ReportedPayment]:
+        await trio.lowlevel.checkpoint()
+        ist = dt.timezone(dt.timedelta(hours=5, minutes=30))
+        return [p for p in self.applied.values() if p.applied_at.astimezone(ist).date() == day]

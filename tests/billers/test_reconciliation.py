@@ -1,0 +1,206 @@
+"""Reconciliation against a real biller's daily report: every kind of break produced on
+purpose (with the simulators' book faults), found, and resolved through the ledger;
+then the day settles with the resolutions netted in, and the books balance."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from simulators.common.faults import Fault
+from simulators.discom.simulator import discom_account
+from simulators.epos.connection import connect
+from switch.config import BillerConfig, SettlementConfig
+from switch.pays.states import PayState
+from switch.protocols.billers.base import BillerUnavailable
+from switch.settlement import cases
+from switch.settlement.calendar import Calendar
+from switch.settlement.cases import CaseError
+from switch.settlement.recon import Reconciler, report_connector
+from switch.settlement.service import Settlement
+from tests.billers.conftest import World
+from tests.billers.test_recovery import state_of, stuck, wallet
+from tests.settlement.conftest import balance, calendar_cut_at, db_now
+
+FORGOTTEN, SKEWED, NORMAL = 111_00, 222_00, 100_00
+SKEW = 5_00
+
+
+def fault(world: World, **spec: object) -> None:
+    world.discom.faults.set(Fault.parse(spec))
+
+
+async def pay(world: World, ref: str, n: int, amount: int) -> int:
+    async with connect(world.terminals[0]) as conn:
+        result = await conn.request(
+            "pay", ref=ref, biller="UPPCL", account=discom_account(1, n), amount_paise=amount
+        )
+    assert result["status"] == "success", result
+    return int(result["txn"])
+
+
+async def broken_day(world: World) -> dict[str, int]:
+    """Two good pays and one of each break; returns the switch txn ids by kind."""
+    world.books_agree = False
+    ids = {"good1": await pay(world, "G1", 1, NORMAL), "good2": await pay(world, "G2", 2, NORMAL)}
+    fault(world, op="pay", kind="forget_payment", count=1)
+    ids["missing_at_biller"] = await pay(world, "FORGET", 3, FORGOTTEN)
+    fault(world, op="pay", kind="skew_amount", count=1, skew_paise=SKEW)
+    ids["amount_mismatch"] = await pay(world, "SKEW", 4, SKEWED)
+    # Unknown at its deadline, reversed; the biller acknowledges but keeps it applied.
+    fault(world, op="status", kind="error_5xx")
+    fault(world, op="reversal", kind="ignore_reversal")
+    late = await stuck(world, "LATE", PayState.UNKNOWN, applied=True)
+    await world.switch.db.execute(
+        "UPDATE pays SET created_at = now() - interval '1 hour' WHERE id = $1", late.id
+    )
+    await world.switch.recovery.sweep_once()
+    assert await state_of(world, late) == ("voided", "unknown_at_deadline")
+    ids["success_after_reversal"] = late.id
+    world.discom.faults.clear()
+    # A payment the biller applied that the switch never made.
+    await world.discom.pay(
+        {"switch_txn_id": 987_654_321, "account": discom_account(1, 9), "amount_paise": 77_00}
+    )
+    return ids
+
+
+def reconciler(world: World, cal: Calendar) -> Reconciler:
+    uppcl = BillerConfig(
+        id="UPPCL", endpoint=f"http://127.0.0.1:{world.ports['discom']}", commission_bps=50
+    )
+    return Reconciler(world.switch.db, cal, {"UPPCL": report_connector(uppcl, SettlementConfig())})
+
+
+async def today(world: World) -> tuple[Calendar, dt.date, dt.datetime]:
+    cut = await db_now(world.switch) + dt.timedelta(seconds=1)
+    cal = calendar_cut_at(cut)
+    return cal, cal.business_date(cut - dt.timedelta(seconds=2)), cut
+
+
+async def test_every_kind_of_break_is_found_once(world: World) -> None:
+    ids = await broken_day(world)
+    cal, day, _ = await today(world)
+    summary = await reconciler(world, cal).run("UPPCL", day)
+    assert summary.matched == 2
+    assert summary.breaks == {
+        "missing_at_biller": 1,
+        "missing_at_switch": 1,
+        "amount_mismatch": 1,
+        "success_after_reversal": 1,
+    }
+    assert summary.new_cases == 4
+    found = {c["kind"]: c for c in await cases.list_cases(world.switch.db)}
+    for kind in ("missing_at_biller", "amount_mismatch", "success_after_reversal"):
+        assert found[kind]["pay_id"] == ids[kind] and found[kind]["state"] == "open"
+    assert found["amount_mismatch"]["amount_paise"] == SKEW
+    assert found["amount_mismatch"]["biller_amount_paise"] == SKEWED - SKEW
+    assert found["missing_at_switch"]["pay_id"] is None
+    assert found["missing_at_switch"]["amount_paise"] == 77_00
+    assert found["missing_at_biller"]["suggested_action"].startswith("refund_agent")
+    # Running it again finds the same breaks and opens no second case.
+    again = await reconciler(world, cal).run("UPPCL", day)
+    assert again.breaks == summary.breaks and again.new_cases == 0
+    assert len(await cases.list_cases(world.switch.db, state=None)) == 4
+
+
+async def test_each_break_resolved_through_the_ledger_then_netted_at_settlement(
+    world: World, tmp_path: Path
+) -> None:
+    await broken_day(world)
+    cal, day, cut = await today(world)
+    await reconciler(world, cal).run("UPPCL", day)
+    found = {c["kind"]: c["id"] for c in await cases.list_cases(world.switch.db)}
+    db, start = world.switch.db, await wallet(world)
+
+    # Missing at the biller: the agent gets the money back; the biller owes it.
+    await cases.resolve(db, found["missing_at_biller"], "refund_agent", "finance1", "not kept")
+    assert await wallet(world) == start + FORGOTTEN
+    assert await balance(world.switch, "receivable:UPPCL") == -FORGOTTEN
+    # The biller kept less than paid: only a refund of the difference fits.
+    with pytest.raises(CaseError, match="kept less"):
+        await cases.resolve(db, found["amount_mismatch"], "force_post", "finance1", "x")
+    await cases.resolve(db, found["amount_mismatch"], "refund_agent", "finance1", "short")
+    assert await wallet(world) == start + FORGOTTEN + SKEW
+    # Applied after we reversed: the agent is charged again, the biller will be paid.
+    payable_before = await balance(world.switch, "biller:UPPCL")
+    await cases.resolve(db, found["success_after_reversal"], "force_post", "ops2", "applied")
+    assert await wallet(world) == start + FORGOTTEN + SKEW - 150_00
+    assert await balance(world.switch, "biller:UPPCL") == payable_before + 150_00
+    # No pay at the switch: nobody to charge; settled with the biller outside.
+    with pytest.raises(CaseError, match="no agent"):
+        await cases.resolve(db, found["missing_at_switch"], "force_post", "ops2", "x")
+    await cases.resolve(db, found["missing_at_switch"], "no_money", "ops2", "biller to reverse")
+    with pytest.raises(CaseError, match="already resolved"):
+        await cases.resolve(db, found["missing_at_switch"], "no_money", "ops2", "again")
+    assert await cases.list_cases(db) == []
+
+    # Four audit entries, with before and after, that nothing can change or remove.
+    audit = await db.fetch("SELECT actor, action, before, after FROM audit_log ORDER BY id")
+    assert [a["actor"] for a in audit] == ["finance1", "finance1", "ops2", "ops2"]
+    assert all('"open"' in a["before"] and '"resolved"' in a["after"] for a in audit)
+    for sql in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"):
+        with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="append-only"):
+            await db.execute(sql)
+    with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="never changes"):
+        await db.execute("UPDATE recon_cases SET note = 'rewritten'")
+
+    # The day settles: force-posted money goes to the biller, refunds are recovered.
+    uppcl = BillerConfig(id="UPPCL", connector="stub", commission_bps=50)
+    settlement = Settlement(db, [uppcl], SettlementConfig(close_grace_s=0), tmp_path, cal)
+    w = await settlement.close("UPPCL", day, now=cut)
+    assert w.gross_paise == 2 * NORMAL + FORGOTTEN + SKEWED
+    assert (w.adjust_in_paise, w.recovered_paise) == (150_00, FORGOTTEN + SKEW)
+    assert await balance(world.switch, "receivable:UPPCL") == 0
+    assert await balance(world.switch, "biller:UPPCL") == 0
+    lines = (tmp_path / "UPPCL" / f"UPPCL_{day.isoformat()}.csv").read_text().splitlines()
+    assert sum(1 for ln in lines if ln.startswith("A,")) == 3
+    assert await world.switch.ledger.check_invariants() == []
+
+
+async def test_a_report_that_cannot_be_read_records_nothing(world: World) -> None:
+    async def garbage(req):  # type: ignore[no-untyped-def]
+        if req.path == "/v1/report":
+            return 200, b'{"payments": [{"switch_txn_id": "seven"}]}'
+        return None
+
+    await pay(world, "R1", 1, NORMAL)
+    cal, day, _ = await today(world)
+    world.discom.app.raw_override = garbage
+    with pytest.raises(BillerUnavailable, match="bad line"):
+        await reconciler(world, cal).run("UPPCL", day)
+    assert await world.switch.db.fetchval("SELECT count(*) FROM recon_runs") == 0
+    world.discom.app.raw_override = None
+    summary = await reconciler(world, cal).run("UPPCL", day)
+    assert summary.matched == 1 and sum(summary.breaks.values()) == 0
+
+
+async def test_settled_days_are_reconciled_by_the_switch_itself(
+    world: World, tmp_path: Path
+) -> None:
+    await pay(world, "P1", 1, NORMAL)
+    cal, day, cut = await today(world)
+    uppcl = BillerConfig(
+        id="UPPCL", endpoint=f"http://127.0.0.1:{world.ports['discom']}", commission_bps=50
+    )
+    jal = dataclasses.replace(uppcl, id="JALSEWA", endpoint="http://127.0.0.1:1")  # down
+    connectors = {
+        b.id: report_connector(b, SettlementConfig(report_timeout_s=2)) for b in (uppcl, jal)
+    }
+    s = Settlement(
+        world.switch.db,
+        [uppcl, jal],
+        SettlementConfig(close_grace_s=0),
+        tmp_path,
+        cal,
+        reconciler_for=lambda c: Reconciler(world.switch.db, c, connectors),
+    )
+    settled = await s.close_due(now=cut)
+    assert {w.biller_id for w in settled} == {"UPPCL"}  # JALSEWA had no pays
+    [done] = await s.reconcile_pending()
+    assert (done.biller_id, done.business_date, done.matched) == ("UPPCL", day, 1)
+    assert await s.reconcile_pending() == []  # nothing left to do
