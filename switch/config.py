@@ -185,6 +185,7 @@ class SettlementConfig:
 
     cutoff: str = "20:00"  # India Standard Time; a pay at or after it is the next day's
     holidays_file: str = ""  # TOML list of holidays; empty: the Uttar Pradesh example
+    weekend: str = "sat,sun"  # weekly days off, comma-separated (empty: none)
     close_grace_s: float = 60.0  # a window closes this long after its cut-off, not before
     auto_close: bool = True  # the switch closes and settles due windows itself
     check_interval_s: float = 60.0

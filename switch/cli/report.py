@@ -54,10 +54,9 @@ def emit(rows: Sequence[dict[str, Any]], fmt: str, out: Path | None, title: str)
             table.add_column(c, justify="right" if c.endswith("_paise") else "left")
         for r in rows:
             table.add_row(*(rupees(v) if k.endswith("_paise") else str(v) for k, v in r.items()))
-        console = Console(record=True, width=160)
-        with console.capture():
-            console.print(table)
-        text = console.export_text()
+        buf = io.StringIO()
+        Console(file=buf, width=160, color_system=None).print(table)
+        text = buf.getvalue()
     if out is None:
         click.echo(text, nl=False)
     else:

@@ -130,6 +130,20 @@ def _holiday_entries(entries: Iterable[object], where: str) -> dict[dt.date, str
     return holidays
 
 
-def calendar_from(cutoff: str, holidays_file: str = "") -> Calendar:
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_weekend(text: str) -> frozenset[int]:
+    """'sat,sun' -> {5, 6}; '' -> no weekly day off."""
+    days = [d.strip().lower()[:3] for d in text.split(",") if d.strip()]
+    unknown = [d for d in days if d not in DAY_NAMES]
+    if unknown:
+        raise CalendarError(f"weekend days must be among {', '.join(DAY_NAMES)}; got {unknown}")
+    if len(set(days)) == len(DAY_NAMES):
+        raise CalendarError("a week needs at least one business day")
+    return frozenset(DAY_NAMES.index(d) for d in days)
+
+
+def calendar_from(cutoff: str, holidays_file: str = "", weekend: str = "sat,sun") -> Calendar:
     names = load_holidays(holidays_file or None)
-    return Calendar(parse_cutoff(cutoff), frozenset(names), WEEKEND, names)
+    return Calendar(parse_cutoff(cutoff), frozenset(names), parse_weekend(weekend), names)

@@ -65,7 +65,7 @@ class Settlement:
         self._billers = {b.id: b for b in billers}
         self._cfg = cfg
         self.files_dir = files_dir
-        self.calendar = calendar or calendar_from(cfg.cutoff, cfg.holidays_file)
+        self.calendar = calendar or calendar_from(cfg.cutoff, cfg.holidays_file, cfg.weekend)
         self.reconciler = reconciler_for(self.calendar) if reconciler_for else None
         self.stats = SettlementStats()
 

@@ -55,9 +55,7 @@ def settlement_for(
     calendar: Calendar,
     billers: Sequence[BillerConfig] = (UPPCL,),
 ) -> Settlement:
-    return Settlement(
-        sw.db, billers, SettlementConfig(close_grace_s=0.0), files_dir, calendar
-    )
+    return Settlement(sw.db, billers, SettlementConfig(close_grace_s=0.0), files_dir, calendar)
 
 
 def pay_store(sw: RunningSwitch) -> PayStore:
@@ -65,9 +63,7 @@ def pay_store(sw: RunningSwitch) -> PayStore:
 
 
 async def wallet_of(sw: RunningSwitch, agent_id: str) -> int:
-    wallet_id = await sw.db.fetchval(
-        "SELECT wallet_account_id FROM agents WHERE id = $1", agent_id
-    )
+    wallet_id = await sw.db.fetchval("SELECT wallet_account_id FROM agents WHERE id = $1", agent_id)
     return await sw.ledger.balance(wallet_id)
 
 

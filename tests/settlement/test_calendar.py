@@ -68,7 +68,9 @@ def test_naive_times_are_refused() -> None:
 
 
 instants = st.datetimes(
-    min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2026, 12, 20), timezones=st.just(dt.UTC)
+    min_value=dt.datetime(2026, 1, 1),
+    max_value=dt.datetime(2026, 12, 20),
+    timezones=st.just(dt.UTC),
 )
 
 
@@ -98,6 +100,17 @@ def test_a_holiday_file_of_your_own(tmp_path: Path) -> None:
     path.write_text("holidays = [\n")
     with pytest.raises(CalendarError):
         calendar_from("18:30", str(path))
+
+
+def test_weekly_days_off_are_configurable() -> None:
+    friday_off = calendar_from("20:00", weekend="fri")
+    assert friday_off.is_business_day(dt.date(2026, 11, 21))  # a Saturday
+    assert not friday_off.is_business_day(dt.date(2026, 11, 20))
+    assert calendar_from("20:00", weekend="").is_business_day(dt.date(2026, 11, 22))
+    with pytest.raises(CalendarError, match="among"):
+        calendar_from("20:00", weekend="caturday")
+    with pytest.raises(CalendarError, match="at least one"):
+        calendar_from("20:00", weekend="mon,tue,wed,thu,fri,sat,sun")
 
 
 def test_cutoff_format() -> None:
