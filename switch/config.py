@@ -196,6 +196,18 @@ class SettlementConfig:
 
 
 @dataclass(frozen=True)
+class OpsConfig:
+    """Metrics, health and logs (docs/operations.md)."""
+
+    enabled: bool = True  # serve /metrics, /healthz, /readyz
+    host: str = "127.0.0.1"
+    metrics_port: int = 9400  # 0: any free port (printed at start)
+    sample_interval_s: float = 5.0  # database-derived gauges (backlogs and their ages)
+    log_format: str = "text"  # text | json (one JSON object per line)
+    log_level: str = "INFO"  # DEBUG adds a line per finished pay
+
+
+@dataclass(frozen=True)
 class Config:
     services: ServicesConfig = field(default_factory=ServicesConfig)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
@@ -203,6 +215,7 @@ class Config:
     sms: SmsConfig = field(default_factory=SmsConfig)
     pays: PaysConfig = field(default_factory=PaysConfig)
     settlement: SettlementConfig = field(default_factory=SettlementConfig)
+    ops: OpsConfig = field(default_factory=OpsConfig)
     billers: tuple[BillerConfig, ...] = DEFAULT_BILLERS
 
     def replace(self, **sections: Any) -> Config:
@@ -216,6 +229,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "sms": SmsConfig,
     "pays": PaysConfig,
     "settlement": SettlementConfig,
+    "ops": OpsConfig,
 }
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import asyncpg
 import trio
 
 from switch.actors.biller import open_billers
@@ -23,15 +24,22 @@ from switch.actors.terminal import TerminalDeps, TerminalSession
 from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger
+from switch.ops.http import OpsApp, serve_ops
+from switch.ops.logs import pay_fields
+from switch.ops.metrics import LiveStats, SwitchMetrics
+from switch.ops.sampler import Sampler
 from switch.pays.flow import Biller, PayFlow
 from switch.pays.recovery import Recovery
 from switch.pays.service import TerminalService
-from switch.pays.store import PayStore
+from switch.pays.store import Pay, PayStore
+from switch.protocols.billers.base import Connector
 from switch.provisioning.identity import identity_path, load_or_create
 from switch.settlement.recon import Reconciler, report_connector
 from switch.settlement.service import Settlement, files_dir
 
 log = logging.getLogger("switch.server")
+pay_log = logging.getLogger("switch.pays")
+READY_DB_TIMEOUT_S = 1.0
 
 
 @dataclass
@@ -44,18 +52,23 @@ class RunningSwitch:
     notifier: Notifier | None
     recovery: Recovery
     settlement: Settlement
+    metrics: SwitchMetrics
+    ops_port: int | None  # /metrics, /healthz, /readyz; None when [ops] enabled = false
 
 
 @asynccontextmanager
 async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[RunningSwitch]:
     identity = load_or_create(identity_path(cfg))
+    metrics = SwitchMetrics()
     async with (
         Database.open(database_url) as db,
         Ledger.open(db, cfg.ledger) as ledger,
         trio.open_nursery() as pays,
     ):
-        billers = await open_billers(cfg.billers, ledger)
+        ledger.on_batch = metrics.observe_ledger_batch
+        billers = await open_billers(cfg.billers, ledger, metrics)
         store = PayStore(db, lease_s=cfg.pays.recovery_idle_s)
+        store.on_final = _on_final(metrics)
         await pays.start(store.run)
         flow = PayFlow(
             store,
@@ -66,12 +79,7 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         )
         recovery = Recovery(db, store, flow, ledger, billers, cfg.pays)
         pays.start_soon(recovery.run)
-        report_connectors = {
-            b.id: billers[b.id].connector
-            if b.connector == "stub"  # the stub's books live in its one instance
-            else report_connector(b, cfg.settlement)
-            for b in cfg.billers
-        }
+        report_connectors = _report_connectors(cfg, billers)
         settlement = Settlement(
             db,
             cfg.billers,
@@ -81,50 +89,130 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         )
         if cfg.settlement.auto_close:
             pays.start_soon(settlement.run)
-        service = TerminalService(store, flow, billers, cfg.terminals.answer_deadline_s)
-        deps = TerminalDeps(identity, cfg.terminals, db, service)
-        listeners = await trio.open_tcp_listeners(cfg.terminals.port, host=cfg.terminals.host)
-        port = listeners[0].socket.getsockname()[1]
-        limiter = trio.CapacityLimiter(cfg.terminals.max_connections)
-
-        async def handle(stream: trio.SocketStream) -> None:
-            async with limiter:
-                await TerminalSession(stream, deps).run()
-
         notifier = Notifier(db, cfg.sms) if cfg.sms.enabled else None
         if notifier is not None:
             pays.start_soon(notifier.run)
-        async with trio.open_nursery() as nursery:
-            accept_scope = trio.CancelScope()
+        service = TerminalService(store, flow, billers, cfg.terminals.answer_deadline_s)
+        deps = TerminalDeps(identity, cfg.terminals, db, service, metrics=metrics)
+        live = LiveStats(
+            deps.stats, ledger, billers, notifier.stats if notifier else None, recovery, settlement
+        )
+        metrics.watch(lambda: live)
+        try:
+            async with _terminal_listener(cfg, deps) as (port, accepting):
+                ops_port = await _start_ops(cfg, pays, db, metrics, accepting)
+                yield RunningSwitch(
+                    port,
+                    deps,
+                    ledger,
+                    db,
+                    billers,
+                    notifier,
+                    recovery,
+                    settlement,
+                    metrics,
+                    ops_port,
+                )
+        finally:
+            # The sessions are drained now (the listener's exit): pays still being
+            # driven had their grace period; what is left stops at a durable state
+            # and resumes on restart.
+            pays.cancel_scope.cancel()
+    for connector in [b.connector for b in billers.values()] + list(report_connectors.values()):
+        with trio.CancelScope(shield=True), trio.move_on_after(2):
+            await connector.aclose()
 
-            async def accept() -> None:
-                with accept_scope:
-                    await trio.serve_listeners(handle, listeners, handler_nursery=nursery)
 
-            nursery.start_soon(accept)
-            log.info("terminal listener on %s:%d", cfg.terminals.host, port)
+@asynccontextmanager
+async def _terminal_listener(
+    cfg: Config, deps: TerminalDeps
+) -> AsyncIterator[tuple[int, Callable[[], bool]]]:
+    """Accept terminals until the block ends; then stop accepting, let every session
+    finish its in-flight requests (bounded by ``shutdown_grace_s``), and close them.
+    Yields the bound port and a "still accepting" probe for readiness."""
+    listeners = await trio.open_tcp_listeners(cfg.terminals.port, host=cfg.terminals.host)
+    port = listeners[0].socket.getsockname()[1]
+    limiter = trio.CapacityLimiter(cfg.terminals.max_connections)
+    accept_scope = trio.CancelScope()
+
+    async def handle(stream: trio.SocketStream) -> None:
+        async with limiter:
+            await TerminalSession(stream, deps).run()
+
+    async with trio.open_nursery() as nursery:
+
+        async def accept() -> None:
+            with accept_scope:
+                await trio.serve_listeners(handle, listeners, handler_nursery=nursery)
+
+        nursery.start_soon(accept)
+        log.info("terminal listener on %s:%d", cfg.terminals.host, port)
+        try:
+            yield port, lambda: not accept_scope.cancel_called
+        finally:
+            accept_scope.cancel()  # stop accepting; sessions go on
+            for session in list(deps.registry.sessions.values()):
+                session.drain()
+            with trio.move_on_after(cfg.terminals.shutdown_grace_s + 2):
+                while deps.stats.connected:  # noqa: ASYNC110 (bounded wait for sessions)
+                    await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+
+
+async def _start_ops(
+    cfg: Config,
+    nursery: trio.Nursery,
+    db: Database,
+    metrics: SwitchMetrics,
+    accepting: Callable[[], bool],
+) -> int | None:
+    """The database-derived gauges, and the /metrics, /healthz, /readyz endpoint."""
+    if not cfg.ops.enabled:
+        return None
+    nursery.start_soon(Sampler(db, metrics, cfg.ops.sample_interval_s).run)
+
+    async def not_ready() -> list[str]:
+        reasons = [] if accepting() else ["not accepting terminals (starting or draining)"]
+        with trio.move_on_after(READY_DB_TIMEOUT_S):
             try:
-                yield RunningSwitch(port, deps, ledger, db, billers, notifier, recovery, settlement)
-            finally:
-                accept_scope.cancel()  # stop accepting; sessions go on
-                for session in list(deps.registry.sessions.values()):
-                    session.drain()
-                with trio.move_on_after(cfg.terminals.shutdown_grace_s + 2):
-                    while deps.stats.connected:  # noqa: ASYNC110 (bounded wait for sessions)
-                        await trio.sleep(0.05)
-                nursery.cancel_scope.cancel()
-                # Pays still being driven had the sessions' grace period to finish;
-                # what is left stops at a durable state and resumes on restart.
-                pays.cancel_scope.cancel()
-        for connector in [b.connector for b in billers.values()] + list(report_connectors.values()):
-            with trio.CancelScope(shield=True), trio.move_on_after(2):
-                await connector.aclose()
+                await db.fetchval("SELECT 1")
+                return reasons
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                return [*reasons, f"database: {exc}"]
+        return [*reasons, f"database did not answer within {READY_DB_TIMEOUT_S} s"]
+
+    app = OpsApp(metrics, not_ready)
+    port: int = await nursery.start(serve_ops, app, cfg.ops.host, cfg.ops.metrics_port)
+    log.info("metrics, health and readiness on http://%s:%d", cfg.ops.host, port)
+    return port
+
+
+def _on_final(metrics: SwitchMetrics) -> Callable[[Pay], None]:
+    def final(pay: Pay) -> None:
+        metrics.pay_final(pay.biller_id, pay.state.value, pay.error_code)
+        if pay_log.isEnabledFor(logging.DEBUG):
+            pay_log.debug("pay %s", pay.state.value, extra=pay_fields(pay))
+
+    return final
+
+
+def _report_connectors(cfg: Config, billers: Mapping[str, Biller]) -> dict[str, Connector]:
+    """Connections for billers' daily reports; a stub biller's books live in its one
+    instance, so it answers through the pay path's actor."""
+    return {
+        b.id: billers[b.id].connector
+        if b.connector == "stub"
+        else report_connector(b, cfg.settlement)
+        for b in cfg.billers
+    }
 
 
 async def serve(cfg: Config, database_url: str) -> None:
     """``switch serve``: run until SIGINT or SIGTERM, then shut down cleanly."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with running_switch(cfg, database_url) as sw:
+            if sw.ops_port is not None:
+                print(f"switch metrics on http://{cfg.ops.host}:{sw.ops_port}/metrics", flush=True)
             print(f"switch serving terminals on {cfg.terminals.host}:{sw.port}", flush=True)
             async for signum in signals:
                 print(f"{signal.Signals(signum).name}: shutting down", flush=True)

@@ -22,6 +22,7 @@ from switch.config import (
     BillerConfig,
     Config,
     LedgerConfig,
+    OpsConfig,
     ServicesConfig,
     SmsConfig,
     TerminalsConfig,
@@ -117,6 +118,7 @@ def switch_config(tmp_path: Path) -> Config:
         terminals=terminals,
         billers=(stub,),
         sms=SmsConfig(enabled=False),
+        ops=OpsConfig(metrics_port=0, sample_interval_s=0.5),
     )
 
 

@@ -77,6 +77,7 @@ class BillerSimulator:
         for record in self.log.replay():
             self._apply_record(record)
         self.app = self._build_app()
+        self.app.metrics.expose(self._gauges, self._counters)
 
     # -- policy hooks ------------------------------------------------------------
 
@@ -162,6 +163,18 @@ class BillerSimulator:
             if payment.status == "applied":
                 payment.status = "reversed"
                 self.consumers[payment.account].amount_due_paise += payment.amount_paise
+
+    def _gauges(self) -> dict[str, float]:
+        t = self.totals()
+        return {
+            "sim_payments_applied": t["applied_count"],
+            "sim_payments_applied_paise": t["applied_paise"],
+            "sim_payments_reversed": t["reversed_count"],
+            "sim_consumers": len(self.consumers),
+        }
+
+    def _counters(self) -> dict[str, int]:
+        return {f'sim_faults_fired{{kind="{k}"}}': v for k, v in self.faults.fired.items()}
 
     def totals(self) -> dict[str, Any]:
         applied = [p for p in self.payments.values() if p.status == "applied"]

@@ -14,14 +14,17 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import h11
 import trio
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from simulators.common.faults import Fault, FaultInjector
+from simulators.common.metrics import SimulatorMetrics
 
 Handler = Callable[["HttpRequest"], Awaitable[tuple[int, Any]]]
 MAX_BODY_BYTES = 64 * 1024
@@ -45,6 +48,7 @@ class JsonApp:
         self.raw_override: Callable[[HttpRequest], Awaitable[tuple[int, bytes] | None]] | None = (
             None
         )
+        self.metrics = SimulatorMetrics()  # served at GET /metrics
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
         regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
@@ -57,6 +61,16 @@ class JsonApp:
 
     async def handle(
         self, method: str, target: str, raw: bytes, fault: Fault | None = None
+    ) -> tuple[int, bytes, str]:
+        """(status, body, content type) for one request."""
+        path = target.partition("?")[0]
+        if path == "/metrics" and method == "GET":
+            return 200, self.metrics.exposition(), CONTENT_TYPE_LATEST
+        status, body = await self._handle_json(method, target, raw, fault)
+        return status, body, "application/json"
+
+    async def _handle_json(
+        self, method: str, target: str, raw: bytes, fault: Fault | None
     ) -> tuple[int, bytes]:
         path, _, query_string = target.partition("?")
         if len(raw) > MAX_BODY_BYTES:
@@ -105,21 +119,24 @@ async def _serve_connection(app: JsonApp, faults: FaultInjector, stream: trio.So
             if request is None:
                 return
             method, target, body = request
-            fault = faults.pick(op_of(method, target))
+            started, operation = time.perf_counter(), op_of(method, target)
+            fault = faults.pick(operation)
             action = await faults.before(fault, stream) if fault is not None else None
             if action == "closed":
                 return  # the fault ended the connection (reset, hang, down)
+            content_type = "application/json"
             if action == "refuse":
                 status, payload = 503, b'{"error":"injected"}'
             else:
-                status, payload = await app.handle(method, target, body, fault)
+                status, payload, content_type = await app.handle(method, target, body, fault)
             if fault is not None:
                 status, payload = faults.rewrite(fault, status, payload)
+            app.metrics.observe(operation, status, started)
             wire = conn.send(
                 h11.Response(
                     status_code=status,
                     headers=[
-                        (b"content-type", b"application/json"),
+                        (b"content-type", content_type.encode()),
                         (b"content-length", str(len(payload)).encode()),
                     ],
                 )

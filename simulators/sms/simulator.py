@@ -24,6 +24,7 @@ class SmsSimulator:
         self.log = DurableLog(data_dir / "sms-messages.jsonl")
         self.messages: dict[str, dict[str, Any]] = {r["id"]: r for r in self.log.replay()}
         self.app = self._build_app()
+        self.app.metrics.expose(lambda: {"sim_sms_messages": len(self.messages)}, dict)
 
     def _build_app(self) -> JsonApp:
         app = JsonApp()

@@ -19,16 +19,19 @@ import trio
 from switch.actors.breaker import BreakerPolicy, CircuitBreaker
 from switch.config import BillerConfig
 from switch.ledger import AccountKind, Ledger
+from switch.ops.metrics import SwitchMetrics
 from switch.pays.flow import Biller
 from switch.protocols.billers.base import (
     Bill,
     BillerBusy,
     BillerPayment,
     BillerReceipt,
+    BillerRejected,
     BillerUnavailable,
     Connector,
     OutcomeUnknown,
     ReportedPayment,
+    UnknownConsumer,
 )
 from switch.protocols.billers.http import HttpConnector
 from switch.protocols.billers.stub import StubConnector
@@ -37,9 +40,12 @@ T = TypeVar("T")
 
 
 class BillerActor:
-    def __init__(self, cfg: BillerConfig, connector: Connector) -> None:
+    def __init__(
+        self, cfg: BillerConfig, connector: Connector, metrics: SwitchMetrics | None = None
+    ) -> None:
         self.cfg = cfg
         self.connector = connector
+        self._metrics = metrics or SwitchMetrics()
         self._limiter = trio.CapacityLimiter(cfg.max_concurrency)
         self._waiting = 0
         self.busy_refusals = 0
@@ -79,11 +85,14 @@ class BillerActor:
         return await self._call(self.connector.report, day, guarded=False)
 
     async def _call(self, fn: Callable[..., Awaitable[T]], arg: object, *, guarded: bool) -> T:
+        operation = fn.__name__
         if guarded and not self.breaker.allow():
             self.breaker_refusals += 1
+            self._metrics.biller_calls.labels(self.cfg.id, operation, "breaker_open").inc()
             raise BillerUnavailable(f"{self.cfg.id}: circuit open")
         if self.saturated:
             self.busy_refusals += 1
+            self._metrics.biller_calls.labels(self.cfg.id, operation, "busy").inc()
             raise BillerBusy(f"{self.cfg.id}: {self._waiting} calls already waiting")
         self._waiting += 1
         try:
@@ -91,7 +100,13 @@ class BillerActor:
         finally:
             self._waiting -= 1
         try:
-            result = await fn(arg)
+            with self._metrics.biller_call(self.cfg.id, operation) as call:
+                try:
+                    result = await fn(arg)
+                except Exception as exc:
+                    call.outcome = _outcome(exc)
+                    raise
+                call.outcome = "ok"
         except Exception as exc:
             # An answer, even "no", is health; no answer is not. (A cancelled call,
             # a BaseException, says nothing either way.)
@@ -116,13 +131,23 @@ def make_connector(cfg: BillerConfig) -> Connector:
     )
 
 
-async def open_billers(configs: tuple[BillerConfig, ...], ledger: Ledger) -> dict[str, Biller]:
+def _outcome(exc: Exception) -> str:
+    if isinstance(exc, BillerRejected | UnknownConsumer):
+        return "rejected"  # a definite answer: the biller refused it
+    if isinstance(exc, BillerUnavailable):
+        return "unavailable"
+    return "unknown"  # OutcomeUnknown, or a bug: it may have been applied
+
+
+async def open_billers(
+    configs: tuple[BillerConfig, ...], ledger: Ledger, metrics: SwitchMetrics | None = None
+) -> dict[str, Biller]:
     """An actor per configured biller, each with its payable and receivable accounts."""
     billers = {}
     for cfg in configs:
         account = await ledger.open_account(AccountKind.BILLER, f"biller:{cfg.id}", cfg.name)
         # What the biller owes back (refunds from reconciliation): docs/settlement.md.
         await ledger.open_account(AccountKind.RECEIVABLE, f"receivable:{cfg.id}", cfg.name)
-        actor = BillerActor(cfg, make_connector(cfg))
+        actor = BillerActor(cfg, make_connector(cfg), metrics)
         billers[cfg.id] = Biller(cfg.id, cfg.name, actor, account.id)
     return billers

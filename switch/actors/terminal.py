@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from switch.config import TerminalsConfig
 from switch.db.database import Database
+from switch.ops.metrics import SwitchMetrics
 from switch.pays.service import RequestFailed, TerminalContext, TerminalService
 from switch.protocols.terminal.errors import ErrorCode, ProtocolError
 from switch.protocols.terminal.session import (
@@ -53,6 +54,7 @@ class TerminalStats:
     connected: int = 0
     sessions_open: int = 0
     refused: dict[str, int] = field(default_factory=dict)  # error code -> count
+    handshake_failures: dict[str, int] = field(default_factory=dict)  # before auth, by code
     requests: dict[str, int] = field(default_factory=dict)  # "type:outcome" -> count
 
     def count(self, table: dict[str, int], key: str) -> None:
@@ -99,6 +101,7 @@ class TerminalDeps:
     service: TerminalService
     registry: SessionRegistry = field(default_factory=SessionRegistry)
     stats: TerminalStats = field(default_factory=TerminalStats)
+    metrics: SwitchMetrics = field(default_factory=SwitchMetrics)
 
 
 class TerminalSession:
@@ -130,7 +133,10 @@ class TerminalSession:
         try:
             await self._run()
         except ProtocolError as exc:
-            stats.count(stats.refused, exc.code.value)
+            authenticated = self.terminal_id is not None
+            stats.count(
+                stats.refused if authenticated else stats.handshake_failures, exc.code.value
+            )
             await self._close_with(exc.code, exc.message)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
@@ -294,6 +300,7 @@ class TerminalSession:
         rid = req.fields["rid"]
         handler: Callable[[TerminalContext, dict[str, Any]], Awaitable[dict[str, Any]]]
         handler = getattr(self._deps.service, req.type)
+        started = time.perf_counter()
         try:
             body = await handler(ctx, req.fields)
             body["rid"] = rid
@@ -309,6 +316,7 @@ class TerminalSession:
             self._in_flight -= 1
         try:
             await self._answer(body)
+            self._deps.metrics.observe_request(req.type, time.perf_counter() - started)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._broken = True  # the terminal is gone; stop reading too
             self._read_scope.cancel()

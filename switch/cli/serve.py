@@ -11,17 +11,31 @@ import trio
 
 from switch.cli.common import start_services
 from switch.config import Config
+from switch.ops.logs import setup_logging
 from switch.server import serve as serve_switch
 
 
 @click.command()
 @click.option("--port", type=int, default=None, help="Terminal listener port (default: config).")
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="/metrics, /healthz, /readyz port (default: config; 0: any free one).",
+)
 @click.pass_obj
-def serve(cfg: Config, port: int | None) -> None:
-    """Run the switch: terminal listener, sessions, ledger. SIGINT/SIGTERM stop it
-    cleanly: stop accepting, let in-flight requests finish (bounded), exit."""
+def serve(cfg: Config, port: int | None, metrics_port: int | None) -> None:
+    """Run the switch: terminal listener, sessions, ledger, settlement, metrics.
+    SIGINT/SIGTERM stop it cleanly: stop accepting, let in-flight requests finish
+    (bounded), exit."""
     if port is not None:
         cfg = cfg.replace(terminals=dataclasses.replace(cfg.terminals, port=port))
+    if metrics_port is not None:
+        cfg = cfg.replace(ops=dataclasses.replace(cfg.ops, metrics_port=metrics_port))
+    try:
+        setup_logging(cfg.ops.log_format, cfg.ops.log_level)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     urls = start_services(cfg)
     trio.run(serve_switch, cfg, urls.database_url)
 

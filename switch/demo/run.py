@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import time
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,20 +23,9 @@ from simulators.epos.fleet import Consumer, FleetStats, pay_part, run_fleet
 from simulators.water.simulator import water_account
 from switch.config import Config
 from switch.db.database import Database
-from switch.db.migrate import migrate
+from switch.demo.setup import DISCOM_ACCOUNTS, WATER_ACCOUNTS, DemoStack, demo_stack
 from switch.demo.stack import Stack
 from switch.ledger import Ledger
-from switch.protocols.terminal.crypto import public_bytes
-from switch.provisioning.fleet import provision_fleet
-from switch.provisioning.identity import load_or_create
-from switch.services import ensure_running, postgres
-from switch.services import redis as redis_service
-from switch.services import stop as stop_services
-
-DEMO_DB = "switch_demo"
-DISCOM_ACCOUNTS = 50_000
-WATER_ACCOUNTS = 20_000
-WALLET_PAISE = 5_00_000_00  # ₹5 lakh per agent
 
 
 @dataclass(frozen=True)
@@ -52,100 +38,14 @@ class DemoOptions:
 
 def run_demo(cfg: Config, opts: DemoOptions) -> dict[str, Any]:
     console = Console(stderr=opts.as_json)
-    services = cfg.services
-    were_running = (
-        services.embedded_postgres and postgres.running_pid(services) is not None
-    ) or not services.embedded_postgres
-    redis_was_running = (
-        not services.embedded_redis or redis_service.running_pid(services) is not None
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        urls = ensure_running(services)
-    workdir = services.resolved_data_dir() / "demo"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    stack = Stack(workdir)
-    try:
-        url = _fresh_database(cfg, urls.database_url)
-        console.print(f"[bold]demo[/] in {workdir}: starting billers, SMS gateway and the switch")
-        stack.start_simulator("discom", seed=opts.seed, accounts=DISCOM_ACCOUNTS)
-        stack.start_simulator("water", seed=opts.seed, accounts=WATER_ACCOUNTS)
-        stack.start_simulator("sms", seed=opts.seed)
-        config_file = _write_config(workdir, stack)
-        port = stack.start_switch(config_file, url, urls.redis_url)
-        identity = load_or_create(workdir / "switch.key")
-        result: dict[str, Any] = trio.run(
-            _drive, url, public_bytes(identity), port, stack, opts, console
-        )
-    finally:
-        stack.stop()
-        if (services.embedded_postgres and not were_running) or not redis_was_running:
-            stop_services(services)
+    with demo_stack(cfg, seed=opts.seed, terminals=opts.terminals, console=console) as demo:
+        result: dict[str, Any] = trio.run(_drive, demo, opts, console)
     return result
 
 
-def _fresh_database(cfg: Config, default_url: str) -> str:
-    if not cfg.services.embedded_postgres:
-        return default_url  # a server of the user's own: use its database as configured
-    postgres.psql(cfg.services, f'DROP DATABASE IF EXISTS "{DEMO_DB}" WITH (FORCE)')
-    postgres.psql(cfg.services, f'CREATE DATABASE "{DEMO_DB}"')
-    url = postgres.url(cfg.services, DEMO_DB)
-
-    async def run() -> None:
-        async with Database.open(url, 1) as db:
-            await db.run(migrate)
-
-    trio.run(run)
-    return url
-
-
-def _write_config(workdir: Path, stack: Stack) -> Path:
-    path = workdir / "switch.toml"
-    path.write_text(
-        f"""[terminals]
-identity_key_file = "{workdir / "switch.key"}"
-
-[sms]
-endpoint = "http://127.0.0.1:{stack.ports["sms"]}"
-
-[[billers]]
-id = "UPPCL"
-name = "Uttar Pradesh Power Corporation (simulated)"
-kind = "electricity"
-endpoint = "http://127.0.0.1:{stack.ports["discom"]}"
-commission_bps = 50
-region = "Purvanchal"
-district = "Varanasi"
-
-[[billers]]
-id = "JALSEWA"
-name = "Gram Panchayat Water Scheme (simulated)"
-kind = "water"
-endpoint = "http://127.0.0.1:{stack.ports["water"]}"
-commission_bps = 100
-region = "Purvanchal"
-district = "Mau"
-"""
-    )
-    load_or_create(workdir / "switch.key")
-    return path
-
-
-async def _drive(
-    url: str, switch_key: bytes, port: int, stack: Stack, opts: DemoOptions, console: Console
-) -> dict[str, Any]:
-    async with Database.open(url, 4) as db, Ledger.open(db) as ledger:
-        console.print(f"provisioning {opts.terminals} agents with a terminal and ₹5 lakh each")
-        creds = await provision_fleet(
-            db,
-            ledger,
-            switch_key,
-            f"127.0.0.1:{port}",
-            agents=opts.terminals,
-            wallet_paise=WALLET_PAISE,
-            prefix="DEMO",
-        )
+async def _drive(demo: DemoStack, opts: DemoOptions, console: Console) -> dict[str, Any]:
+    async with Database.open(demo.database_url, 4) as db, Ledger.open(db) as ledger:
+        creds = demo.credentials
         consumers = [
             Consumer("UPPCL", discom_account(opts.seed, n)) for n in range(DISCOM_ACCOUNTS)
         ]
@@ -168,7 +68,7 @@ async def _drive(
             nursery.cancel_scope.cancel()
         elapsed = time.perf_counter() - started
         console.print("fleet stopped; checking the books")
-        return await _summary(db, ledger, stack, stats, elapsed, opts)
+        return await _summary(db, ledger, demo.stack, stats, elapsed, opts)
 
 
 async def _live(stats: FleetStats, started: float, opts: DemoOptions, console: Console) -> None:

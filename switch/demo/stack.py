@@ -57,15 +57,18 @@ class Stack:
         self, config_file: Path, database_url: str, redis_url: str, port: int | None = None
     ) -> int:
         port = port or free_tcp_port()
+        metrics_port = self.ports.get("switch_metrics") or free_tcp_port()
         env = {
             "SWITCH_CONFIG": str(config_file),
             "SWITCH_DATABASE_URL": database_url,
             "SWITCH_REDIS_URL": redis_url,
+            "SWITCH_OPS_METRICS_PORT": str(metrics_port),
         }
         log = self._log("switch")
         already = log.read_text().count("serving terminals") if log.exists() else 0
         self._spawn("switch", ["serve", "--port", str(port)], env)
         self.ports["switch"] = port
+        self.ports["switch_metrics"] = metrics_port
         deadline = time.monotonic() + 60
         while log.read_text().count("serving terminals") <= already:
             if time.monotonic() > deadline or self.children["switch"].poll() is not None:

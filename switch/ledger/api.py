@@ -14,7 +14,8 @@ with different content raises ``ModifiedRequest``. Refusals raise a subclass of
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -64,6 +65,8 @@ class Ledger:
         )
         self._funding_id: int | None = None
         self.expired_total = 0
+        # Told of every batch applied: (requests, seconds). Metrics set it.
+        self.on_batch: Callable[[int, float], None] | None = None
 
     @classmethod
     @asynccontextmanager
@@ -192,7 +195,11 @@ class Ledger:
         return _result(req, code, tid, state, amount)
 
     async def _apply(self, batch: Sequence[Request]) -> list[Row]:
-        return await self._bridge.run(store.apply_batch(self._pool, batch))
+        started = time.perf_counter()
+        rows = await self._bridge.run(store.apply_batch(self._pool, batch))
+        if self.on_batch is not None:
+            self.on_batch(len(batch), time.perf_counter() - started)
+        return rows
 
     async def check_invariants(self, grace_s: float = invariants.DEFAULT_GRACE_S) -> list[str]:
         """Every violated invariant, one line each (empty: all hold)."""

@@ -18,6 +18,7 @@ so ``drive`` can be called again on any pay, after any crash, and continues:
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import outcome
 import trio
 
 from switch.ledger import AlreadyResolved, InsufficientFunds, Ledger, UnknownTransfer, pay_key
+from switch.ops.logs import pay_fields
 from switch.pays.states import PayState
 from switch.pays.store import Pay, PayConflict, PayStore
 from switch.protocols.billers.base import (
@@ -37,6 +39,8 @@ from switch.protocols.billers.base import (
     OutcomeUnknown,
     UnknownConsumer,
 )
+
+log = logging.getLogger("switch.pays")
 
 MAX_STEPS = 8  # the longest path has 5 steps; the bound catches a loop
 MAX_RELOADS = 4  # stale copies in a row before giving up (each reload is progress)
@@ -174,7 +178,8 @@ class PayFlow:
         except BillerUnavailable:
             # The request never left: nothing can have been applied.
             return await self._void(pay, "biller_unavailable")
-        except OutcomeUnknown:
+        except OutcomeUnknown as exc:
+            log.info("pay outcome unknown: %s", exc, extra=pay_fields(pay))
             return await self._store.move(pay, PayState.UNKNOWN)
         return await self._post(pay, receipt.biller_txn_id)
 
@@ -193,6 +198,7 @@ class PayFlow:
 
     async def start_reversal(self, pay: Pay, reason: str) -> Pay:
         """Record the decision to reverse (durable before the first reversal is sent)."""
+        log.warning("reversing pay: %s", reason, extra=pay_fields(pay))
         return await self._store.move(pay, PayState.REVERSING, error_code=reason)
 
     async def _reverse(self, pay: Pay, biller: Biller) -> Pay:
@@ -201,6 +207,7 @@ class PayFlow:
         except NotReversible as exc:
             # Applied and the biller will not undo it: the money is at the biller, so
             # the pay is posted; a person looks at why it had to be reversed.
+            log.warning("biller will not reverse: posted, case opened", extra=pay_fields(pay))
             await self._store.open_case(
                 "success_after_reversal",
                 pay,
@@ -210,6 +217,7 @@ class PayFlow:
             return await self._post(pay, exc.biller_txn_id or "")
         except (BillerRejected, BillerUnavailable, OutcomeUnknown):
             return pay  # no acknowledgement: the reversal goes again later
+        log.info("reversal acknowledged: voided", extra=pay_fields(pay))
         return await self._void(pay, pay.error_code or "reversed")
 
     async def expire(self, pay: Pay) -> Pay:

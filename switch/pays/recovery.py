@@ -32,6 +32,7 @@ import trio
 from switch.config import PaysConfig
 from switch.db.database import Database
 from switch.ledger import AlreadyResolved, Ledger, UnknownTransfer, pay_key
+from switch.ops.logs import pay_fields
 from switch.pays.flow import Biller, PayFlow
 from switch.pays.states import PayState
 from switch.pays.store import Pay, PayStore, pay_from_row
@@ -131,11 +132,11 @@ class Recovery:
                     pay = await self._flow.start_reversal(pay, "unknown_at_deadline")
                 biller = self._billers.get(pay.biller_id)
                 if biller is None:
-                    log.error("pay %s: biller %s is not configured", pay.id, pay.biller_id)
+                    log.error("biller %s is not configured", pay.biller_id, extra=pay_fields(pay))
                     return
                 pay = await self._flow.drive(pay, biller, wallet_account_id)
         except Exception:
-            log.exception("recovering pay %s failed; it will be tried again", pay.id)
+            log.exception("recovering the pay failed; tried again later", extra=pay_fields(pay))
             self._count("error")
             return
         self._count(pay.state.value)

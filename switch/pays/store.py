@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -135,6 +135,9 @@ class PayStore:
         self._lease_s = lease_s
         self._claims: Batcher[_Claim, tuple[Pay, bool]] = Batcher(self._apply_claims)
         self._moves: Batcher[_Move, Pay] = Batcher(self._apply_moves)
+        # Told of every pay that reached its final state (once: the guarded update
+        # moves a pay only from the state it was seen in). Metrics and logs set it.
+        self.on_final: Callable[[Pay], None] | None = None
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The two batchers (claims, moves); until started, each write goes alone."""
@@ -207,6 +210,10 @@ class PayStore:
             [m.sms for m in moves],
         )
         moved = {r["id"]: pay_from_row(r) for r in rows}
+        if self.on_final is not None:
+            for pay in moved.values():
+                if pay.state.final:
+                    self.on_final(pay)
         return [
             moved.get(m.pay.id) or PayConflict(f"pay {m.pay.id} is no longer {m.pay.state}")
             for m in moves

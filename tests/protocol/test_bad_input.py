@@ -93,7 +93,7 @@ async def test_truncated_frame_is_dropped(
     before = books(database_url)
     frames, closed = await raw_exchange(switch.port, b"\x00\x00\x00\x40partial", close_write=True)
     assert frames == [] and closed
-    assert switch.deps.stats.refused.get("truncated_frame") == 1
+    assert switch.deps.stats.handshake_failures.get("truncated_frame") == 1
     assert books(database_url) == before
 
 
@@ -204,8 +204,8 @@ async def test_a_peer_sending_one_byte_a_second_is_cut_off(
     await stream.aclose()
     assert cut_off and time.monotonic() - started < 5
     assert (
-        switch.deps.stats.refused.get("handshake_timeout", 0)
-        + switch.deps.stats.refused.get("frame_timeout", 0)
+        switch.deps.stats.handshake_failures.get("handshake_timeout", 0)
+        + switch.deps.stats.handshake_failures.get("frame_timeout", 0)
         == 1
     )
 
@@ -221,7 +221,7 @@ async def test_a_thousand_silent_connections_are_closed_and_pays_go_on(
         with trio.fail_after(10):
             while switch.deps.stats.connected:  # noqa: ASYNC110 (watching the switch's count)
                 await trio.sleep(0.05)
-        assert switch.deps.stats.refused.get("handshake_timeout") == 1000
+        assert switch.deps.stats.handshake_failures.get("handshake_timeout") == 1000
     finally:
         for s in streams:
             await s.aclose()

@@ -1,0 +1,168 @@
+"""The demo's world, ready for load: services, two billers and an SMS gateway, the
+switch, and provisioned terminals with funded wallets (credentials files written).
+
+``switch demo`` drives it with the trio fleet; load tests (locust) and the operations
+tests (a real Prometheus scraping it) use the same stack. Everything started here is
+stopped on the way out, Ctrl-C included; the embedded PostgreSQL and Redis too if
+this was the one to start them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+from rich.console import Console
+
+from switch.config import Config
+from switch.db.database import Database
+from switch.db.migrate import migrate
+from switch.demo.stack import Stack
+from switch.ledger import Ledger
+from switch.protocols.terminal.crypto import public_bytes
+from switch.provisioning.credentials import Credentials
+from switch.provisioning.fleet import provision_fleet
+from switch.provisioning.identity import load_or_create
+from switch.services import ensure_running, postgres
+from switch.services import redis as redis_service
+from switch.services import stop as stop_services
+
+DEMO_DB = "switch_demo"
+DISCOM_ACCOUNTS = 50_000
+WATER_ACCOUNTS = 20_000
+WALLET_PAISE = 5_00_000_00  # ₹5 lakh per agent
+
+
+@dataclass(frozen=True)
+class DemoStack:
+    stack: Stack
+    workdir: Path
+    database_url: str
+    port: int  # terminals
+    metrics_port: int  # the switch's /metrics, /healthz, /readyz
+    credentials: list[Credentials]
+    credentials_dir: Path
+
+    def metrics_targets(self) -> dict[str, int]:
+        """Every process with a /metrics endpoint, by job name."""
+        ports = self.stack.ports
+        return {
+            "switch": self.metrics_port,
+            "discom": ports["discom"],
+            "water": ports["water"],
+            "sms": ports["sms"],
+        }
+
+
+@contextmanager
+def demo_stack(
+    cfg: Config, *, seed: int, terminals: int, console: Console | None = None
+) -> Iterator[DemoStack]:
+    console = console or Console(stderr=True, quiet=True)
+    services = cfg.services
+    were_running = (
+        services.embedded_postgres and postgres.running_pid(services) is not None
+    ) or not services.embedded_postgres
+    redis_was_running = (
+        not services.embedded_redis or redis_service.running_pid(services) is not None
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        urls = ensure_running(services)
+    workdir = services.resolved_data_dir() / "demo"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    stack = Stack(workdir)
+    try:
+        url = _fresh_database(cfg, urls.database_url)
+        console.print(f"[bold]demo[/] in {workdir}: starting billers, SMS gateway and the switch")
+        stack.start_simulator("discom", seed=seed, accounts=DISCOM_ACCOUNTS)
+        stack.start_simulator("water", seed=seed, accounts=WATER_ACCOUNTS)
+        stack.start_simulator("sms", seed=seed)
+        config_file = _write_config(workdir, stack)
+        port = stack.start_switch(config_file, url, urls.redis_url)
+        console.print(
+            f"switch: terminals on 127.0.0.1:{port}, "
+            f"metrics on http://127.0.0.1:{stack.ports['switch_metrics']}/metrics"
+        )
+        console.print(f"provisioning {terminals} agents with a terminal and ₹5 lakh each")
+        creds_dir = workdir / "credentials"
+        identity = public_bytes(load_or_create(workdir / "switch.key"))
+        creds = trio.run(_provision, url, identity, port, terminals, creds_dir)
+        yield DemoStack(stack, workdir, url, port, stack.ports["switch_metrics"], creds, creds_dir)
+    finally:
+        stack.stop()
+        if (services.embedded_postgres and not were_running) or not redis_was_running:
+            stop_services(services)
+
+
+async def _provision(
+    url: str, switch_key: bytes, port: int, terminals: int, out_dir: Path
+) -> list[Credentials]:
+    async with Database.open(url, 4) as db, Ledger.open(db) as ledger:
+        return await provision_fleet(
+            db,
+            ledger,
+            switch_key,
+            f"127.0.0.1:{port}",
+            agents=terminals,
+            wallet_paise=WALLET_PAISE,
+            prefix="DEMO",
+            out_dir=out_dir,
+        )
+
+
+def _fresh_database(cfg: Config, default_url: str) -> str:
+    if not cfg.services.embedded_postgres:
+        return default_url  # a server of the user's own: use its database as configured
+    postgres.psql(cfg.services, f'DROP DATABASE IF EXISTS "{DEMO_DB}" WITH (FORCE)')
+    postgres.psql(cfg.services, f'CREATE DATABASE "{DEMO_DB}"')
+    url = postgres.url(cfg.services, DEMO_DB)
+
+    async def run() -> None:
+        async with Database.open(url, 1) as db:
+            await db.run(migrate)
+
+    trio.run(run)
+    return url
+
+
+def _write_config(workdir: Path, stack: Stack) -> Path:
+    path = workdir / "switch.toml"
+    path.write_text(
+        f"""[terminals]
+identity_key_file = "{workdir / "switch.key"}"
+
+[sms]
+endpoint = "http://127.0.0.1:{stack.ports["sms"]}"
+
+[settlement]
+files_dir = "{workdir / "settlement"}"
+
+[[billers]]
+id = "UPPCL"
+name = "Uttar Pradesh Power Corporation (simulated)"
+kind = "electricity"
+endpoint = "http://127.0.0.1:{stack.ports["discom"]}"
+commission_bps = 50
+fee_paise = 100
+region = "Purvanchal"
+district = "Varanasi"
+
+[[billers]]
+id = "JALSEWA"
+name = "Gram Panchayat Water Scheme (simulated)"
+kind = "water"
+endpoint = "http://127.0.0.1:{stack.ports["water"]}"
+commission_bps = 100
+region = "Purvanchal"
+district = "Mau"
+"""
+    )
+    load_or_create(workdir / "switch.key")
+    return path

@@ -1,0 +1,94 @@
+"""Gauges that only the database knows, refreshed every ``sample_interval_s``.
+
+Backlogs (pays not final, SMS waiting, open reconciliation cases) and how old their
+oldest member is: the alert rules fire on age, not only on size, because a small
+backlog that never moves is the one that loses a customer's receipt. A handful of
+indexed aggregate queries per interval, whatever the traffic.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+import trio
+
+from switch.db.database import Database
+from switch.ops.metrics import SwitchMetrics
+from switch.settlement.matching import Break
+
+log = logging.getLogger("switch.ops")
+OPEN_STATES = ("received", "reserved", "sent", "confirmed", "rejected", "unknown", "reversing")
+RECON_KINDS = tuple(kind.value for kind in Break)
+RECON_RESULTS = ("matched", *RECON_KINDS)
+
+
+class Sampler:
+    def __init__(self, db: Database, metrics: SwitchMetrics, interval_s: float) -> None:
+        self._db = db
+        self._m = metrics
+        self._interval_s = interval_s
+
+    async def run(self) -> None:
+        while True:
+            with trio.move_on_after(max(self._interval_s, 1.0)):
+                try:
+                    await self.sample_once()
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                    log.warning("ops sampling failed: %s", exc)  # gauges keep last values
+            await trio.sleep(self._interval_s)
+
+    async def sample_once(self) -> None:
+        await self._pays()
+        await self._sms()
+        await self._recon()
+        await self._settlement()
+        self._m.sampled_at.set_to_current_time()
+
+    async def _pays(self) -> None:
+        rows = await self._db.fetch(
+            """SELECT state, count(*)::int AS n,
+                      extract(epoch FROM now() - min(updated_at))::float8 AS oldest_s
+                 FROM pays WHERE state NOT IN ('posted', 'voided') GROUP BY state"""
+        )
+        found = {r["state"]: r for r in rows}
+        for state in OPEN_STATES:
+            row = found.get(state)
+            self._m.open_pays.labels(state).set(row["n"] if row else 0)
+            self._m.open_pays_oldest.labels(state).set(row["oldest_s"] if row else 0)
+
+    async def _sms(self) -> None:
+        row = await self._db.fetchrow(
+            """SELECT count(*)::int AS n,
+                      coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_s
+                 FROM sms_outbox WHERE state = 'pending'"""
+        )
+        assert row is not None
+        self._m.sms_backlog.set(row["n"])
+        self._m.sms_backlog_oldest.set(row["oldest_s"])
+
+    async def _recon(self) -> None:
+        rows = await self._db.fetch(
+            """SELECT kind, count(*)::int AS n,
+                      extract(epoch FROM now() - min(created_at))::float8 AS oldest_s
+                 FROM recon_cases WHERE state = 'open' GROUP BY kind"""
+        )
+        found = {r["kind"]: r for r in rows}
+        for kind in RECON_KINDS:
+            self._m.recon_open.labels(kind).set(found[kind]["n"] if kind in found else 0)
+        self._m.recon_open_oldest.set(max((r["oldest_s"] for r in rows), default=0))
+        runs = await self._db.fetch(
+            """SELECT DISTINCT ON (biller_id) * FROM recon_runs
+                ORDER BY biller_id, business_date DESC"""
+        )
+        for run in runs:
+            for result in RECON_RESULTS:
+                self._m.recon_last_run.labels(run["biller_id"], result).set(run[result])
+
+    async def _settlement(self) -> None:
+        rows = await self._db.fetch(
+            """SELECT biller_id, extract(epoch FROM max(ends_at))::float8 AS at
+                 FROM settlement_windows WHERE state = 'settled' GROUP BY biller_id"""
+        )
+        for row in rows:
+            self._m.settled_business_date.labels(row["biller_id"]).set(row["at"])
