@@ -34,8 +34,8 @@ from switch.pays.service import TerminalService
 from switch.pays.store import Pay, PayStore
 from switch.protocols.billers.base import Connector
 from switch.provisioning.identity import identity_path, load_or_create
-from switch.settlement.recon import Reconciler, report_connector
-from switch.settlement.service import Settlement, files_dir
+from switch.settlement.recon import report_connector
+from switch.settlement.service import Settlement, settlement_for
 
 log = logging.getLogger("switch.server")
 pay_log = logging.getLogger("switch.pays")
@@ -80,13 +80,7 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         recovery = Recovery(db, store, flow, ledger, billers, cfg.pays)
         pays.start_soon(recovery.run)
         report_connectors = _report_connectors(cfg, billers)
-        settlement = Settlement(
-            db,
-            cfg.billers,
-            cfg.settlement,
-            files_dir(cfg),
-            reconciler_for=lambda cal: Reconciler(db, cal, report_connectors),
-        )
+        settlement = settlement_for(cfg, db, report_connectors)
         if cfg.settlement.auto_close:
             pays.start_soon(settlement.run)
         notifier = Notifier(db, cfg.sms) if cfg.sms.enabled else None

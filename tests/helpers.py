@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import subprocess
+import sys
 from typing import Any
 
 import asyncpg
@@ -36,3 +38,15 @@ def with_terminals(cfg: Config, **changes: object) -> Config:
 def books(url: str) -> tuple[int, int]:
     """What a refused request must not change: transfers and pays."""
     return scalar(url, "SELECT count(*) FROM transfers"), scalar(url, "SELECT count(*) FROM pays")
+
+
+def switch_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``switch ARGS...`` in a child process with exactly this environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "switch", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -10,18 +10,13 @@ from pathlib import Path
 
 import redis
 
+from tests.helpers import switch_cli
+
 
 def switch(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCH_")}
     env["SWITCH_DATA_DIR"] = str(data_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "switch", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return switch_cli(env, *args)
 
 
 def test_db_start_reuse_status_stop(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger
 from switch.settlement import cases as cases_mod
-from switch.settlement.recon import Reconciler, report_connector
-from switch.settlement.service import Settlement, files_dir
+from switch.settlement.recon import report_connector
+from switch.settlement.service import Settlement, settlement_for
 
 T = TypeVar("T")
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -27,13 +27,7 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 def with_settlement(cfg: Config, fn: Callable[[Settlement], Awaitable[T]]) -> T:
     async def run(db: Database, ledger: Ledger) -> T:
         connectors = {b.id: report_connector(b, cfg.settlement) for b in cfg.billers}
-        settlement = Settlement(
-            db,
-            cfg.billers,
-            cfg.settlement,
-            files_dir(cfg),
-            reconciler_for=lambda cal: Reconciler(db, cal, connectors),
-        )
+        settlement = settlement_for(cfg, db, connectors)
         try:
             return await fn(settlement)
         finally:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ import trio
 
 from switch.config import BillerConfig, Config, SettlementConfig
 from switch.db.database import Database
-from switch.protocols.billers.base import BillerUnavailable
+from switch.protocols.billers.base import BillerUnavailable, Connector
 from switch.settlement import files, store
 from switch.settlement.calendar import Calendar, calendar_from
 from switch.settlement.recon import Reconciler, ReconSummary
@@ -49,6 +49,19 @@ def files_dir(cfg: Config) -> Path:
     if cfg.settlement.files_dir:
         return Path(cfg.settlement.files_dir)
     return cfg.services.resolved_data_dir() / "settlement"
+
+
+def settlement_for(
+    cfg: Config, db: Database, report_connectors: Mapping[str, Connector]
+) -> Settlement:
+    """The switch's settlement as configured, reconciling through these connectors."""
+    return Settlement(
+        db,
+        cfg.billers,
+        cfg.settlement,
+        files_dir(cfg),
+        reconciler_for=lambda cal: Reconciler(db, cal, report_connectors),
+    )
 
 
 class Settlement:

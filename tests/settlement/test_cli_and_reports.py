@@ -7,8 +7,6 @@ import datetime as dt
 import io
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from switch.provisioning.credentials import Credentials
@@ -16,6 +14,7 @@ from switch.server import RunningSwitch
 from switch.services import ServiceUrls
 from switch.settlement import amounts, reports
 from switch.settlement.calendar import IST
+from tests.helpers import switch_cli
 from tests.settlement.conftest import UPPCL, db_now, pay
 
 
@@ -56,15 +55,7 @@ async def test_agent_statement_and_totals_by_hierarchy(
     assert await reports.totals(switch.db, ["biller"], yesterday, yesterday, [UPPCL]) == []
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "switch", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+cli = switch_cli
 
 
 def cli_env(
