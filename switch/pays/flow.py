@@ -196,6 +196,21 @@ class PayFlow:
         # it (the biller then refuses it if it arrives) before giving the money back.
         return await self.start_reversal(pay, "not_applied_at_biller")
 
+    async def reverse_at_deadline(self, pay: Pay) -> Pay:
+        """Recovery's decision for a pay still unknown at its deadline: reverse it.
+
+        Taken under this pay's lock and from the stored state, never from recovery's
+        copy: a driver that was still waiting on the biller (an inquiry in flight)
+        finishes first, and if the biller said "applied" the pay is posted, not
+        reversed. Deciding outside the lock once let a pay be posted in the ledger
+        by the inquiry and then reversed at the biller (found by the chaos run)."""
+        async with self._sole_driver(pay.id):
+            stored = await self._store.get(pay.id)
+            assert stored is not None
+            if stored.state is not PayState.UNKNOWN:
+                return stored
+            return await self.start_reversal(stored, "unknown_at_deadline")
+
     async def start_reversal(self, pay: Pay, reason: str) -> Pay:
         """Record the decision to reverse (durable before the first reversal is sent)."""
         log.warning("reversing pay: %s", reason, extra=pay_fields(pay))

@@ -129,7 +129,7 @@ class Recovery:
                 pay = await self._flow.expire(pay)
             else:
                 if pay.state is PayState.UNKNOWN and self._past_deadline(pay):
-                    pay = await self._flow.start_reversal(pay, "unknown_at_deadline")
+                    pay = await self._flow.reverse_at_deadline(pay)
                 biller = self._billers.get(pay.biller_id)
                 if biller is None:
                     log.error("biller %s is not configured", pay.biller_id, extra=pay_fields(pay))

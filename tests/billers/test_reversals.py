@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import trio
 
 from simulators.common.biller import Refused
 from simulators.discom.simulator import discom_account
@@ -72,4 +73,41 @@ async def test_a_biller_that_will_not_reverse_gets_posted_and_a_case(world: Worl
         "SELECT kind, state, amount_paise FROM recon_cases WHERE pay_id = $1", pay.id
     )
     assert case is not None and tuple(case) == ("success_after_reversal", "open", 150_00)
+    assert await wallet(world) == 50_000_00 - 150_00
+
+
+async def test_an_inquiry_in_flight_at_the_deadline_is_finished_before_reversing(
+    world: World,
+) -> None:
+    """Regression (found by the chaos run): recovery decided "reverse" for a pay whose
+    status inquiry was still in flight; the inquiry then posted it in the ledger and
+    the reversal undid it at the biller. The deadline decision now waits for the
+    driver and reads the stored state: the biller said applied, so it is posted."""
+    inquiring, release = trio.Event(), trio.Event()
+
+    async def slow_status(req):  # type: ignore[no-untyped-def]
+        if req.path.startswith("/v1/payments/"):
+            inquiring.set()
+            await release.wait()
+        return None
+
+    pay = await stuck(world, "RACE", PayState.UNKNOWN, applied=True)
+    await world.switch.db.execute(
+        "UPDATE pays SET created_at = now() - interval '1 hour' WHERE id = $1", pay.id
+    )
+    world.discom.app.raw_override = slow_status
+    biller = world.switch.billers["UPPCL"]
+    wallet_id = await world.switch.db.fetchval(
+        "SELECT wallet_account_id FROM agents WHERE id = $1", pay.agent_id
+    )
+    flow = world.switch.deps.service._flow
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(flow.drive, pay, biller, wallet_id)  # the driver, inquiring
+        await inquiring.wait()
+        nursery.start_soon(world.switch.recovery.sweep_once, 0)  # recovery, at the deadline
+        await trio.sleep(0.3)
+        release.set()
+    assert (await state_of(world, pay))[0] == "posted"
+    [payment] = world.discom.payments.values()
+    assert payment.status == "applied"
     assert await wallet(world) == 50_000_00 - 150_00
