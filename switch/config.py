@@ -208,6 +208,31 @@ class OpsConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    """The back-office API (docs/admin-api.md)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080  # 0: any free port (printed at start)
+    token_ttl_s: float = 3600.0  # a login lasts this long
+    max_failed_logins: int = 5  # then the login is locked for ...
+    lockout_s: float = 900.0  # ... this long
+    reset_code_ttl_s: float = 600.0  # an SMS password-reset code is good this long
+    argon2_time_cost: int = 2  # argon2id: OWASP's minimum (t=2, m=19 MiB, p=1)
+    argon2_memory_kib: int = 19456
+    max_upload_bytes: int = 2 * 1024 * 1024  # a KYC photo or document
+    documents_dir: str = ""  # "" = <data_dir>/documents (files named by their SHA-256)
+    # Wallets without limits of their own (per agent: PUT .../wallet/limits).
+    default_max_balance_paise: int = 10_00_000_00  # ₹10 lakh
+    default_per_txn_paise: int = 1_00_000_00  # ₹1 lakh
+    default_per_day_paise: int = 10_00_000_00
+    limits_refresh_s: float = 5.0  # how soon a freeze or new limit reaches every process
+    complaint_tat_transaction_h: float = 48.0  # turnaround before automatic escalation
+    complaint_tat_service_h: float = 72.0
+    complaint_check_interval_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class Config:
     services: ServicesConfig = field(default_factory=ServicesConfig)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
@@ -216,6 +241,7 @@ class Config:
     pays: PaysConfig = field(default_factory=PaysConfig)
     settlement: SettlementConfig = field(default_factory=SettlementConfig)
     ops: OpsConfig = field(default_factory=OpsConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
     billers: tuple[BillerConfig, ...] = DEFAULT_BILLERS
 
     def replace(self, **sections: Any) -> Config:
@@ -230,6 +256,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "pays": PaysConfig,
     "settlement": SettlementConfig,
     "ops": OpsConfig,
+    "admin": AdminConfig,
 }
 
 

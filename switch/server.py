@@ -14,6 +14,7 @@ import signal
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import trio
@@ -21,18 +22,22 @@ import trio
 from switch.actors.biller import open_billers
 from switch.actors.notifier import Notifier
 from switch.actors.terminal import TerminalDeps, TerminalSession
+from switch.admin.auth import Auth
+from switch.admin.complaints import Escalator
 from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger
-from switch.ops.http import OpsApp, serve_ops
+from switch.ops.http import OpsApp, serve_asgi
 from switch.ops.logs import pay_fields
 from switch.ops.metrics import LiveStats, SwitchMetrics
 from switch.ops.sampler import Sampler
 from switch.pays.flow import Biller, PayFlow
+from switch.pays.limits import WalletPolicy
 from switch.pays.recovery import Recovery
 from switch.pays.service import TerminalService
 from switch.pays.store import Pay, PayStore
 from switch.protocols.billers.base import Connector
+from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.identity import identity_path, load_or_create
 from switch.settlement.recon import report_connector
 from switch.settlement.service import Settlement, settlement_for
@@ -54,6 +59,8 @@ class RunningSwitch:
     settlement: Settlement
     metrics: SwitchMetrics
     ops_port: int | None  # /metrics, /healthz, /readyz; None when [ops] enabled = false
+    admin_port: int | None  # the back-office API; None when [admin] enabled = false
+    policy: WalletPolicy
 
 
 @asynccontextmanager
@@ -86,7 +93,12 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         notifier = Notifier(db, cfg.sms) if cfg.sms.enabled else None
         if notifier is not None:
             pays.start_soon(notifier.run)
-        service = TerminalService(store, flow, billers, cfg.terminals.answer_deadline_s)
+        policy = WalletPolicy(db, cfg.admin)
+        await policy.refresh()
+        pays.start_soon(policy.run)
+        service = TerminalService(
+            store, flow, billers, cfg.terminals.answer_deadline_s, policy=policy
+        )
         deps = TerminalDeps(identity, cfg.terminals, db, service, metrics=metrics)
         live = LiveStats(
             deps.stats, ledger, billers, notifier.stats if notifier else None, recovery, settlement
@@ -95,6 +107,7 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         try:
             async with _terminal_listener(cfg, deps) as (port, accepting):
                 ops_port = await _start_ops(cfg, pays, db, metrics, accepting)
+                admin_port = await _start_admin(cfg, pays, db, ledger, deps, policy, port)
                 yield RunningSwitch(
                     port,
                     deps,
@@ -106,6 +119,8 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
                     settlement,
                     metrics,
                     ops_port,
+                    admin_port,
+                    policy,
                 )
         finally:
             # The sessions are drained now (the listener's exit): pays still being
@@ -176,8 +191,44 @@ async def _start_ops(
         return [*reasons, f"database did not answer within {READY_DB_TIMEOUT_S} s"]
 
     app = OpsApp(metrics, not_ready)
-    port: int = await nursery.start(serve_ops, app, cfg.ops.host, cfg.ops.metrics_port)
+    port: int = await nursery.start(serve_asgi, app, cfg.ops.host, cfg.ops.metrics_port)
     log.info("metrics, health and readiness on http://%s:%d", cfg.ops.host, port)
+    return port
+
+
+async def _start_admin(
+    cfg: Config,
+    nursery: trio.Nursery,
+    db: Database,
+    ledger: Ledger,
+    deps: TerminalDeps,
+    policy: WalletPolicy,
+    terminal_port: int,
+) -> int | None:
+    """The back-office API (docs/admin-api.md) and the complaints' escalator."""
+    if not cfg.admin.enabled:
+        return None
+    from switch.admin.app import AdminDeps, create_app  # FastAPI: only when served
+
+    nursery.start_soon(Escalator(db, cfg.admin).run)
+    documents = (
+        Path(cfg.admin.documents_dir)
+        if cfg.admin.documents_dir
+        else cfg.services.resolved_data_dir() / "documents"
+    )
+    admin = AdminDeps(
+        db,
+        ledger,
+        cfg,
+        Auth(db, cfg.admin),
+        policy,
+        public_bytes(deps.identity),
+        f"{cfg.terminals.host}:{terminal_port}",
+        documents,
+        deps.registry,
+    )
+    port: int = await nursery.start(serve_asgi, create_app(admin), cfg.admin.host, cfg.admin.port)
+    log.info("admin API on http://%s:%d/v1/docs", cfg.admin.host, port)
     return port
 
 
@@ -205,6 +256,11 @@ async def serve(cfg: Config, database_url: str) -> None:
     """``switch serve``: run until SIGINT or SIGTERM, then shut down cleanly."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with running_switch(cfg, database_url) as sw:
+            if sw.admin_port is not None:
+                print(
+                    f"switch admin API on http://{cfg.admin.host}:{sw.admin_port}/v1/docs",
+                    flush=True,
+                )
             if sw.ops_port is not None:
                 print(f"switch metrics on http://{cfg.ops.host}:{sw.ops_port}/metrics", flush=True)
             print(f"switch serving terminals on {cfg.terminals.host}:{sw.port}", flush=True)

@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from switch.config import (
+    AdminConfig,
     BillerConfig,
     Config,
     LedgerConfig,
@@ -119,6 +120,12 @@ def switch_config(tmp_path: Path) -> Config:
         billers=(stub,),
         sms=SmsConfig(enabled=False),
         ops=OpsConfig(metrics_port=0, sample_interval_s=0.5),
+        admin=AdminConfig(
+            port=0,
+            documents_dir=str(tmp_path / "documents"),
+            argon2_time_cost=1,  # tests log in often; the production cost is in the default
+            argon2_memory_kib=8192,
+        ),
     )
 
 

@@ -92,6 +92,17 @@ class SessionRegistry:
         if self.sessions.get(terminal_id) is session:
             del self.sessions[terminal_id]
 
+    def end_terminal(self, terminal_id: str, code: ErrorCode) -> None:
+        """Cut a terminal's live session (blocked, key rotated): it must handshake again."""
+        session = self.sessions.get(terminal_id)
+        if session is not None:
+            session.end(code)
+
+    def end_agent(self, agent_id: str) -> None:
+        for session in list(self.sessions.values()):
+            if session.agent_id == agent_id:
+                session.end(ErrorCode.AGENT_BLOCKED)
+
 
 @dataclass
 class TerminalDeps:
@@ -123,6 +134,7 @@ class TerminalSession:
         self._broken = False  # the socket failed: nothing more can be sent
         self._closing = False  # a connection-level error is pending: send no answers
         self.terminal_id: str | None = None
+        self.agent_id: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -151,7 +163,11 @@ class TerminalSession:
 
     def replace(self) -> None:
         """A newer session of the same terminal took over: end this one."""
-        self._end_code = ErrorCode.SESSION_REPLACED
+        self.end(ErrorCode.SESSION_REPLACED)
+
+    def end(self, code: ErrorCode) -> None:
+        """Read no more requests, finish those in flight, then close with ``code``."""
+        self._end_code = code
         self._read_scope.cancel()
 
     def drain(self) -> None:
@@ -211,7 +227,7 @@ class TerminalSession:
         if isinstance(event, ConnectionClosed):
             return None
         assert isinstance(event, Authenticated)
-        self.terminal_id = event.terminal_id
+        self.terminal_id, self.agent_id = event.terminal_id, access.agent_id
         self._deps.registry.register(event.terminal_id, self)
         await self._write(
             self._proto.send(

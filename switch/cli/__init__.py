@@ -13,6 +13,7 @@ from switch.cli.network import agent, terminal, wallet
 from switch.cli.report import report
 from switch.cli.serve import serve, sim
 from switch.cli.settle import recon, settle
+from switch.cli.users import user
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,7 +37,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = load_config(config_path)
 
 
-for command in (db, ledger, agent, terminal, wallet, serve, sim, demo, settle, recon, report):
+for command in (db, ledger, agent, terminal, wallet, user, serve, sim, demo, settle, recon, report):
     cli.add_command(command)
 
 

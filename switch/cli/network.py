@@ -146,7 +146,7 @@ def terminal_unblock(cfg: Config, terminal_id: str) -> None:
 
 @click.group()
 def wallet() -> None:
-    """Fund agents' wallets."""
+    """Fund agents' wallets; limits and freezes."""
 
 
 @wallet.command("topup")
@@ -170,3 +170,53 @@ def wallet_topup(cfg: Config, agent_id: str, amount_paise: int, bank_ref: str) -
         }
 
     echo_json(run_with_ledger(cfg, run))
+
+
+@wallet.command("freeze")
+@click.option("--agent", "agent_id", required=True)
+@click.option("--by", "actor", default="cli", show_default=True, help="Recorded in the audit log.")
+@click.pass_obj
+def wallet_freeze(cfg: Config, agent_id: str, actor: str) -> None:
+    """Refuse new pays from this agent's wallet (every switch process within seconds)."""
+    from switch.cli.users import wallet_policy_command
+
+    wallet_policy_command(cfg, agent_id, actor, frozen=True)
+
+
+@wallet.command("unfreeze")
+@click.option("--agent", "agent_id", required=True)
+@click.option("--by", "actor", default="cli", show_default=True, help="Recorded in the audit log.")
+@click.pass_obj
+def wallet_unfreeze(cfg: Config, agent_id: str, actor: str) -> None:
+    """Lift a freeze."""
+    from switch.cli.users import wallet_policy_command
+
+    wallet_policy_command(cfg, agent_id, actor, frozen=False)
+
+
+@wallet.command("limits")
+@click.option("--agent", "agent_id", required=True)
+@click.option("--max-balance-paise", type=click.IntRange(1), default=None)
+@click.option("--per-txn-paise", type=click.IntRange(1), default=None)
+@click.option("--per-day-paise", type=click.IntRange(1), default=None)
+@click.option("--by", "actor", default="cli", show_default=True, help="Recorded in the audit log.")
+@click.pass_obj
+def wallet_limits(
+    cfg: Config,
+    agent_id: str,
+    max_balance_paise: int | None,
+    per_txn_paise: int | None,
+    per_day_paise: int | None,
+    actor: str,
+) -> None:
+    """Set the wallet's limits (those not given keep their value)."""
+    from switch.cli.users import wallet_policy_command
+
+    wallet_policy_command(
+        cfg,
+        agent_id,
+        actor,
+        max_balance_paise=max_balance_paise,
+        per_txn_paise=per_txn_paise,
+        per_day_paise=per_day_paise,
+    )

@@ -26,6 +26,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from switch.ops.metrics import SwitchMetrics
 
+# (serve_asgi serves any ASGI app: the ops endpoint here, the admin API too.)
+
 log = logging.getLogger("switch.ops")
 Readiness = Callable[[], Awaitable[list[str]]]  # the reasons it is not ready; [] = ready
 Scope = dict[str, Any]
@@ -61,8 +63,8 @@ class OpsApp:
             await _respond(send, 404, _json({"error": "not_found", "paths": paths}))
 
 
-async def serve_ops(
-    app: OpsApp,
+async def serve_asgi(
+    app: Any,
     host: str,
     port: int,
     *,
@@ -77,7 +79,7 @@ async def serve_ops(
     config.keep_alive_timeout = 30.0
     async with trio.open_nursery() as nursery:
         binds: list[str] = await nursery.start(
-            functools.partial(hypercorn_serve, app, config, mode="asgi")  # type: ignore[arg-type]
+            functools.partial(hypercorn_serve, app, config, mode="asgi")
         )
         task_status.started(int(binds[0].rsplit(":", 1)[1]))
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from switch.ledger import LedgerBusy, LedgerUnavailable
 from switch.pays.flow import Biller, PayFlow
+from switch.pays.limits import WalletPolicy
 from switch.pays.states import PayState
 from switch.pays.store import Pay, PayStore
 from switch.protocols.billers.base import (
@@ -50,11 +51,13 @@ class TerminalService:
         flow: PayFlow,
         billers: Mapping[str, Biller],
         answer_within_s: float = 8.0,
+        policy: WalletPolicy | None = None,
     ) -> None:
         self._store = store
         self._flow = flow
         self._billers = billers
         self._answer_within_s = answer_within_s
+        self._policy = policy
 
     def _biller(self, biller_id: str) -> Biller:
         biller = self._billers.get(biller_id)
@@ -105,6 +108,10 @@ class TerminalService:
             raise RequestFailed(ErrorCode.REFERENCE_REUSED, f"ref {f['ref']} names pay {pay.id}")
         if not created and pay.leased_to_another(self._store.process_id):
             return pay_result(pay)  # another process is driving it: "pending" until it is done
+        if created and self._policy is not None:
+            refusal = await self._policy.refusal(ctx.agent_id, pay.amount_paise, pay.id)
+            if refusal is not None:  # recorded: a retry of this ref gets the same answer
+                return pay_result(await self._store.move(pay, PayState.VOIDED, error_code=refusal))
         try:
             pay = await self._flow.drive_detached(
                 pay, biller, ctx.wallet_account_id, self._answer_within_s

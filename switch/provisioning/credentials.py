@@ -44,14 +44,18 @@ class Credentials:
         raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         return cls(terminal_id, agent_id, raw, switch_key, address)
 
-    def write(self, path: Path) -> None:
-        body = {
+    def as_dict(self) -> dict[str, str]:
+        """The file's content (the admin API hands it out for the device)."""
+        return {
             "terminal_id": self.terminal_id,
             "agent_id": self.agent_id,
             "private_key": self.private_key.hex(),
             "switch_public_key": self.switch_public_key.hex(),
             "address": self.address,
         }
+
+    def write(self, path: Path) -> None:
+        body = self.as_dict()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

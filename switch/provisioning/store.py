@@ -142,6 +142,19 @@ async def set_terminal_state(db: Database, terminal_id: str, state: str) -> Term
     return _terminal(row)
 
 
+async def rotate_key(db: Database, terminal_id: str) -> tuple[Terminal, Ed25519PrivateKey]:
+    """A new key pair for the terminal; the old key stops working at once."""
+    key = Ed25519PrivateKey.generate()
+    row = await db.fetchrow(
+        "UPDATE terminals SET public_key = $2 WHERE id = $1 RETURNING *",
+        terminal_id,
+        public_bytes(key),
+    )
+    if row is None:
+        raise ProvisioningError(f"no terminal {terminal_id}")
+    return _terminal(row), key
+
+
 async def terminal_access(db: Database, terminal_id: str) -> TerminalAccess | None:
     row = await db.fetchrow(
         """SELECT t.id, t.public_key, t.state AS terminal_state, a.id AS agent_id,

@@ -18,13 +18,13 @@ no_money      none (settled outside the switch)    any
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from switch.db import Connection
+from switch.db.audit import audit
 from switch.db.database import Database
 from switch.ledger import store as ledger_store
 from switch.settlement.store import payable_code, receivable_code
@@ -169,28 +169,6 @@ async def _move_money(
     [code] = await ledger_store.apply_in_transaction(conn, [leg])
     if code not in (0, 1):
         raise CaseError(f"case {case['id']}: {_REFUSALS.get(code, f'ledger code {code}')}")
-
-
-async def audit(
-    conn: Connection,
-    actor: str,
-    action: str,
-    object_kind: str,
-    object_id: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-) -> None:
-    """Append to the audit log (the table refuses updates and deletes)."""
-    await conn.execute(
-        """INSERT INTO audit_log (actor, action, object_kind, object_id, before, after)
-           VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)""",
-        actor,
-        action,
-        object_kind,
-        object_id,
-        json.dumps(before) if before is not None else None,
-        json.dumps(after) if after is not None else None,
-    )
 
 
 def _plain(row: asyncpg.Record) -> dict[str, Any]:

@@ -1,0 +1,73 @@
+"""The admin API as an ASGI app (FastAPI), served by the switch on ``[admin] port``
+with hypercorn's trio worker. Versioned paths under ``/v1``; the OpenAPI spec at
+``/v1/openapi.json`` and a browsable form at ``/v1/docs``; errors as in
+switch/admin/errors.py. docs/admin-api.md is the guide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from switch import __version__
+from switch.actors.terminal import SessionRegistry
+from switch.admin import (
+    agents,
+    audit_routes,
+    auth_routes,
+    complaints,
+    errors,
+    terminals,
+    transactions,
+    users,
+    wallets,
+)
+from switch.admin.auth import Auth
+from switch.config import Config
+from switch.db.database import Database
+from switch.ledger import Ledger
+from switch.pays.limits import WalletPolicy
+
+OPENAPI_PATH = "/v1/openapi.json"
+
+
+@dataclass
+class AdminDeps:
+    db: Database
+    ledger: Ledger
+    cfg: Config
+    auth: Auth
+    policy: WalletPolicy
+    switch_public_key: bytes  # for terminals' credentials files
+    terminal_address: str  # host:port terminals connect to
+    documents_dir: Path
+    sessions: SessionRegistry | None = None  # live terminal sessions (to cut on block)
+
+
+def create_app(deps: AdminDeps) -> FastAPI:
+    app = FastAPI(
+        title="Bill-payment switch: back office",
+        version=__version__,
+        description="Agents and KYC, wallets, terminals, complaints, transaction search. "
+        "Log in at POST /v1/auth/login; send the token as `Authorization: Bearer <token>`.",
+        openapi_url=OPENAPI_PATH,
+        docs_url="/v1/docs",
+        redoc_url=None,
+    )
+    app.state.deps = deps
+    errors.install(app)
+    app.add_middleware(errors.RefuseNul, max_body_bytes=1024 * 1024)
+    for module in (
+        auth_routes,
+        users,
+        agents,
+        wallets,
+        terminals,
+        complaints,
+        transactions,
+        audit_routes,
+    ):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,39 @@
+"""/v1/audit: the append-only audit log, read-only (auditor, admin). No endpoint
+writes or changes it: entries are written by the actions themselves, and the database
+refuses any update or delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from switch.admin.auth import Principal
+from switch.admin.common import After, Limit, deps_of, page, plain
+from switch.admin.roles import allow
+
+router = APIRouter(prefix="/v1", tags=["audit"])
+
+
+@router.get("/audit", summary="Audit entries, oldest first")
+async def entries(
+    request: Request,
+    who: Annotated[Principal, Depends(allow("audit.read"))],
+    object_kind: Annotated[str | None, Query(max_length=40)] = None,
+    object_id: Annotated[str | None, Query(max_length=80)] = None,
+    actor: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Limit = 100,
+    after: After = None,
+) -> dict[str, Any]:
+    rows = await deps_of(request).db.fetch(
+        """SELECT id, at, actor, action, object_kind, object_id, before::text AS before,
+                  after::text AS after FROM audit_log
+            WHERE ($1::text IS NULL OR object_kind = $1) AND ($2::text IS NULL OR object_id = $2)
+              AND ($3::text IS NULL OR actor = $3) AND id > $4 ORDER BY id LIMIT $5""",
+        object_kind,
+        object_id,
+        actor,
+        after or 0,
+        limit + 1,
+    )
+    return page([plain(r) for r in rows], limit)

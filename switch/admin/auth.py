@@ -1,0 +1,208 @@
+"""Logins, roles and tokens for the admin API.
+
+* Passwords are hashed with argon2id (memory-hard; argon2-cffi), in a worker thread
+  so that hashing never stalls the switch's event loop.
+* A login returns a random bearer token; only its SHA-256 is stored, with an expiry
+  (``token_ttl_s``). Logout revokes it.
+* ``max_failed_logins`` wrong passwords in a row lock the login for ``lockout_s``;
+  the answer for an unknown user and a wrong password is the same.
+* A forgotten password is reset with a 6-digit code sent by SMS (the outbox), good
+  for ``reset_code_ttl_s`` and 5 tries.
+* Roles, least privilege: each endpoint names the roles that may call it (see
+  ``switch/admin/roles.py``); an agent's login sees only its own agent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from switch.admin.errors import ApiError
+from switch.config import AdminConfig
+from switch.db.database import Database
+
+MIN_PASSWORD_CHARS = 10
+MAX_PASSWORD_CHARS = 128
+RESET_TRIES = 5
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a staff user with a role, or an agent (role 'agent')."""
+
+    user_id: int
+    username: str
+    role: str
+    agent_id: str | None
+
+    def sees_agent(self, agent_id: str | None) -> bool:
+        return self.role != "agent" or agent_id == self.agent_id
+
+
+class Passwords:
+    def __init__(self, cfg: AdminConfig) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=cfg.argon2_time_cost, memory_cost=cfg.argon2_memory_kib, parallelism=1
+        )
+
+    async def hash(self, password: str) -> str:
+        return await trio.to_thread.run_sync(self._hasher.hash, password)
+
+    async def verify(self, hashed: str, password: str) -> bool:
+        def check() -> bool:
+            try:
+                return self._hasher.verify(hashed, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await trio.to_thread.run_sync(check)
+
+
+def check_password(password: str) -> str:
+    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+        raise ValueError(f"a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters")
+    if password.isdigit() or password.isalpha():
+        raise ValueError("a password mixes letters with digits or symbols")
+    return password
+
+
+def new_password() -> str:
+    """A password to send by SMS on activation: the agent changes it at first login."""
+    return secrets.token_urlsafe(9) + "7"
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class Auth:
+    def __init__(self, db: Database, cfg: AdminConfig) -> None:
+        self._db = db
+        self._cfg = cfg
+        self.passwords = Passwords(cfg)
+        # The same work for an unknown user as for a wrong password.
+        self._decoy_hash: str | None = None
+
+    async def login(self, username: str, password: str) -> dict[str, Any]:
+        user = await self._db.fetchrow(
+            "SELECT * FROM users WHERE username = $1", username.strip().lower()
+        )
+        if user is None or user["disabled"]:
+            await self.passwords.verify(await self._decoy(), password)
+            raise ApiError("bad_credentials", "wrong username or password")
+        now = dt.datetime.now(dt.UTC)
+        if user["locked_until"] is not None and user["locked_until"] > now:
+            raise ApiError("account_locked", f"locked until {user['locked_until'].isoformat()}")
+        if not await self.passwords.verify(user["password_hash"], password):
+            await self._failed(user["id"])
+            raise ApiError("bad_credentials", "wrong username or password")
+        token = secrets.token_urlsafe(32)
+        expires = now + dt.timedelta(seconds=self._cfg.token_ttl_s)
+        await self._db.execute(
+            """WITH ok AS (UPDATE users SET failed_logins = 0, locked_until = NULL
+                            WHERE id = $1)
+               INSERT INTO user_tokens (token_sha256, user_id, expires_at) VALUES ($2, $1, $3)""",
+            user["id"],
+            token_digest(token),
+            expires,
+        )
+        return {
+            "token": token,
+            "expires_at": expires.isoformat(),
+            "role": user["role"],
+            "agent_id": user["agent_id"],
+        }
+
+    async def _failed(self, user_id: int) -> None:
+        await self._db.execute(
+            """UPDATE users SET failed_logins = failed_logins + 1,
+                      locked_until = CASE WHEN failed_logins + 1 >= $2
+                                          THEN now() + make_interval(secs => $3) END
+                WHERE id = $1""",
+            user_id,
+            self._cfg.max_failed_logins,
+            self._cfg.lockout_s,
+        )
+
+    async def _decoy(self) -> str:
+        if self._decoy_hash is None:
+            self._decoy_hash = await self.passwords.hash(secrets.token_hex(16))
+        return self._decoy_hash
+
+    async def principal(self, authorization: str | None) -> Principal:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise ApiError(
+                "unauthorized", "send Authorization: Bearer <token> (POST /v1/auth/login)"
+            )
+        row = await self._db.fetchrow(
+            """SELECT u.id, u.username, u.role, u.agent_id FROM user_tokens t
+                 JOIN users u ON u.id = t.user_id
+                WHERE t.token_sha256 = $1 AND t.expires_at > now() AND NOT u.disabled""",
+            token_digest(authorization.removeprefix("Bearer ").strip()),
+        )
+        if row is None:
+            raise ApiError("unauthorized", "the token is unknown, expired or revoked")
+        return Principal(row["id"], row["username"], row["role"], row["agent_id"])
+
+    async def logout(self, authorization: str) -> None:
+        token = authorization.removeprefix("Bearer ").strip()
+        await self._db.execute(
+            "DELETE FROM user_tokens WHERE token_sha256 = $1", token_digest(token)
+        )
+
+    async def request_reset(self, username: str) -> None:
+        """Send a code if the user exists; say nothing either way (no user probing)."""
+        user = await self._db.fetchrow(
+            "SELECT id, mobile FROM users WHERE username = $1 AND NOT disabled",
+            username.strip().lower(),
+        )
+        if user is None:
+            return
+        code = f"{secrets.randbelow(10**6):06d}"
+        await self._db.execute(
+            """WITH r AS (INSERT INTO password_resets (user_id, code_hash, expires_at)
+                          VALUES ($1, $2, now() + make_interval(secs => $3)))
+               INSERT INTO sms_outbox (mobile, body) VALUES ($4, $5)""",
+            user["id"],
+            await self.passwords.hash(code),
+            self._cfg.reset_code_ttl_s,
+            user["mobile"],
+            f"Bill switch: your password reset code is {code}. It expires in "
+            f"{int(self._cfg.reset_code_ttl_s // 60)} minutes. Never share it.",
+        )
+
+    async def confirm_reset(self, username: str, code: str, new_password: str) -> int:
+        """Set the new password if the latest code matches; returns the user id."""
+        reset = await self._db.fetchrow(
+            """SELECT r.id, r.code_hash, r.user_id FROM password_resets r
+                 JOIN users u ON u.id = r.user_id
+                WHERE u.username = $1 AND r.used_at IS NULL AND r.expires_at > now()
+                  AND r.attempts < $2 ORDER BY r.id DESC LIMIT 1""",
+            username.strip().lower(),
+            RESET_TRIES,
+        )
+        bad = ApiError("bad_credentials", "the code is wrong, used or expired")
+        if reset is None:
+            raise bad
+        if not await self.passwords.verify(reset["code_hash"], code):
+            await self._db.execute(
+                "UPDATE password_resets SET attempts = attempts + 1 WHERE id = $1", reset["id"]
+            )
+            raise bad
+        await self._db.execute(
+            """WITH used AS (UPDATE password_resets SET used_at = now() WHERE id = $1),
+                    revoked AS (DELETE FROM user_tokens WHERE user_id = $2)
+               UPDATE users SET password_hash = $3, failed_logins = 0, locked_until = NULL
+                WHERE id = $2""",
+            reset["id"],
+            reset["user_id"],
+            await self.passwords.hash(new_password),
+        )
+        return int(reset["user_id"])

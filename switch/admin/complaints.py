@@ -1,0 +1,362 @@
+"""/v1/complaints: grievance redressal (seed 000) and claims (seeds 002/004).
+
+States and who moves them:
+
+    logged --assign--> assigned --resolve--> resolved --close--> closed
+       \\------------------^  \\--escalate--> escalated --assign/resolve--> ...
+
+Each complaint has a turnaround deadline by kind (``complaint_tat_*_h``); past it,
+an open complaint is escalated automatically (``Escalator``) and given a new
+deadline. A resolution may refund the agent through the ledger (finance or admin
+only): funding -> wallet, keyed by the complaint, so it happens once. Every step is
+in the complaint's append-only history and the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, Literal
+
+import asyncpg
+import trio
+from fastapi import APIRouter, Depends, Request
+
+from switch.admin.auth import Principal
+from switch.admin.common import After, Limit, RowId, deps_of, own_agent, page, plain
+from switch.admin.errors import ApiError
+from switch.admin.models import AssignIn, ComplaintIn, NoteIn, ResolveIn
+from switch.admin.roles import PERMISSIONS, allow
+from switch.config import AdminConfig
+from switch.db import Connection
+from switch.db.audit import audit
+from switch.db.database import Database
+from switch.ledger import store as ledger_store
+from switch.ledger.types import FUNDING_CODE
+
+router = APIRouter(prefix="/v1", tags=["complaints"])
+log = logging.getLogger("switch.admin")
+OPEN = ("logged", "assigned", "escalated")
+
+
+def tat_s(cfg: AdminConfig, kind: str) -> float:
+    hours = (
+        cfg.complaint_tat_transaction_h if kind == "transaction" else cfg.complaint_tat_service_h
+    )
+    return hours * 3600
+
+
+async def _complaint(conn: Connection, complaint_id: RowId, who: Principal) -> asyncpg.Record:
+    row = await conn.fetchrow("SELECT * FROM complaints WHERE id = $1 FOR UPDATE", complaint_id)
+    if row is None or not who.sees_agent(row["agent_id"]):
+        raise ApiError("not_found", f"no complaint {complaint_id}")
+    return row
+
+
+async def _event(
+    conn: Connection,
+    complaint_id: RowId,
+    actor: str,
+    action: str,
+    before: str | None,
+    after: str,
+    note: str | None = None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO complaint_events (complaint_id, actor, action, from_state, to_state, note)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        complaint_id,
+        actor,
+        action,
+        before,
+        after,
+        note,
+    )
+
+
+@router.post("/complaints", status_code=201, summary="Register a complaint")
+async def register(
+    body: ComplaintIn,
+    request: Request,
+    who: Annotated[Principal, Depends(allow("complaints.create"))],
+) -> dict[str, Any]:
+    deps = deps_of(request)
+
+    async def insert(conn: Connection) -> dict[str, Any]:
+        async with conn.transaction():
+            agent_id = own_agent(who, body.agent_id)
+            if body.kind == "transaction":
+                if body.pay_id is None:
+                    raise ApiError(
+                        "invalid_request",
+                        "a transaction complaint names its pay",
+                        {"pay_id": "required for kind transaction"},
+                    )
+                pay_agent = await conn.fetchval(
+                    "SELECT agent_id FROM pays WHERE id = $1", body.pay_id
+                )
+                if pay_agent is None or not who.sees_agent(pay_agent):
+                    raise ApiError(
+                        "not_found",
+                        f"no transaction {body.pay_id}",
+                        {"pay_id": "no such transaction"},
+                    )
+                agent_id = pay_agent
+            elif body.pay_id is not None:
+                raise ApiError(
+                    "invalid_request",
+                    "a service complaint names no pay",
+                    {"pay_id": "only for kind transaction"},
+                )
+            if agent_id is not None and not await conn.fetchval(
+                "SELECT 1 FROM agents WHERE id = $1", agent_id
+            ):
+                raise ApiError("not_found", f"no agent {agent_id}", {"agent_id": "no such agent"})
+            row = await conn.fetchrow(
+                """INSERT INTO complaints (kind, category, pay_id, agent_id, description,
+                       raised_by, due_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
+                   RETURNING *""",
+                body.kind,
+                body.category,
+                body.pay_id,
+                agent_id,
+                body.description,
+                who.username,
+                tat_s(deps.cfg.admin, body.kind),
+            )
+            assert row is not None
+            await _event(conn, row["id"], who.username, "log", None, "logged")
+            await audit(
+                conn, who.username, "complaint.log", "complaint", str(row["id"]), None, plain(row)
+            )
+            return plain(row)
+
+    return await deps.db.run(insert)
+
+
+@router.get("/complaints", summary="List complaints (an agent's login sees its own)")
+async def list_complaints(
+    request: Request,
+    who: Annotated[Principal, Depends(allow("complaints.read"))],
+    state: Literal["logged", "assigned", "escalated", "resolved", "closed"] | None = None,
+    agent_id: str | None = None,
+    limit: Limit = 50,
+    after: After = None,
+) -> dict[str, Any]:
+    agent_id = own_agent(who, agent_id)
+    rows = await deps_of(request).db.fetch(
+        """SELECT * FROM complaints WHERE ($1::text IS NULL OR state = $1)
+              AND ($2::text IS NULL OR agent_id = $2) AND id > $3 ORDER BY id LIMIT $4""",
+        state,
+        agent_id,
+        after or 0,
+        limit + 1,
+    )
+    return page([plain(r) for r in rows], limit)
+
+
+@router.get("/complaints/{complaint_id}", summary="A complaint and its history")
+async def get(
+    complaint_id: RowId,
+    request: Request,
+    who: Annotated[Principal, Depends(allow("complaints.read"))],
+) -> dict[str, Any]:
+    async def read(conn: Connection) -> dict[str, Any]:
+        row = await conn.fetchrow("SELECT * FROM complaints WHERE id = $1", complaint_id)
+        if row is None or not who.sees_agent(row["agent_id"]):
+            raise ApiError("not_found", f"no complaint {complaint_id}")
+        events = await conn.fetch(
+            "SELECT * FROM complaint_events WHERE complaint_id = $1 ORDER BY id", complaint_id
+        )
+        return plain(row) | {"history": [plain(e) for e in events]}
+
+    return await deps_of(request).db.run(read)
+
+
+async def _move(
+    request: Request,
+    who: Principal,
+    complaint_id: RowId,
+    action: str,
+    allowed: tuple[str, ...],
+    to: str,
+    note: str | None = None,
+    **changes: Any,
+) -> dict[str, Any]:
+    deps = deps_of(request)
+
+    async def change(conn: Connection) -> dict[str, Any]:
+        async with conn.transaction():
+            before = await _complaint(conn, complaint_id, who)
+            if before["state"] not in allowed:
+                raise ApiError(
+                    "invalid_state",
+                    f"complaint {complaint_id} is {before['state']}; {action} needs "
+                    f"{' or '.join(allowed)}",
+                )
+            refund = changes.pop("refund_paise", None)
+            if refund:
+                await _refund(conn, before, refund)
+                changes["refund_paise"] = refund
+            sets = "".join(f", {k} = ${n + 3}" for n, k in enumerate(changes))
+            after = await conn.fetchrow(
+                f"""UPDATE complaints SET state = $2, updated_at = now(){sets}
+                     WHERE id = $1 RETURNING *""",
+                complaint_id,
+                to,
+                *changes.values(),
+            )
+            await _event(conn, complaint_id, who.username, action, before["state"], to, note)
+            await audit(
+                conn,
+                who.username,
+                f"complaint.{action}",
+                "complaint",
+                str(complaint_id),
+                plain(before),
+                plain(after),
+            )
+            return plain(after)
+
+    return await deps.db.run(change)
+
+
+async def _refund(conn: Connection, complaint: asyncpg.Record, amount_paise: int) -> None:
+    if complaint["kind"] != "transaction":
+        raise ApiError(
+            "invalid_request",
+            "only a transaction complaint is refunded",
+            {"refund_paise": "not for a service complaint"},
+        )
+    pay = await conn.fetchrow(
+        """SELECT p.amount_paise, a.wallet_account_id FROM pays p
+             JOIN agents a ON a.id = p.agent_id WHERE p.id = $1""",
+        complaint["pay_id"],
+    )
+    assert pay is not None
+    if amount_paise > pay["amount_paise"]:
+        raise ApiError(
+            "invalid_request",
+            "a refund is at most the pay's amount",
+            {"refund_paise": f"at most {pay['amount_paise']}"},
+        )
+    funding = await conn.fetchval("SELECT id FROM accounts WHERE code = $1", FUNDING_CODE)
+    key = f"complaint:{complaint['id']}:refund"
+    [code] = await ledger_store.apply_in_transaction(
+        conn, [(key, funding, pay["wallet_account_id"], amount_paise)]
+    )
+    if code not in (0, 1):
+        raise ApiError("invalid_state", f"the ledger refused the refund (code {code})")
+
+
+@router.post("/complaints/{complaint_id}/assign", summary="Assign to a staff user")
+async def assign(
+    complaint_id: RowId,
+    body: AssignIn,
+    request: Request,
+    who: Annotated[Principal, Depends(allow("complaints.handle"))],
+) -> dict[str, Any]:
+    role = await deps_of(request).db.fetchval(
+        "SELECT role FROM users WHERE username = $1 AND NOT disabled", body.to
+    )
+    if role is None or role == "agent":
+        raise ApiError("not_found", f"no staff user {body.to}", {"to": "no such staff user"})
+    return await _move(
+        request, who, complaint_id, "assign", OPEN, "assigned", f"to {body.to}", assigned_to=body.to
+    )
+
+
+@router.post("/complaints/{complaint_id}/escalate", summary="Escalate (a new deadline)")
+async def escalate(
+    complaint_id: RowId,
+    body: NoteIn,
+    request: Request,
+    who: Annotated[Principal, Depends(allow("complaints.handle"))],
+) -> dict[str, Any]:
+    return await _move(request, who, complaint_id, "escalate", OPEN, "escalated", body.note)
+
+
+@router.post(
+    "/complaints/{complaint_id}/resolve",
+    summary="Resolve; a refund to the agent's wallet needs finance or admin",
+)
+async def resolve(
+    complaint_id: RowId,
+    body: ResolveIn,
+    request: Request,
+    who: Annotated[Principal, Depends(allow("complaints.read"))],
+) -> dict[str, Any]:
+    needed = "complaints.refund" if body.refund_paise else "complaints.handle"
+    if who.role not in PERMISSIONS[needed]:
+        raise ApiError("forbidden", f"role {who.role} may not {needed}")
+    return await _move(
+        request,
+        who,
+        complaint_id,
+        "resolve",
+        OPEN,
+        "resolved",
+        body.resolution,
+        resolution=body.resolution,
+        refund_paise=body.refund_paise,
+    )
+
+
+@router.post("/complaints/{complaint_id}/close", summary="Close a resolved complaint")
+async def close(
+    complaint_id: RowId,
+    body: NoteIn,
+    request: Request,
+    who: Annotated[Principal, Depends(allow("complaints.create"))],
+) -> dict[str, Any]:
+    return await _move(request, who, complaint_id, "close", ("resolved",), "closed", body.note)
+
+
+class Escalator:
+    """Escalates open complaints past their deadline, every ``complaint_check_interval_s``
+    (in every switch process; the update is one statement, so each is escalated once)."""
+
+    def __init__(self, db: Database, cfg: AdminConfig) -> None:
+        self._db = db
+        self._cfg = cfg
+        self.escalated = 0
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.escalate_due()
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                log.warning("complaint escalation failed: %s", exc)
+            await trio.sleep(self._cfg.complaint_check_interval_s)
+
+    async def escalate_due(self) -> int:
+        async def run(conn: Connection) -> int:
+            async with conn.transaction():
+                rows = await conn.fetch(
+                    """UPDATE complaints c SET state = 'escalated', escalations = escalations + 1,
+                              updated_at = now(),
+                              due_at = now() + make_interval(secs => CASE c.kind
+                                  WHEN 'transaction' THEN $1::float8 ELSE $2::float8 END)
+                        WHERE id IN (SELECT id FROM complaints
+                                      WHERE state IN ('logged', 'assigned', 'escalated')
+                                        AND due_at < now() ORDER BY due_at LIMIT 500
+                                        FOR UPDATE SKIP LOCKED)
+                       RETURNING c.id, c.escalations""",
+                    tat_s(self._cfg, "transaction"),
+                    tat_s(self._cfg, "service"),
+                )
+                for r in rows:
+                    await _event(
+                        conn,
+                        r["id"],
+                        "system",
+                        "escalate",
+                        None,
+                        "escalated",
+                        f"turnaround time passed (escalation {r['escalations']})",
+                    )
+                return len(rows)
+
+        count = await self._db.run(run)
+        self.escalated += count
+        return count

@@ -1,0 +1,143 @@
+"""The admin API's errors: one JSON shape, stable codes, messages per field.
+
+    {"error": {"code": "invalid_request", "message": "2 fields are invalid",
+               "fields": {"pan": "PAN must be 5 letters, 4 digits and a letter"}}}
+
+| code | status | when |
+|---|---|---|
+| invalid_request | 422 | a field is missing or invalid (``fields`` says which and why) |
+| unauthorized | 401 | no token, or an expired or revoked one |
+| bad_credentials | 401 | wrong username or password |
+| account_locked | 423 | too many failed logins: try again later |
+| forbidden | 403 | the role may not do this |
+| not_found | 404 | no such object (or not yours) |
+| duplicate | 409 | PAN, FPS id or username already used |
+| invalid_state | 409 | not allowed in the object's current state |
+| four_eyes | 409 | the one who entered it may not approve it |
+| insufficient_funds | 409 | the wallet does not hold enough |
+| limit_exceeded | 409 | beyond a wallet limit |
+| too_large | 413 | an upload over the size limit |
+| unsupported_type | 415 | an upload that is not JPEG, PNG or PDF |
+| internal_error | 500 | a bug: logged with its request |
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("switch.admin")
+
+STATUS = {
+    "invalid_request": 422,
+    "unauthorized": 401,
+    "bad_credentials": 401,
+    "account_locked": 423,
+    "forbidden": 403,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "duplicate": 409,
+    "invalid_state": 409,
+    "four_eyes": 409,
+    "insufficient_funds": 409,
+    "limit_exceeded": 409,
+    "too_large": 413,
+    "unsupported_type": 415,
+    "internal_error": 500,
+}
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str, fields: dict[str, str] | None = None) -> None:
+        assert code in STATUS, code
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fields = fields or {}
+
+    @property
+    def status(self) -> int:
+        return STATUS[self.code]
+
+
+def body_of(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(body_of(exc.code, exc.message, exc.fields), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = {_field(e["loc"]): _message(e) for e in exc.errors()}
+        message = f"{len(fields)} field{'s' if len(fields) != 1 else ''} invalid"
+        return JSONResponse(body_of("invalid_request", message, fields), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+            exc.status_code, "invalid_request"
+        )
+        return JSONResponse(body_of(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("admin API %s %s failed", request.method, request.url.path)
+        return JSONResponse(body_of("internal_error", "internal error"), status_code=500)
+
+
+class RefuseNul:
+    """ASGI middleware: a NUL character in the path, the query or a JSON body is refused
+    as ``invalid_request`` before any route sees it (PostgreSQL text cannot hold one,
+    and no field of ours has a use for it). Uploads (multipart) are not JSON and pass."""
+
+    def __init__(self, app: Any, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"").lower()
+        bad = "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
+        headers = dict(scope.get("headers", []))
+        if not bad and headers.get(b"content-type", b"").startswith(b"application/json"):
+            body, more = b"", True
+            while more and len(body) <= self.max_body_bytes:
+                message = await receive()
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+            bad = b"\x00" in body or b"\\u0000" in body
+            replay = [{"type": "http.request", "body": body, "more_body": False}]
+
+            async def receive() -> dict[str, Any]:  # the body, replayed once
+                return replay.pop() if replay else {"type": "http.disconnect"}
+
+        if bad:
+            response = JSONResponse(
+                body_of("invalid_request", "NUL characters are not allowed"), status_code=422
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _field(loc: Any) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid"))
+    return message.removeprefix("Value error, ")

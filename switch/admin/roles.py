@@ -1,0 +1,64 @@
+"""Least privilege: which roles may do what. Each endpoint names one permission.
+
+An agent's login ("agent") gets the agent-facing permissions, and every query it makes
+is limited to its own agent (``Principal.sees_agent``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from switch.admin.auth import Principal
+from switch.admin.errors import ApiError
+
+STAFF_ROLES = ("onboarding", "finance", "operations", "support", "auditor", "admin")
+ROLES = (*STAFF_ROLES, "agent")
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "users.manage": frozenset({"admin"}),
+    "users.read": frozenset({"admin", "auditor"}),
+    "agents.create": frozenset({"onboarding", "admin"}),
+    "agents.read": frozenset({*STAFF_ROLES, "agent"}),
+    "agents.documents": frozenset({"onboarding", "admin"}),
+    "agents.approve": frozenset({"onboarding", "admin"}),
+    "agents.activate": frozenset({"onboarding", "admin"}),
+    "agents.block": frozenset({"operations", "admin"}),
+    "wallets.read": frozenset({"finance", "operations", "support", "auditor", "admin", "agent"}),
+    "wallets.topup": frozenset({"finance", "admin"}),
+    "wallets.limits": frozenset({"finance", "admin"}),
+    "terminals.read": frozenset({"operations", "support", "auditor", "admin", "agent"}),
+    "terminals.manage": frozenset({"operations", "admin"}),
+    "complaints.create": frozenset({"support", "operations", "admin", "agent"}),
+    "complaints.read": frozenset({*STAFF_ROLES, "agent"}),
+    "complaints.handle": frozenset({"support", "operations", "admin"}),
+    "complaints.refund": frozenset({"finance", "admin"}),
+    "transactions.read": frozenset({*STAFF_ROLES, "agent"}),
+    "audit.read": frozenset({"auditor", "admin"}),
+}
+
+bearer = HTTPBearer(auto_error=False, description="POST /v1/auth/login gives the token")
+
+
+async def current(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    header = f"Bearer {credentials.credentials}" if credentials else None
+    principal: Principal = await request.app.state.deps.auth.principal(header)
+    return principal
+
+
+def allow(permission: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller, if its role has ``permission``; else 403."""
+    roles = PERMISSIONS[permission]
+
+    async def check(who: Annotated[Principal, Depends(current)]) -> Principal:
+        if who.role not in roles:
+            raise ApiError("forbidden", f"role {who.role} may not {permission}")
+        return who
+
+    return check

@@ -1,0 +1,99 @@
+"""Logins: memory-hard hashes, expiring and revocable tokens, lockout, SMS reset."""
+
+from __future__ import annotations
+
+import re
+
+from tests.admin.conftest import PASSWORD, Admin
+
+
+async def test_passwords_are_stored_as_argon2id(admin: Admin) -> None:
+    stored = await admin.sw.db.fetchval(
+        "SELECT password_hash FROM users WHERE username = 'finance'"
+    )
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+async def test_wrong_password_and_unknown_user_look_the_same(admin: Admin) -> None:
+    for body in (
+        {"username": "finance", "password": "nope-nope-1"},
+        {"username": "nobody", "password": "nope-nope-1"},
+    ):
+        r = await admin.http.post("/v1/auth/login", json=body)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "bad_credentials"
+
+
+async def test_repeated_failures_lock_the_login(admin: Admin) -> None:
+    for _ in range(admin.cfg.admin.max_failed_logins):
+        r = await admin.http.post("/v1/auth/login", json={"username": "support", "password": "x1"})
+        assert r.status_code == 401
+    locked = await admin.http.post(
+        "/v1/auth/login", json={"username": "support", "password": PASSWORD}
+    )
+    assert locked.status_code == 423 and locked.json()["error"]["code"] == "account_locked"
+    await admin.sw.db.execute("UPDATE users SET locked_until = now() WHERE username = 'support'")
+    assert (
+        await admin.http.post("/v1/auth/login", json={"username": "support", "password": PASSWORD})
+    ).status_code == 200
+
+
+async def test_tokens_expire_and_logout_revokes(admin: Admin) -> None:
+    assert (await admin.call("auditor", "GET", "/v1/me")).status_code == 200
+    await admin.sw.db.execute("UPDATE user_tokens SET expires_at = now() - interval '1 second'")
+    r = await admin.call("auditor", "GET", "/v1/me")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    token = await admin.login("auditor")
+    assert (await admin.call("auditor", "POST", "/v1/auth/logout")).status_code == 200
+    assert (
+        await admin.http.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+    ).status_code == 401
+
+
+async def test_password_reset_by_sms_code(admin: Admin) -> None:
+    quiet = await admin.http.post("/v1/auth/password-reset/request", json={"username": "nobody"})
+    asked = await admin.http.post("/v1/auth/password-reset/request", json={"username": "finance"})
+    assert quiet.status_code == asked.status_code == 202 and quiet.json() == asked.json()
+    body = await admin.sw.db.fetchval("SELECT body FROM sms_outbox ORDER BY id DESC LIMIT 1")
+    code = re.search(r"code is ([0-9]{6})", body).group(1)  # type: ignore[union-attr]
+    wrong = "000000" if code != "000000" else "111111"
+    bad = await admin.http.post(
+        "/v1/auth/password-reset/confirm",
+        json={"username": "finance", "code": wrong, "new_password": "brand-new-pass-7"},
+    )
+    assert bad.status_code == 401
+    weak = await admin.http.post(
+        "/v1/auth/password-reset/confirm",
+        json={"username": "finance", "code": code, "new_password": "short"},
+    )
+    assert weak.status_code == 422 and "new_password" in weak.json()["error"]["fields"]
+    ok = await admin.http.post(
+        "/v1/auth/password-reset/confirm",
+        json={"username": "finance", "code": code, "new_password": "brand-new-pass-7"},
+    )
+    assert ok.status_code == 200
+    # The old session is revoked, the code cannot be used twice, the new password works.
+    assert (await admin.call("finance", "GET", "/v1/me")).status_code == 401
+    again = await admin.http.post(
+        "/v1/auth/password-reset/confirm",
+        json={"username": "finance", "code": code, "new_password": "another-pass-8"},
+    )
+    assert again.status_code == 401
+    await admin.login("finance", "brand-new-pass-7")
+
+
+async def test_change_own_password(admin: Admin) -> None:
+    r = await admin.call(
+        "support",
+        "POST",
+        "/v1/auth/password",
+        json={"old_password": "wrong-one-1", "new_password": "next-password-2"},
+    )
+    assert r.status_code == 401
+    r = await admin.call(
+        "support",
+        "POST",
+        "/v1/auth/password",
+        json={"old_password": PASSWORD, "new_password": "next-password-2"},
+    )
+    assert r.status_code == 200
+    await admin.login("support", "next-password-2")

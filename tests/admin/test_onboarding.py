@@ -1,0 +1,214 @@
+"""Agent onboarding: every KYC rule with its field-level error, duplicates, four-eyes
+approval, documents, activation by SMS, blocking that cuts a live terminal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import asyncpg
+import pytest
+import trio
+
+from simulators.epos.connection import ConnectionLost, HandshakeRefused, connect
+from switch.admin import kyc
+from switch.provisioning.credentials import Credentials
+from tests.admin.conftest import Admin, active_agent, agent_login, application
+
+TODAY = dt.date.today()
+UNDER_18 = (TODAY - dt.timedelta(days=365 * 17)).isoformat()
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("pan", "ABCDE12345", "PAN must be"),
+        ("pan", "abcp1234ef", "PAN must be"),
+        ("ifsc", "SBIN1234567", "IFSC must be"),
+        ("gstin", "09ABCPE1234F1ZA", "check character"),
+        ("gstin", "09ABCPE1234F", "at least 15"),
+        ("mobile", "12345", "at least 10"),
+        ("mobile", "5876543210", "mobile must be"),
+        ("email", "ram-at-example", "email"),
+        ("date_of_birth", UNDER_18, "at least 18"),
+        ("date_of_birth", "2099-01-01", "future"),
+        ("bank_account", "12AB5678901", "9 to 18 digits"),
+        ("fps_id", "FPS 1!", "FPS id must be"),
+        ("name", "", "at least 1"),
+    ],
+)
+async def test_each_invalid_kyc_field_gets_its_own_error(
+    admin: Admin, field: str, value: str, says: str
+) -> None:
+    r = await admin.call("onboarding", "POST", "/v1/agents", json=application(1, **{field: value}))
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["code"] == "invalid_request" and list(error["fields"]) == [field]
+    assert says.lower() in error["fields"][field].lower(), error
+    assert await admin.sw.db.fetchval("SELECT count(*) FROM agents") == 0
+
+
+async def test_missing_and_unknown_fields_are_named(admin: Admin) -> None:
+    body = application(1)
+    del body["pan"]
+    r = await admin.call("onboarding", "POST", "/v1/agents", json=body | {"aadhaar": "x"})
+    assert r.status_code == 422 and set(r.json()["error"]["fields"]) == {"pan", "aadhaar"}
+
+
+def test_gstin_checksum() -> None:
+    first14 = "09ABCPE1234F1Z"
+    good = first14 + kyc.gstin_check_char(first14)
+    assert kyc.gstin(good.lower()) == good
+    assert kyc.gstin("27AAPFU0939F1ZV") == "27AAPFU0939F1ZV"  # a published example
+    assert kyc.mobile("+91 98765-43210") == "9876543210"
+    assert kyc.adult(dt.date(2000, 2, 29), today=dt.date(2018, 3, 1)) == dt.date(2000, 2, 29)
+    with pytest.raises(ValueError, match="18"):
+        kyc.adult(dt.date(2000, 3, 2), today=dt.date(2018, 3, 1))
+
+
+async def test_duplicates_are_refused_by_pan_and_fps_id(admin: Admin) -> None:
+    first14 = "09ABCPE0001F1Z"
+    body = application(1, gstin=first14 + kyc.gstin_check_char(first14))
+    assert (await admin.call("onboarding", "POST", "/v1/agents", json=body)).status_code == 201
+    again = await admin.call(
+        "onboarding", "POST", "/v1/agents", json=application(2, pan=body["pan"])
+    )
+    assert again.status_code == 409 and set(again.json()["error"]["fields"]) == {"pan"}
+    again = await admin.call(
+        "onboarding", "POST", "/v1/agents", json=application(3, fps_id=body["fps_id"])
+    )
+    assert again.status_code == 409 and set(again.json()["error"]["fields"]) == {"fps_id"}
+
+
+async def test_four_eyes_approval(admin: Admin) -> None:
+    r = await admin.call("onboarding", "POST", "/v1/agents", json=application(1))
+    agent = r.json()["id"]
+    assert r.json()["state"] == "pending_kyc"
+    early = await admin.call("onboarding", "POST", f"/v1/agents/{agent}/activate")
+    assert early.status_code == 409 and early.json()["error"]["code"] == "invalid_state"
+    mine = await admin.call("onboarding", "POST", f"/v1/agents/{agent}/approve")
+    assert mine.status_code == 409 and mine.json()["error"]["code"] == "four_eyes"
+    # The database refuses it too, whatever the code above it does.
+    with pytest.raises(asyncpg.CheckViolationError):
+        await admin.sw.db.execute(
+            "UPDATE agent_kyc SET approved_by = 'onboarding', approved_at = now()"
+        )
+    ok = await admin.call("onboarding2", "POST", f"/v1/agents/{agent}/approve")
+    assert ok.status_code == 200 and ok.json()["approved_by"] == "onboarding2"
+    assert ok.json()["state"] == "approved"
+
+
+async def test_activation_sends_the_agents_login_by_sms(admin: Admin) -> None:
+    agent = await active_agent(admin, 1)
+    me = await agent_login(admin, agent)
+    r = await admin.call(me, "GET", "/v1/me")
+    assert r.json() == {"username": agent.lower(), "role": "agent", "agent_id": agent}
+    r = await admin.call(me, "GET", f"/v1/agents/{agent}/wallet")
+    assert r.status_code == 200 and r.json()["balance_paise"] == 0
+
+
+async def test_documents_are_stored_by_sha256_and_checked(admin: Admin) -> None:
+    r = await admin.call("onboarding", "POST", "/v1/agents", json=application(1))
+    agent = r.json()["id"]
+    r = await admin.call(
+        "onboarding",
+        "POST",
+        f"/v1/agents/{agent}/documents",
+        data={"kind": "pan_card"},
+        files={"file": ("pan.png", PNG, "image/png")},
+    )
+    assert r.status_code == 201, r.text
+    digest = hashlib.sha256(PNG).hexdigest()
+    assert (r.json()["sha256"], r.json()["size_bytes"], r.json()["content_type"]) == (
+        digest,
+        len(PNG),
+        "image/png",
+    )
+    stored = Path(admin.cfg.admin.documents_dir) / digest
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == digest
+    text = await admin.call(
+        "onboarding",
+        "POST",
+        f"/v1/agents/{agent}/documents",
+        data={"kind": "photo"},
+        files={"file": ("x.png", b"just text", "image/png")},
+    )
+    assert text.status_code == 415 and text.json()["error"]["code"] == "unsupported_type"
+    big = b"%PDF-" + b"0" * admin.cfg.admin.max_upload_bytes
+    large = await admin.call(
+        "onboarding",
+        "POST",
+        f"/v1/agents/{agent}/documents",
+        data={"kind": "other"},
+        files={"file": ("x.pdf", big, "application/pdf")},
+    )
+    assert large.status_code == 413 and large.json()["error"]["code"] == "too_large"
+    listed = await admin.call("auditor", "GET", f"/v1/agents/{agent}/documents")
+    assert [d["sha256"] for d in listed.json()["items"]] == [digest]
+
+
+async def test_blocking_an_agent_cuts_its_live_terminal(admin: Admin) -> None:
+    agent = await active_agent(admin, 1)
+    r = await admin.call("operations", "POST", f"/v1/agents/{agent}/terminals")
+    creds = _creds(r.json()["credentials"])
+    async with connect(creds) as conn:
+        assert (await conn.request("fetch_bill", biller="UPPCL", account="1234567890"))[
+            "type"
+        ] == "bill"
+        blocked = await admin.call("operations", "POST", f"/v1/agents/{agent}/block")
+        assert blocked.status_code == 200 and blocked.json()["state"] == "blocked"
+        with trio.fail_after(5):
+            while conn.lost is None:  # noqa: ASYNC110 (the read loop sets it)
+                await trio.sleep(0.02)
+        assert conn.lost.code == "agent_blocked"
+    with pytest.raises(HandshakeRefused) as refused:
+        async with connect(creds):
+            pass
+    assert refused.value.code == "agent_blocked"
+    assert (
+        await admin.call("operations", "POST", f"/v1/agents/{agent}/unblock")
+    ).status_code == 200
+    async with connect(creds) as conn:
+        assert (await conn.request("fetch_bill", biller="UPPCL", account="1234567890"))[
+            "type"
+        ] == "bill"
+
+
+async def test_a_rotated_key_replaces_the_old_one(admin: Admin) -> None:
+    agent = await active_agent(admin, 1)
+    r = await admin.call("operations", "POST", f"/v1/agents/{agent}/terminals")
+    old = _creds(r.json()["credentials"])
+    r = await admin.call("operations", "POST", f"/v1/terminals/{old.terminal_id}/rotate-key")
+    new = _creds(r.json()["credentials"])
+    assert new.private_key != old.private_key
+    with pytest.raises((HandshakeRefused, ConnectionLost)):
+        async with connect(old):
+            pass
+    async with connect(new) as conn:
+        assert (await conn.request("fetch_bill", biller="UPPCL", account="1234567890"))[
+            "type"
+        ] == "bill"
+
+
+async def test_an_agent_with_money_cannot_be_closed(admin: Admin) -> None:
+    agent = await active_agent(admin, 1)
+    await admin.call(
+        "finance",
+        "POST",
+        f"/v1/agents/{agent}/wallet/topups",
+        json={"amount_paise": 500, "bank_ref": "UTR-C1"},
+    )
+    r = await admin.call("operations", "POST", f"/v1/agents/{agent}/close")
+    assert r.status_code == 409 and "500 paise" in r.json()["error"]["message"]
+
+
+def _creds(body: dict[str, str]) -> Credentials:
+    return Credentials(
+        body["terminal_id"],
+        body["agent_id"],
+        bytes.fromhex(body["private_key"]),
+        bytes.fromhex(body["switch_public_key"]),
+        body["address"],
+    )
