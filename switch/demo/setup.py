@@ -88,7 +88,8 @@ def demo_stack(
         port = stack.start_switch(config_file, url, urls.redis_url)
         console.print(
             f"switch: terminals on 127.0.0.1:{port}, "
-            f"metrics on http://127.0.0.1:{stack.ports['switch_metrics']}/metrics"
+            f"metrics on http://127.0.0.1:{stack.ports['switch_metrics']}/metrics, "
+            f"admin API on http://127.0.0.1:{stack.ports['switch_admin']}/v1/docs"
         )
         console.print(f"provisioning {terminals} agents with a terminal and ₹5 lakh each")
         creds_dir = workdir / "credentials"

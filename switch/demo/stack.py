@@ -58,17 +58,20 @@ class Stack:
     ) -> int:
         port = port or free_tcp_port()
         metrics_port = self.ports.get("switch_metrics") or free_tcp_port()
+        admin_port = self.ports.get("switch_admin") or free_tcp_port()
         env = {
             "SWITCH_CONFIG": str(config_file),
             "SWITCH_DATABASE_URL": database_url,
             "SWITCH_REDIS_URL": redis_url,
             "SWITCH_OPS_METRICS_PORT": str(metrics_port),
+            "SWITCH_ADMIN_PORT": str(admin_port),
         }
         log = self._log("switch")
         already = log.read_text().count("serving terminals") if log.exists() else 0
         self._spawn("switch", ["serve", "--port", str(port)], env)
         self.ports["switch"] = port
         self.ports["switch_metrics"] = metrics_port
+        self.ports["switch_admin"] = admin_port
         deadline = time.monotonic() + 60
         while log.read_text().count("serving terminals") <= already:
             if time.monotonic() > deadline or self.children["switch"].poll() is not None:

@@ -51,6 +51,8 @@ VOID_REASONS = frozenset(
         "biller_unavailable",
         "biller_busy",
         "reversed",
+        "limit_exceeded",
+        "wallet_frozen",
     }
 )
 

@@ -1,0 +1,50 @@
+"""The operator's commands for the back office: the first admin, wallet freezes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from switch.services import ServiceUrls
+from tests.admin.conftest import Admin, active_agent
+from tests.helpers import switch_cli
+
+
+def env_for(database_url: str, services: ServiceUrls, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCH_")}
+    return env | {
+        "SWITCH_DATA_DIR": str(tmp_path / "data"),
+        "SWITCH_DATABASE_URL": database_url,
+        "SWITCH_REDIS_URL": services.redis_url,
+    }
+
+
+async def test_first_admin_and_wallet_freeze_from_the_command_line(
+    admin: Admin, database_url: str, services: ServiceUrls, tmp_path: Path
+) -> None:
+    env = env_for(database_url, services, tmp_path)
+    made = switch_cli(
+        env, "user", "add", "--username", "asha", "--role", "admin", "--mobile", "9876512345"
+    )
+    assert made.returncode == 0, made.stderr
+    password = json.loads(made.stdout)["password"]
+    await admin.login("asha", password)
+    assert (await admin.call("asha", "GET", "/v1/me")).json()["role"] == "admin"
+    taken = switch_cli(
+        env, "user", "add", "--username", "asha", "--role", "admin", "--mobile", "9876512345"
+    )
+    assert taken.returncode == 1 and "taken" in taken.stderr
+
+    agent = await active_agent(admin, 1)
+    frozen = switch_cli(env, "wallet", "freeze", "--agent", agent, "--by", "asha")
+    assert frozen.returncode == 0 and json.loads(frozen.stdout)["frozen"] is True
+    await admin.sw.policy.refresh()  # the running switch would within limits_refresh_s
+    wallet = (await admin.call("finance", "GET", f"/v1/agents/{agent}/wallet")).json()
+    assert wallet["frozen"] is True
+    entry = await admin.sw.db.fetchrow(
+        "SELECT actor, action FROM audit_log WHERE object_id = $1 ORDER BY id DESC LIMIT 1", agent
+    )
+    assert tuple(entry) == ("asha", "wallet.freeze")
+    missing = switch_cli(env, "wallet", "limits", "--agent", "AG999999", "--per-txn-paise", "5")
+    assert missing.returncode == 1 and "no agent" in missing.stderr
