@@ -65,7 +65,11 @@ class Credentials:
 
     @classmethod
     def read(cls, path: Path) -> Credentials:
-        body = json.loads(path.read_text())
+        return cls.from_dict(json.loads(path.read_text()))
+
+    @classmethod
+    def from_dict(cls, body: dict[str, str]) -> Credentials:
+        """The inverse of ``as_dict`` (a file's content, or the admin API's answer)."""
         return cls(
             body["terminal_id"],
             body["agent_id"],

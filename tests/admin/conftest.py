@@ -105,3 +105,20 @@ async def agent_login(a: Admin, agent_id: str) -> str:
     password = re.search(r"password: (\S+)", body).group(1)  # type: ignore[union-attr]
     await a.login(username, password)
     return username
+
+
+async def service_complaint(a: Admin, agent_id: str, category: str, description: str) -> int:
+    """A service complaint about ``agent_id``, registered by support; its id."""
+    r = await a.call(
+        "support",
+        "POST",
+        "/v1/complaints",
+        json={
+            "kind": "service",
+            "category": category,
+            "description": description,
+            "agent_id": agent_id,
+        },
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])

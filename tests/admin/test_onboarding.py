@@ -152,7 +152,7 @@ async def test_documents_are_stored_by_sha256_and_checked(admin: Admin) -> None:
 async def test_blocking_an_agent_cuts_its_live_terminal(admin: Admin) -> None:
     agent = await active_agent(admin, 1)
     r = await admin.call("operations", "POST", f"/v1/agents/{agent}/terminals")
-    creds = _creds(r.json()["credentials"])
+    creds = Credentials.from_dict(r.json()["credentials"])
     async with connect(creds) as conn:
         assert (await conn.request("fetch_bill", biller="UPPCL", account="1234567890"))[
             "type"
@@ -179,9 +179,9 @@ async def test_blocking_an_agent_cuts_its_live_terminal(admin: Admin) -> None:
 async def test_a_rotated_key_replaces_the_old_one(admin: Admin) -> None:
     agent = await active_agent(admin, 1)
     r = await admin.call("operations", "POST", f"/v1/agents/{agent}/terminals")
-    old = _creds(r.json()["credentials"])
+    old = Credentials.from_dict(r.json()["credentials"])
     r = await admin.call("operations", "POST", f"/v1/terminals/{old.terminal_id}/rotate-key")
-    new = _creds(r.json()["credentials"])
+    new = Credentials.from_dict(r.json()["credentials"])
     assert new.private_key != old.private_key
     with pytest.raises((HandshakeRefused, ConnectionLost)):
         async with connect(old):
@@ -202,13 +202,3 @@ async def test_an_agent_with_money_cannot_be_closed(admin: Admin) -> None:
     )
     r = await admin.call("operations", "POST", f"/v1/agents/{agent}/close")
     assert r.status_code == 409 and "500 paise" in r.json()["error"]["message"]
-
-
-def _creds(body: dict[str, str]) -> Credentials:
-    return Credentials(
-        body["terminal_id"],
-        body["agent_id"],
-        bytes.fromhex(body["private_key"]),
-        bytes.fromhex(body["switch_public_key"]),
-        body["address"],
-    )

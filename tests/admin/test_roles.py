@@ -8,7 +8,13 @@ import re
 from typing import Any
 
 from switch.admin.roles import PERMISSIONS, ROLES
-from tests.admin.conftest import Admin, active_agent, agent_login, application
+from tests.admin.conftest import (
+    Admin,
+    active_agent,
+    agent_login,
+    application,
+    service_complaint,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 _n = itertools.count(100)
@@ -124,18 +130,7 @@ async def test_every_role_on_every_endpoint(admin: Admin) -> None:
     pending = r.json()["id"]
     r = await admin.call("operations", "POST", f"/v1/agents/{a}/terminals")
     terminal = r.json()["id"]
-    r = await admin.call(
-        "support",
-        "POST",
-        "/v1/complaints",
-        json={
-            "kind": "service",
-            "category": "wallet",
-            "description": "balance looks wrong",
-            "agent_id": a,
-        },
-    )
-    complaint = r.json()["id"]
+    complaint = await service_complaint(admin, a, "wallet", "balance looks wrong")
     table = endpoints(a, b, pending, terminal, complaint)
     wrong = []
     for method, path, body, permission in table:

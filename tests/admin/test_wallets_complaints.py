@@ -11,8 +11,7 @@ import pytest
 from simulators.epos.connection import connect
 from switch.admin.complaints import Escalator
 from switch.provisioning.credentials import Credentials
-from tests.admin.conftest import Admin, active_agent, agent_login
-from tests.admin.test_onboarding import _creds
+from tests.admin.conftest import Admin, active_agent, agent_login, service_complaint
 
 
 async def funded_terminal(
@@ -27,7 +26,7 @@ async def funded_terminal(
     )
     assert r.status_code == 201, r.text
     r = await admin.call("operations", "POST", f"/v1/agents/{agent}/terminals")
-    return agent, _creds(r.json()["credentials"])
+    return agent, Credentials.from_dict(r.json()["credentials"])
 
 
 async def pay(creds: Credentials, ref: str, amount: int) -> dict[str, Any]:
@@ -153,18 +152,7 @@ async def test_a_complaint_from_logged_to_closed_with_a_refund(admin: Admin) -> 
 
 async def test_complaints_past_their_turnaround_are_escalated(admin: Admin) -> None:
     agent = await active_agent(admin, 1)
-    r = await admin.call(
-        "support",
-        "POST",
-        "/v1/complaints",
-        json={
-            "kind": "service",
-            "category": "terminal_fault",
-            "description": "no paper",
-            "agent_id": agent,
-        },
-    )
-    complaint = r.json()["id"]
+    complaint = await service_complaint(admin, agent, "terminal_fault", "no paper")
     escalator = Escalator(admin.sw.db, admin.cfg.admin)
     assert await escalator.escalate_due() == 0
     await admin.sw.db.execute("UPDATE complaints SET due_at = now() - interval '1 minute'")
