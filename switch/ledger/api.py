@@ -129,6 +129,11 @@ class Ledger:
             raise UnknownAccount(f"no account with code {code!r}")
         return _account(row)
 
+    async def state_of(self, key: str) -> TransferState | None:
+        """The state of the transfer with this idempotency key (None: no such transfer)."""
+        row = await self._bridge.run(store.fetch_transfer(self._pool, key))
+        return None if row is None else TransferState(row["state"])
+
     async def balance(self, account_id: int) -> int:
         return (await self.account(account_id)).balance_paise
 

@@ -27,6 +27,7 @@ import outcome
 import trio
 
 from switch.ledger import AlreadyResolved, InsufficientFunds, Ledger, UnknownTransfer, pay_key
+from switch.ledger.types import TransferState
 from switch.ops.logs import pay_fields
 from switch.pays.states import PayState
 from switch.pays.store import Pay, PayConflict, PayStore
@@ -194,9 +195,9 @@ class PayFlow:
             return await self._post(pay, receipt.biller_txn_id)
         # "Not found" now does not mean "never": it may still be on its way. Reverse
         # it (the biller then refuses it if it arrives) before giving the money back.
-        return await self.start_reversal(pay, "not_applied_at_biller")
+        return await self.start_reversal(pay, "not_applied_at_biller", biller)
 
-    async def reverse_at_deadline(self, pay: Pay) -> Pay:
+    async def reverse_at_deadline(self, pay: Pay, biller: Biller) -> Pay:
         """Recovery's decision for a pay still unknown at its deadline: reverse it.
 
         Taken under this pay's lock and from the stored state, never from recovery's
@@ -209,14 +210,36 @@ class PayFlow:
             assert stored is not None
             if stored.state is not PayState.UNKNOWN:
                 return stored
-            return await self.start_reversal(stored, "unknown_at_deadline")
+            return await self.start_reversal(stored, "unknown_at_deadline", biller)
 
-    async def start_reversal(self, pay: Pay, reason: str) -> Pay:
+    async def start_reversal(self, pay: Pay, reason: str, biller: Biller) -> Pay:
         """Record the decision to reverse (durable before the first reversal is sent)."""
+        if await self._hold_posted(pay):
+            return await self._posted_before_a_crash(pay, biller)
         log.warning("reversing pay: %s", reason, extra=pay_fields(pay))
         return await self._store.move(pay, PayState.REVERSING, error_code=reason)
 
+    async def _hold_posted(self, pay: Pay) -> bool:
+        key = pay_key(pay.terminal_id, pay.terminal_ref)
+        return await self._ledger.state_of(key) is TransferState.POSTED
+
+    async def _posted_before_a_crash(self, pay: Pay, biller: Biller) -> Pay:
+        """The ledger already posted this pay's hold: a driver had the biller's receipt
+        and posted it, then its process died before recording the pay as posted. The
+        biller applied it; so is the pay, and no reversal may ever be sent for it (one
+        undid a payment at the biller in a chaos run, the agent's money stuck in the
+        payable). Its biller txn id went with the process: asked for again; if the
+        biller cannot say now, reconciliation matches the pay by switch txn id."""
+        log.warning("hold already posted: the pay is posted, not reversed", extra=pay_fields(pay))
+        receipt = None
+        with contextlib.suppress(BillerUnavailable, OutcomeUnknown):
+            receipt = await biller.connector.status(pay.id)
+        txn = receipt.biller_txn_id if receipt is not None else None
+        return await self._store.move(pay, PayState.POSTED, biller_txn_id=txn)
+
     async def _reverse(self, pay: Pay, biller: Biller) -> Pay:
+        if await self._hold_posted(pay):  # decided before its posting was known
+            return await self._posted_before_a_crash(pay, biller)
         try:
             await biller.connector.reverse(pay.id)
         except NotReversible as exc:

@@ -128,12 +128,12 @@ class Recovery:
             if pay.state in (PayState.RECEIVED, PayState.RESERVED):
                 pay = await self._flow.expire(pay)
             else:
-                if pay.state is PayState.UNKNOWN and self._past_deadline(pay):
-                    pay = await self._flow.reverse_at_deadline(pay)
                 biller = self._billers.get(pay.biller_id)
                 if biller is None:
                     log.error("biller %s is not configured", pay.biller_id, extra=pay_fields(pay))
                     return
+                if pay.state is PayState.UNKNOWN and self._past_deadline(pay):
+                    pay = await self._flow.reverse_at_deadline(pay, biller)
                 pay = await self._flow.drive(pay, biller, wallet_account_id)
         except Exception:
             log.exception("recovering the pay failed; tried again later", extra=pay_fields(pay))

@@ -278,7 +278,7 @@ def sms_text(pay: Pay, state: PayState, error_code: str | None, biller_txn: str 
     if state is PayState.POSTED:
         return (
             f"{rupees} received for {pay.biller_id} a/c {pay.consumer_account}. "
-            f"Txn {pay.id}, biller ref {biller_txn or pay.biller_txn_id}, "
+            f"Txn {pay.id}, biller ref {biller_txn or pay.biller_txn_id or 'to follow'}, "
             f"terminal ref {pay.terminal_ref}. Thank you."
         )
     reason = (error_code or pay.error_code or "failed").replace("_", " ")

@@ -9,6 +9,7 @@ import trio
 
 from simulators.common.biller import Refused
 from simulators.discom.simulator import discom_account
+from switch.ledger import pay_key
 from switch.pays.states import PayState
 from tests.billers.conftest import World
 from tests.billers.test_recovery import state_of, stuck, wallet
@@ -110,4 +111,23 @@ async def test_an_inquiry_in_flight_at_the_deadline_is_finished_before_reversing
     assert (await state_of(world, pay))[0] == "posted"
     [payment] = world.discom.payments.values()
     assert payment.status == "applied"
+    assert await wallet(world) == 50_000_00 - 150_00
+
+
+async def test_a_pay_posted_in_the_ledger_before_a_crash_is_never_reversed(world: World) -> None:
+    """Regression (chaos run): the driver had the biller's receipt and posted the hold,
+    then its process died before recording the pay as posted. Recovery found it
+    unknown past its deadline and reversed it at the biller. Now the ledger's posting
+    wins: the pay is posted (with the biller's txn id, asked again), never reversed."""
+    pay = await stuck(world, "CRASH", PayState.UNKNOWN, applied=True)
+    await world.switch.ledger.post(pay_key(pay.terminal_id, pay.terminal_ref))
+    await world.switch.db.execute(
+        "UPDATE pays SET created_at = now() - interval '1 hour' WHERE id = $1", pay.id
+    )
+    await world.switch.recovery.sweep_once()
+    assert (await state_of(world, pay))[0] == "posted"
+    [payment] = world.discom.payments.values()
+    assert payment.status == "applied" and pay.id not in world.discom.tombstones
+    txn = await world.switch.db.fetchval("SELECT biller_txn_id FROM pays WHERE id = $1", pay.id)
+    assert txn == payment.biller_txn_id
     assert await wallet(world) == 50_000_00 - 150_00
