@@ -130,20 +130,7 @@ async def close(
         existing = await find(conn, biller_id, window.business_date)
         if existing is not None:
             return existing
-        due_at = window.ends_at + dt.timedelta(seconds=grace_s)
-        if now < due_at:
-            raise NotDue(f"{biller_id} {window.business_date}: closes at {due_at.isoformat()}")
-        in_flight = await conn.fetchval(
-            """SELECT count(*) FROM pays WHERE biller_id = $1 AND created_at >= $2
-                  AND created_at < $3 AND state NOT IN ('posted', 'voided')""",
-            biller_id,
-            window.starts_at,
-            window.ends_at,
-        )
-        if in_flight:
-            raise PaysInFlight(
-                f"{biller_id} {window.business_date}: {in_flight} pays not final yet"
-            )
+        await _check_closable(conn, biller_id, window, now, grace_s)
         window_id = await conn.fetchval(
             """INSERT INTO settlement_windows (biller_id, business_date, starts_at, ends_at,
                    state, pay_count, gross_paise, adjust_in_paise, commission_paise, fee_paise,
@@ -184,6 +171,24 @@ async def close(
         )
         assert row is not None
         return window_row(row)
+
+
+async def _check_closable(
+    conn: Connection, biller_id: str, window: Window, now: dt.datetime, grace_s: float
+) -> None:
+    """NotDue before the cut-off and its grace; PaysInFlight while any pay is not final."""
+    due_at = window.ends_at + dt.timedelta(seconds=grace_s)
+    if now < due_at:
+        raise NotDue(f"{biller_id} {window.business_date}: closes at {due_at.isoformat()}")
+    in_flight = await conn.fetchval(
+        """SELECT count(*) FROM pays WHERE biller_id = $1 AND created_at >= $2
+              AND created_at < $3 AND state NOT IN ('posted', 'voided')""",
+        biller_id,
+        window.starts_at,
+        window.ends_at,
+    )
+    if in_flight:
+        raise PaysInFlight(f"{biller_id} {window.business_date}: {in_flight} pays not final yet")
 
 
 async def _take_adjustments(
