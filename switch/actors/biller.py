@@ -88,11 +88,11 @@ class BillerActor:
         operation = fn.__name__
         if guarded and not self.breaker.allow():
             self.breaker_refusals += 1
-            self._metrics.biller_calls.labels(self.cfg.id, operation, "breaker_open").inc()
+            self._metrics.biller_calls.inc(self.cfg.id, operation, "breaker_open")
             raise BillerUnavailable(f"{self.cfg.id}: circuit open")
         if self.saturated:
             self.busy_refusals += 1
-            self._metrics.biller_calls.labels(self.cfg.id, operation, "busy").inc()
+            self._metrics.biller_calls.inc(self.cfg.id, operation, "busy")
             raise BillerBusy(f"{self.cfg.id}: {self._waiting} calls already waiting")
         self._waiting += 1
         try:

@@ -3,8 +3,8 @@
 Two kinds, chosen for the hot path's sake:
 
 * Histograms and the pays counter are observed where things happen (a terminal
-  request answered, a biller call returned, a ledger batch applied, a pay final):
-  one pre-resolved child per label set, a few hundred nanoseconds each.
+  request answered, a biller call returned, a ledger batch applied, a pay final), in
+  plain numbers (switch/ops/series.py: no lock, no label resolution).
 * Everything the switch already counts for itself (TerminalStats, the ledger's
   BatcherStatistics, breakers, the notifier, recovery, settlement) is read at scrape
   time by ``StatsCollector``: nothing added to the hot path at all.
@@ -22,9 +22,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from switch.ops.series import Buckets, Counts, families
 
 if TYPE_CHECKING:
     from switch.actors.notifier import NotifierStats
@@ -60,46 +62,41 @@ VOID_REASONS = frozenset(
 class SwitchMetrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.request_seconds = Histogram(
+        # Observed where things happen: plain numbers (switch/ops/series.py).
+        self.request_seconds = Buckets(
             "switch_terminal_request_seconds",
             "Terminal requests, from frame in to answer out, by request type",
             ["type"],
-            buckets=LATENCY_BUCKETS_S,
-            registry=r,
+            LATENCY_BUCKETS_S,
         )
-        self.biller_call_seconds = Histogram(
+        self.biller_call_seconds = Buckets(
             "switch_biller_call_seconds",
             "Calls to billers (after any wait in the biller's queue), by biller and operation",
             ["biller", "operation"],
-            buckets=LATENCY_BUCKETS_S,
-            registry=r,
+            LATENCY_BUCKETS_S,
         )
-        self.biller_calls = Counter(
+        self.biller_calls = Counts(
             "switch_biller_calls",
             "Calls to billers by outcome (ok, rejected, unavailable, unknown, busy, "
             "breaker_open); status and reverse are the inquiries and reversals",
             ["biller", "operation", "outcome"],
-            registry=r,
         )
-        self.ledger_batch_seconds = Histogram(
+        self.ledger_batch_seconds = Buckets(
             "switch_ledger_batch_seconds",
             "Ledger group commits: one database round trip each",
-            buckets=LATENCY_BUCKETS_S,
-            registry=r,
+            [],
+            LATENCY_BUCKETS_S,
         )
-        self.ledger_batch_size = Histogram(
-            "switch_ledger_batch_size",
-            "Requests per ledger group commit",
-            buckets=BATCH_SIZE_BUCKETS,
-            registry=r,
+        self.ledger_batch_size = Buckets(
+            "switch_ledger_batch_size", "Requests per ledger group commit", [], BATCH_SIZE_BUCKETS
         )
-        self.pays = Counter(
+        self.pays = Counts(
             "switch_pays",
             "Pays that reached their final state, by biller and outcome "
             "(posted, or voided:<reason>)",
             ["biller", "outcome"],
-            registry=r,
         )
+        r.register(_Observed(self))
         self.open_pays = Gauge(
             "switch_pays_open", "Pays not yet final, by state (sampled)", ["state"], registry=r
         )
@@ -157,7 +154,7 @@ class SwitchMetrics:
     # -- hooks called where things happen ------------------------------------------
 
     def observe_request(self, kind: str, seconds: float) -> None:
-        self.request_seconds.labels(kind).observe(seconds)
+        self.request_seconds.observe(seconds, kind)
 
     def observe_ledger_batch(self, size: int, seconds: float) -> None:
         self.ledger_batch_size.observe(size)
@@ -168,7 +165,7 @@ class SwitchMetrics:
             outcome = "posted"
         else:
             outcome = f"voided:{error_code if error_code in VOID_REASONS else 'other'}"
-        self.pays.labels(biller_id, outcome).inc()
+        self.pays.inc(biller_id, outcome)
 
     def biller_call(self, biller_id: str, operation: str) -> BillerCallTimer:
         return BillerCallTimer(self, biller_id, operation)
@@ -190,10 +187,10 @@ class BillerCallTimer:
 
     def __exit__(self, *exc: object) -> None:
         m = self.metrics
-        m.biller_call_seconds.labels(self.biller_id, self.operation).observe(
-            time.perf_counter() - self._started
+        m.biller_call_seconds.observe(
+            time.perf_counter() - self._started, self.biller_id, self.operation
         )
-        m.biller_calls.labels(self.biller_id, self.operation, self.outcome).inc()
+        m.biller_calls.inc(self.biller_id, self.operation, self.outcome)
 
 
 @dataclass
@@ -206,6 +203,22 @@ class LiveStats:
     notifier: NotifierStats | None
     recovery: Recovery
     settlement: Settlement
+
+
+class _Observed(Collector):
+    def __init__(self, m: SwitchMetrics) -> None:
+        self._m = m
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._m
+        yield from families(
+            m.request_seconds,
+            m.biller_call_seconds,
+            m.biller_calls,
+            m.ledger_batch_seconds,
+            m.ledger_batch_size,
+            m.pays,
+        )
 
 
 class StatsCollector(Collector):
