@@ -249,3 +249,41 @@ async def test_sql_and_python_share_out_a_pay_the_same_way(
         assert r["commission_paise"] == amounts.commission_paise(r["amount_paise"], 333)
         assert r["fee_paise"] == amounts.fee_paise(r["amount_paise"], 333, 250)
     assert {r["fee_paise"] for r in rows if r["amount_paise"] == 100} == {97}  # capped
+
+
+async def test_a_refund_larger_than_a_window_is_recovered_in_part_and_carried(
+    switch: RunningSwitch, terminals: list[Credentials], tmp_path: Path
+) -> None:
+    """The biller owes a refund (a pay of a settled day it never kept) larger than the
+    next window can bear: that window recovers all it can (its payout is 0) and the
+    rest stays owed in the receivable, for the windows after it."""
+    from switch.settlement import cases
+
+    first = await pay(terminals[0], "R1", 200_00)
+    cut = await db_now(switch)
+    await trio.sleep(0.02)
+    await pay(terminals[1], "R2", 50_00)
+    cal = calendar_cut_at(cut)
+    s = settlement_for(switch, tmp_path, cal)
+    day1 = cal.business_date(await created_at(switch, first))
+    await s.close("UPPCL", day1, now=cut + dt.timedelta(seconds=1))
+    case_id = await switch.db.fetchval(
+        """INSERT INTO recon_cases (kind, pay_id, biller_id, amount_paise, detail,
+               suggested_action, business_date)
+           VALUES ('missing_at_biller', $1, 'UPPCL', 200_00, 'test', 'refund_agent', $2)
+           RETURNING id""",
+        first,
+        day1,
+    )
+    await cases.resolve(switch.db, case_id, "refund_agent", "finance1", "biller confirms")
+    assert await balance(switch, "receivable:UPPCL") == -200_00
+    day2 = cal.next_business_day(day1)
+    w2 = await s.close("UPPCL", day2, now=cal.window(day2).ends_at)
+    available = 50_00 - amounts.commission_paise(50_00, 50) - 100
+    assert (w2.recovered_paise, w2.net_paise) == (available, 0)
+    assert await balance(switch, "receivable:UPPCL") == -200_00 + available
+    day3 = cal.next_business_day(day2)
+    w3 = await s.close("UPPCL", day3, now=cal.window(day3).ends_at)
+    assert (w3.pay_count, w3.recovered_paise, w3.net_paise) == (0, 0, 0)
+    assert await balance(switch, "biller:UPPCL") == 0
+    assert await switch.ledger.check_invariants() == []
