@@ -27,7 +27,6 @@ The trio fleet (``switch sim fleet``) drives peak rates beyond what gevent users
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import time
@@ -38,6 +37,7 @@ from typing import Any
 from locust import LoadTestShape, User, between, events, task
 from locust.env import Environment
 
+from loadtests.profiles import PROFILES, users_share
 from simulators.discom.simulator import discom_account
 from simulators.epos.blocking import BlockingTerminal, TerminalError
 from switch.provisioning.credentials import Credentials
@@ -140,7 +140,7 @@ class Profile(LoadTestShape):
         self.kind = os.environ.get("LOAD_PROFILE", "steady")
         self.peak = int(os.environ.get("LOAD_USERS", "50"))
         self.duration_s = float(os.environ.get("LOAD_DURATION_S", "60"))
-        if self.kind not in ("steady", "ramp", "spike", "morning_rush"):
+        if self.kind not in PROFILES:
             raise SystemExit("LOAD_PROFILE must be steady, ramp, spike or morning_rush")
 
     def tick(self) -> tuple[int, float] | None:
@@ -150,15 +150,3 @@ class Profile(LoadTestShape):
         return max(1, round(self.peak * users_share(self.kind, t / self.duration_s))), max(
             1.0, self.peak / 5
         )
-
-
-def users_share(kind: str, x: float) -> float:
-    """Share of the peak at fraction ``x`` (0..1) of the run."""
-    if kind == "ramp":
-        return x
-    if kind == "spike":
-        return 1.0 if 0.4 <= x < 0.6 else 0.2
-    if kind == "morning_rush":
-        rise = math.exp(-(((x - 0.3) / 0.12) ** 2))
-        return max(rise, 0.33 if x > 0.3 else rise)
-    return 1.0
