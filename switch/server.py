@@ -87,15 +87,7 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         recovery = Recovery(db, store, flow, ledger, billers, cfg.pays)
         pays.start_soon(recovery.run)
         report_connectors = _report_connectors(cfg, billers)
-        settlement = settlement_for(cfg, db, report_connectors)
-        if cfg.settlement.auto_close:
-            pays.start_soon(settlement.run)
-        notifier = Notifier(db, cfg.sms) if cfg.sms.enabled else None
-        if notifier is not None:
-            pays.start_soon(notifier.run)
-        policy = WalletPolicy(db, cfg.admin)
-        await policy.refresh()
-        pays.start_soon(policy.run)
+        settlement, notifier, policy = await _start_background(cfg, pays, db, report_connectors)
         service = TerminalService(
             store, flow, billers, cfg.terminals.answer_deadline_s, policy=policy
         )
@@ -130,6 +122,22 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
     for connector in [b.connector for b in billers.values()] + list(report_connectors.values()):
         with trio.CancelScope(shield=True), trio.move_on_after(2):
             await connector.aclose()
+
+
+async def _start_background(
+    cfg: Config, nursery: trio.Nursery, db: Database, report_connectors: Mapping[str, Connector]
+) -> tuple[Settlement, Notifier | None, WalletPolicy]:
+    """The switch's own periodic work: settlement, the SMS notifier, wallet limits."""
+    settlement = settlement_for(cfg, db, report_connectors)
+    if cfg.settlement.auto_close:
+        nursery.start_soon(settlement.run)
+    notifier = Notifier(db, cfg.sms) if cfg.sms.enabled else None
+    if notifier is not None:
+        nursery.start_soon(notifier.run)
+    policy = WalletPolicy(db, cfg.admin)
+    await policy.refresh()
+    nursery.start_soon(policy.run)
+    return settlement, notifier, policy
 
 
 @asynccontextmanager
