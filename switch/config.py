@@ -172,7 +172,8 @@ class SmsConfig:
     enabled: bool = True
     endpoint: str = "http://127.0.0.1:7503"
     timeout_s: float = 5.0
-    batch: int = 200
+    batch: int = 200  # messages claimed per round (and sent in one request, below)
+    batch_api: bool = True  # POST /v1/sms/batch; false: one POST /v1/sms per message
     poll_interval_s: float = 0.2
     max_attempts: int = 8
     backoff_base_s: float = 1.0

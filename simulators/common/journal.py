@@ -35,7 +35,11 @@ class DurableLog:
                 yield json.loads(line)
 
     async def append(self, record: dict[str, Any]) -> None:
-        self._pending.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        await self.append_many([record])
+
+    async def append_many(self, records: list[dict[str, Any]]) -> None:
+        """Several records, on disk together (one fsync) before this returns."""
+        self._pending.extend(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
         flushed = self._flushed
         self._wakeup.set()
         await flushed.wait()

@@ -3,6 +3,7 @@ money only through the ledger, the depositor told by SMS. Books checked after ea
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from switch.config import BillerConfig, Config
 from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.fleet import provision_fleet
 from switch.server import running_switch
-from tests.billers.conftest import World
+from tests.billers.conftest import World, replace_sms
 
 MOBILE = "9876543210"
 
@@ -187,7 +188,7 @@ async def test_sms_is_retried_until_the_gateway_takes_it(world: World) -> None:
     refusals = {"left": 3}
 
     async def flaky(req):  # type: ignore[no-untyped-def]
-        if req.path == "/v1/sms" and refusals["left"]:
+        if req.path.startswith("/v1/sms") and refusals["left"]:
             refusals["left"] -= 1
             return 503, b'{"error":"overloaded"}'
         return None
@@ -338,3 +339,77 @@ async def test_a_failing_biller_trips_its_breaker_and_not_the_others(
             assert await sw.db.fetchval("SELECT count(*) FROM pays WHERE terminal_ref = 'X1'") == 0
             assert await sw.ledger.check_invariants() == []
         sims.cancel_scope.cancel()
+
+
+async def test_sms_one_request_each_for_a_gateway_without_batches(
+    switch_config: Config, database_url: str, tmp_path: Path
+) -> None:
+    """``[sms] batch_api = false``: the notifier posts each message on its own."""
+    async with trio.open_nursery() as sims:
+        sms, sms_port = await start_simulator(sims, "sms", tmp_path / "sms")
+        cfg = replace_sms(
+            switch_config,
+            enabled=True,
+            endpoint=f"http://127.0.0.1:{sms_port}",
+            batch_api=False,
+            poll_interval_s=0.05,
+        )
+        async with running_switch(cfg, database_url) as sw:
+            [creds] = await provision_fleet(
+                sw.db,
+                sw.ledger,
+                public_bytes(sw.deps.identity),
+                f"127.0.0.1:{sw.port}",
+                agents=1,
+                wallet_paise=1_000_00,
+            )
+            async with connect(creds) as conn:
+                for n in range(3):
+                    result = await conn.request(
+                        "pay",
+                        ref=f"B{n}",
+                        biller="UPPCL",
+                        account="1234567890",
+                        amount_paise=100_00,
+                        mobile="9123400000",
+                    )
+                    assert result["status"] == "success"
+            with trio.fail_after(10):
+                while len(sms.messages) < 3:  # noqa: ASYNC110 (the gateway's own record)
+                    await trio.sleep(0.05)
+            assert sw.notifier is not None and sw.notifier.stats.requests >= 3
+        sims.cancel_scope.cancel()
+
+
+async def test_a_batch_member_the_gateway_refuses_is_retried_alone(world: World) -> None:
+    """The gateway takes a batch but refuses one message in it: that one goes again."""
+    refused = {"left": 1}
+    real = world.sms.app.handle
+
+    async def refuse_first(method, target, raw, fault=None):  # type: ignore[no-untyped-def]
+        status, payload, content_type = await real(method, target, raw, fault)
+        if target == "/v1/sms/batch" and refused["left"]:
+            refused["left"] -= 1
+            body = json.loads(payload)
+            first = body["results"][0]
+            world.sms.messages.pop(first["id"], None)  # as if the gateway never took it
+            body["results"][0] = {"id": first["id"], "error": "throttled"}
+            payload = json.dumps(body).encode()
+        return status, payload, content_type
+
+    world.sms.app.handle = refuse_first  # type: ignore[method-assign]
+    async with connect(world.terminals[0]) as conn:
+        result = await conn.request(
+            "pay",
+            ref="SB1",
+            biller="UPPCL",
+            account=discom_account(1, 14),
+            amount_paise=100_00,
+            mobile="9123456781",
+        )
+    assert result["status"] == "success"
+    [sms] = await sms_to(world, "9123456781", 1)
+    row = await wait_for_row(
+        world, "SELECT attempts FROM sms_outbox WHERE pay_id = $1 AND state = 'sent'", result["txn"]
+    )
+    assert refused["left"] == 0 and row["attempts"] == 2 and "received" in sms
