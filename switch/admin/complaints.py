@@ -14,11 +14,9 @@ in the complaint's append-only history and the audit log.
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any, Literal
 
 import asyncpg
-import trio
 from fastapi import APIRouter, Depends, Request
 
 from switch.admin.auth import Principal
@@ -30,11 +28,11 @@ from switch.config import AdminConfig
 from switch.db import Connection
 from switch.db.audit import audit
 from switch.db.database import Database
+from switch.db.periodic import every
 from switch.ledger import store as ledger_store
 from switch.ledger.types import FUNDING_CODE
 
 router = APIRouter(prefix="/v1", tags=["complaints"])
-log = logging.getLogger("switch.admin")
 OPEN = ("logged", "assigned", "escalated")
 
 
@@ -322,12 +320,9 @@ class Escalator:
         self.escalated = 0
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.escalate_due()
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                log.warning("complaint escalation failed: %s", exc)
-            await trio.sleep(self._cfg.complaint_check_interval_s)
+        await every(
+            "complaint escalation", self._cfg.complaint_check_interval_s, 60.0, self.escalate_due
+        )
 
     async def escalate_due(self) -> int:
         async def run(conn: Connection) -> int:

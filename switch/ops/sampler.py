@@ -8,16 +8,11 @@ indexed aggregate queries per interval, whatever the traffic.
 
 from __future__ import annotations
 
-import logging
-
-import asyncpg
-import trio
-
 from switch.db.database import Database
+from switch.db.periodic import every
 from switch.ops.metrics import SwitchMetrics
 from switch.settlement.matching import Break
 
-log = logging.getLogger("switch.ops")
 OPEN_STATES = ("received", "reserved", "sent", "confirmed", "rejected", "unknown", "reversing")
 RECON_KINDS = tuple(kind.value for kind in Break)
 RECON_RESULTS = ("matched", *RECON_KINDS)
@@ -30,13 +25,8 @@ class Sampler:
         self._interval_s = interval_s
 
     async def run(self) -> None:
-        while True:
-            with trio.move_on_after(max(self._interval_s, 1.0)):
-                try:
-                    await self.sample_once()
-                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                    log.warning("ops sampling failed: %s", exc)  # gauges keep last values
-            await trio.sleep(self._interval_s)
+        # On a failure the gauges keep their last values (and the sampled-at time says so).
+        await every("ops sampling", self._interval_s, max(self._interval_s, 1.0), self.sample_once)
 
     async def sample_once(self) -> None:
         await self._pays()

@@ -16,16 +16,12 @@ day's limit can be passed by at most the pays in flight at that moment.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
-
-import asyncpg
-import trio
 
 from switch.config import AdminConfig
 from switch.db.database import Database
+from switch.db.periodic import every
 
-log = logging.getLogger("switch.pays")
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 
 
@@ -63,12 +59,8 @@ class WalletPolicy:
         }
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                log.warning("wallet limits not refreshed: %s", exc)  # the last ones hold
-            await trio.sleep(self._cfg.limits_refresh_s)
+        # On a failure the limits loaded last stay in force.
+        await every("wallet limits refresh", self._cfg.limits_refresh_s, 30.0, self.refresh)
 
     async def refusal(self, agent_id: str, amount_paise: int, pay_id: int) -> str | None:
         """Why this new pay may not go ahead (``wallet_frozen``, ``limit_exceeded``)."""

@@ -21,11 +21,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import trio
 
 from switch.config import BillerConfig, Config, SettlementConfig
 from switch.db.database import Database
+from switch.db.periodic import DATABASE_ERRORS, every
 from switch.protocols.billers.base import BillerUnavailable, Connector
 from switch.settlement import files, store
 from switch.settlement.calendar import Calendar, calendar_from
@@ -33,6 +33,7 @@ from switch.settlement.recon import Reconciler, ReconSummary
 from switch.settlement.store import NotDue, PaysInFlight, SettlementError, WindowRow
 
 log = logging.getLogger("switch.settlement")
+RUN_DEADLINE_S = 600.0  # one round of closing and reconciling (a day's window: ~1 s)
 
 
 @dataclass
@@ -237,12 +238,20 @@ class Settlement:
 
     async def run(self) -> None:
         """Close due windows (then reconcile them) every ``check_interval_s``."""
-        while True:
-            try:
-                await self.close_due()
-                await self.reconcile_pending()
-            except (SettlementError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                self.stats.failed += 1
-                self.stats.last_error = str(exc)
-                log.error("settlement failed: %s", exc)
-            await trio.sleep(self._cfg.check_interval_s)
+
+        async def step() -> None:
+            await self.close_due()
+            await self.reconcile_pending()
+
+        def failed(exc: Exception) -> None:
+            self.stats.failed += 1
+            self.stats.last_error = str(exc)
+
+        await every(
+            "settlement",
+            self._cfg.check_interval_s,
+            RUN_DEADLINE_S,
+            step,
+            errors=(SettlementError, *DATABASE_ERRORS),
+            on_error=failed,
+        )
