@@ -50,3 +50,19 @@ def switch_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
         timeout=120,
         check=False,
     )
+
+
+async def one_terminal(sw: Any, wallet_paise: int = 0) -> Any:
+    """One agent with one terminal on the running switch ``sw``; its credentials."""
+    from switch.protocols.terminal.crypto import public_bytes
+    from switch.provisioning.fleet import provision_fleet
+
+    [creds] = await provision_fleet(
+        sw.db,
+        sw.ledger,
+        public_bytes(sw.deps.identity),
+        f"127.0.0.1:{sw.port}",
+        agents=1,
+        wallet_paise=wallet_paise,
+    )
+    return creds

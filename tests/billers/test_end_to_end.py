@@ -15,10 +15,9 @@ from simulators.epos.connection import connect
 from simulators.run import start_simulator
 from simulators.water.simulator import water_account
 from switch.config import BillerConfig, Config
-from switch.protocols.terminal.crypto import public_bytes
-from switch.provisioning.fleet import provision_fleet
 from switch.server import running_switch
 from tests.billers.conftest import World, replace_sms
+from tests.helpers import one_terminal
 
 MOBILE = "9876543210"
 
@@ -298,14 +297,7 @@ async def test_a_failing_biller_trips_its_breaker_and_not_the_others(
             )
         )
         async with running_switch(cfg, database_url) as sw:
-            [creds] = await provision_fleet(
-                sw.db,
-                sw.ledger,
-                public_bytes(sw.deps.identity),
-                f"127.0.0.1:{sw.port}",
-                agents=1,
-                wallet_paise=10_000_00,
-            )
+            creds = await one_terminal(sw, 10_000_00)
             async with connect(creds) as conn:
                 for i in range(5):  # five failures open the breaker
                     r = await conn.request(
@@ -355,14 +347,7 @@ async def test_sms_one_request_each_for_a_gateway_without_batches(
             poll_interval_s=0.05,
         )
         async with running_switch(cfg, database_url) as sw:
-            [creds] = await provision_fleet(
-                sw.db,
-                sw.ledger,
-                public_bytes(sw.deps.identity),
-                f"127.0.0.1:{sw.port}",
-                agents=1,
-                wallet_paise=1_000_00,
-            )
+            creds = await one_terminal(sw, 1_000_00)
             async with connect(creds) as conn:
                 for n in range(3):
                     result = await conn.request(

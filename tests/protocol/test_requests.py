@@ -14,7 +14,7 @@ from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.credentials import Credentials
 from switch.provisioning.fleet import provision_fleet
 from switch.server import RunningSwitch, running_switch
-from tests.helpers import scalar, with_terminals
+from tests.helpers import one_terminal, scalar, with_terminals
 
 ACCOUNT = "1234567890"
 
@@ -132,14 +132,7 @@ async def test_more_in_flight_than_allowed_is_refused_at_once(
 ) -> None:
     cfg = with_terminals(switch_config, max_in_flight=1)
     async with running_switch(cfg, database_url) as sw:
-        [creds] = await provision_fleet(
-            sw.db,
-            sw.ledger,
-            public_bytes(sw.deps.identity),
-            f"127.0.0.1:{sw.port}",
-            agents=1,
-            wallet_paise=1000_00,
-        )
+        creds = await one_terminal(sw, 1000_00)
         answers: list[dict] = []
         async with connect(creds) as conn, trio.open_nursery() as nursery:
             for i in range(5):
