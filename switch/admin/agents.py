@@ -19,13 +19,14 @@ import trio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from switch.admin.auth import Principal, new_password
-from switch.admin.common import After, Limit, deps_of, own_agent, page, plain
+from switch.admin.common import After, Limit, deps_of, own_agent, page
 from switch.admin.errors import ApiError
 from switch.admin.models import AgentIn
 from switch.admin.roles import allow
 from switch.admin.users import create_user
 from switch.db import Connection
 from switch.db.audit import audit
+from switch.db.rows import json_ready
 from switch.ledger import AccountKind
 
 router = APIRouter(prefix="/v1", tags=["agents"])
@@ -46,7 +47,7 @@ AGENT_SQL = """SELECT a.id, a.name, a.mobile, a.fps_id, a.state, a.region, a.dis
 
 
 def _shown(row: asyncpg.Record | None, who: Principal) -> dict[str, Any]:
-    agent = plain(row)
+    agent = json_ready(row)
     if who.role not in KYC_FOR and agent:
         for key in ("pan", "bank_account"):
             if agent.get(key):
@@ -114,7 +115,7 @@ async def apply(
                 )
             except asyncpg.UniqueViolationError as exc:  # a race with another application
                 raise ApiError("duplicate", "already registered (PAN or FPS id)") from exc
-            agent = plain(await _agent(conn, agent_id))
+            agent = json_ready(await _agent(conn, agent_id))
             await audit(conn, who.username, "agent.apply", "agent", agent_id, None, agent)
             return agent
 
@@ -191,7 +192,7 @@ async def upload(
                 digest,
                 who.username,
             )
-            document = plain(row)
+            document = json_ready(row)
             await audit(conn, who.username, "agent.document", "agent", agent_id, None, document)
             return document
 
@@ -220,7 +221,7 @@ async def documents(
     rows = await deps_of(request).db.fetch(
         "SELECT * FROM agent_documents WHERE agent_id = $1 ORDER BY id", agent_id
     )
-    return {"items": [plain(r) for r in rows]}
+    return {"items": [json_ready(r) for r in rows]}
 
 
 @router.post("/agents/{agent_id}/approve", summary="Approve the KYC (not by whoever entered it)")
@@ -242,9 +243,15 @@ async def approve(
             await conn.execute("UPDATE agents SET state = 'approved' WHERE id = $1", agent_id)
             after = await _agent(conn, agent_id)
             await audit(
-                conn, who.username, "agent.approve", "agent", agent_id, plain(before), plain(after)
+                conn,
+                who.username,
+                "agent.approve",
+                "agent",
+                agent_id,
+                json_ready(before),
+                json_ready(after),
             )
-            return plain(after)
+            return json_ready(after)
 
     return await deps_of(request).db.run(change)
 
@@ -278,9 +285,15 @@ async def activate(
             )
             after = await _agent(conn, agent_id)
             await audit(
-                conn, who.username, "agent.activate", "agent", agent_id, plain(before), plain(after)
+                conn,
+                who.username,
+                "agent.activate",
+                "agent",
+                agent_id,
+                json_ready(before),
+                json_ready(after),
             )
-            return plain(after) | {"login": username}
+            return json_ready(after) | {"login": username}
 
     return await deps.db.run(change)
 
@@ -309,9 +322,15 @@ async def _set_state(
             await conn.execute("UPDATE agents SET state = $2 WHERE id = $1", agent_id, to)
             after = await _agent(conn, agent_id)
             await audit(
-                conn, who.username, f"agent.{to}", "agent", agent_id, plain(before), plain(after)
+                conn,
+                who.username,
+                f"agent.{to}",
+                "agent",
+                agent_id,
+                json_ready(before),
+                json_ready(after),
             )
-            return plain(after)
+            return json_ready(after)
 
     result = await deps.db.run(change)
     if to in ("blocked", "closed") and deps.sessions is not None:

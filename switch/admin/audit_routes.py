@@ -9,8 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from switch.admin.auth import Principal
-from switch.admin.common import After, Limit, deps_of, page, plain
+from switch.admin.common import After, Limit, deps_of, page
 from switch.admin.roles import allow
+from switch.db.rows import json_ready
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -36,4 +37,4 @@ async def entries(
         after or 0,
         limit + 1,
     )
-    return page([plain(r) for r in rows], limit)
+    return page([json_ready(r) for r in rows], limit)

@@ -1,11 +1,10 @@
-"""What every admin route module shares: the deps, row conversion, paging."""
+"""What every admin route module shares: the deps, paging, scoping to an agent.
+(Rows become JSON with ``switch.db.rows.json_ready``.)"""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any
 
-import asyncpg
 from fastapi import Path, Query, Request
 
 from switch.admin.auth import Principal
@@ -24,21 +23,6 @@ RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 def deps_of(request: Request) -> AdminDeps:
     deps: AdminDeps = request.app.state.deps
     return deps
-
-
-def plain(row: asyncpg.Record | dict[str, Any] | None) -> dict[str, Any]:
-    """A row as JSON-ready values (times ISO 8601, bytes dropped)."""
-    if row is None:
-        return {}
-    out: dict[str, Any] = {}
-    for key, value in dict(row).items():
-        if isinstance(value, dt.date | dt.datetime):
-            out[key] = value.isoformat()
-        elif isinstance(value, bytes | bytearray | memoryview):
-            continue
-        else:
-            out[key] = value
-    return out
 
 
 def page(rows: list[dict[str, Any]], limit: int, key: str = "id") -> dict[str, Any]:

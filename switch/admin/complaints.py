@@ -20,7 +20,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Request
 
 from switch.admin.auth import Principal
-from switch.admin.common import After, Limit, RowId, deps_of, own_agent, page, plain
+from switch.admin.common import After, Limit, RowId, deps_of, own_agent, page
 from switch.admin.errors import ApiError
 from switch.admin.models import AssignIn, ComplaintIn, NoteIn, ResolveIn
 from switch.admin.roles import PERMISSIONS, allow
@@ -29,6 +29,7 @@ from switch.db import Connection
 from switch.db.audit import audit
 from switch.db.database import Database
 from switch.db.periodic import every
+from switch.db.rows import json_ready
 from switch.ledger import store as ledger_store
 from switch.ledger.types import FUNDING_CODE
 
@@ -125,9 +126,15 @@ async def register(
             assert row is not None
             await _event(conn, row["id"], who.username, "log", None, "logged")
             await audit(
-                conn, who.username, "complaint.log", "complaint", str(row["id"]), None, plain(row)
+                conn,
+                who.username,
+                "complaint.log",
+                "complaint",
+                str(row["id"]),
+                None,
+                json_ready(row),
             )
-            return plain(row)
+            return json_ready(row)
 
     return await deps.db.run(insert)
 
@@ -150,7 +157,7 @@ async def list_complaints(
         after or 0,
         limit + 1,
     )
-    return page([plain(r) for r in rows], limit)
+    return page([json_ready(r) for r in rows], limit)
 
 
 @router.get("/complaints/{complaint_id}", summary="A complaint and its history")
@@ -166,7 +173,7 @@ async def get(
         events = await conn.fetch(
             "SELECT * FROM complaint_events WHERE complaint_id = $1 ORDER BY id", complaint_id
         )
-        return plain(row) | {"history": [plain(e) for e in events]}
+        return json_ready(row) | {"history": [json_ready(e) for e in events]}
 
     return await deps_of(request).db.run(read)
 
@@ -211,10 +218,10 @@ async def _move(
                 f"complaint.{action}",
                 "complaint",
                 str(complaint_id),
-                plain(before),
-                plain(after),
+                json_ready(before),
+                json_ready(after),
             )
-            return plain(after)
+            return json_ready(after)
 
     return await deps.db.run(change)
 

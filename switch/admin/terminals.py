@@ -12,11 +12,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 
 from switch.admin.auth import Principal
-from switch.admin.common import After, Limit, deps_of, own_agent, page, plain
+from switch.admin.common import After, Limit, deps_of, own_agent, page
 from switch.admin.errors import ApiError
 from switch.admin.roles import allow
 from switch.db import Connection
 from switch.db.audit import audit
+from switch.db.rows import json_ready
 from switch.protocols.terminal.errors import ErrorCode
 from switch.provisioning import store
 from switch.provisioning.credentials import Credentials
@@ -45,7 +46,7 @@ async def _terminal(request: Request, terminal_id: str) -> dict[str, Any]:
     )
     if row is None:
         raise ApiError("not_found", f"no terminal {terminal_id}")
-    return plain(row)
+    return json_ready(row)
 
 
 @router.post(
@@ -89,7 +90,7 @@ async def list_terminals(
         f"T{after:08d}" if after is not None else "",
         limit + 1,
     )
-    result = page([plain(r) for r in rows], limit)
+    result = page([json_ready(r) for r in rows], limit)
     result["next"] = int(result["next"][1:]) if result["next"] else None
     return result
 

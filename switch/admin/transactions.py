@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from switch.admin.auth import Principal
-from switch.admin.common import MAX_ID, Limit, RowId, deps_of, in_ist_days, own_agent, plain
+from switch.admin.common import MAX_ID, Limit, RowId, deps_of, in_ist_days, own_agent
 from switch.admin.errors import ApiError
 from switch.admin.roles import allow
+from switch.db.rows import json_ready
 
 router = APIRouter(prefix="/v1", tags=["transactions"])
 PAY_COLUMNS = """id AS txn_id, biller_txn_id, terminal_id, terminal_ref, agent_id, biller_id,
@@ -75,7 +76,7 @@ async def search(
         before,
         limit + 1,
     )
-    items = [plain(r) for r in rows[:limit]]
+    items = [json_ready(r) for r in rows[:limit]]
     return {"items": items, "next": items[-1]["txn_id"] if len(rows) > limit else None}
 
 
@@ -93,7 +94,7 @@ async def get(
     complaints = await db.fetch(
         "SELECT id, state, category FROM complaints WHERE pay_id = $1", txn_id
     )
-    return plain(row) | {
-        "sms": [plain(s) for s in sms],
-        "complaints": [plain(c) for c in complaints],
+    return json_ready(row) | {
+        "sms": [json_ready(s) for s in sms],
+        "complaints": [json_ready(c) for c in complaints],
     }

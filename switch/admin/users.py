@@ -8,13 +8,14 @@ import asyncpg
 from fastapi import APIRouter, Depends, Request
 
 from switch.admin.auth import Auth, Principal
-from switch.admin.common import After, Limit, deps_of, page, plain
+from switch.admin.common import After, Limit, deps_of, page
 from switch.admin.errors import ApiError
 from switch.admin.models import UserChangeIn, UserIn
 from switch.admin.roles import allow
 from switch.db import Connection
 from switch.db.audit import audit
 from switch.db.database import Database
+from switch.db.rows import json_ready
 
 router = APIRouter(prefix="/v1", tags=["users"])
 USER_COLUMNS = "id, username, role, agent_id, mobile, disabled, locked_until, created_at"
@@ -49,7 +50,7 @@ async def create_user(
                 raise ApiError(
                     "duplicate", f"username {username} is taken", {"username": "already taken"}
                 ) from exc
-            user = plain(row)
+            user = json_ready(row)
             await audit(conn, actor, "user.create", "user", username, None, user)
             return user
 
@@ -78,7 +79,7 @@ async def list_users(
         after or 0,
         limit + 1,
     )
-    return page([plain(r) for r in rows], limit)
+    return page([json_ready(r) for r in rows], limit)
 
 
 @router.patch("/users/{username}", summary="Change a staff login's role, or disable it")
@@ -110,8 +111,14 @@ async def change(
             if body.disabled:
                 await conn.execute("DELETE FROM user_tokens WHERE user_id = $1", before["id"])
             await audit(
-                conn, who.username, "user.change", "user", username, plain(before), plain(after)
+                conn,
+                who.username,
+                "user.change",
+                "user",
+                username,
+                json_ready(before),
+                json_ready(after),
             )
-            return plain(after)
+            return json_ready(after)
 
     return await deps_of(request).db.run(update)

@@ -13,13 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from switch.admin.auth import Principal
-from switch.admin.common import After, Limit, deps_of, in_ist_days, own_agent, page, plain
+from switch.admin.common import After, Limit, deps_of, in_ist_days, own_agent, page
 from switch.admin.errors import ApiError
 from switch.admin.models import LimitsIn, TopUpIn
 from switch.admin.roles import allow
 from switch.db import Connection
 from switch.db.audit import audit
 from switch.db.database import Database
+from switch.db.rows import json_ready
 from switch.ledger import LedgerError, ModifiedRequest
 from switch.pays.limits import Limits
 
@@ -146,7 +147,7 @@ async def statement(
         after or 0,
         limit + 1,
     )
-    return page([plain(r) for r in rows], limit)
+    return page([json_ready(r) for r in rows], limit)
 
 
 async def save_limits(

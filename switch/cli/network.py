@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -178,8 +179,6 @@ def wallet_topup(cfg: Config, agent_id: str, amount_paise: int, bank_ref: str) -
 @click.pass_obj
 def wallet_freeze(cfg: Config, agent_id: str, actor: str) -> None:
     """Refuse new pays from this agent's wallet (every switch process within seconds)."""
-    from switch.cli.users import wallet_policy_command
-
     wallet_policy_command(cfg, agent_id, actor, frozen=True)
 
 
@@ -189,8 +188,6 @@ def wallet_freeze(cfg: Config, agent_id: str, actor: str) -> None:
 @click.pass_obj
 def wallet_unfreeze(cfg: Config, agent_id: str, actor: str) -> None:
     """Lift a freeze."""
-    from switch.cli.users import wallet_policy_command
-
     wallet_policy_command(cfg, agent_id, actor, frozen=False)
 
 
@@ -210,8 +207,6 @@ def wallet_limits(
     actor: str,
 ) -> None:
     """Set the wallet's limits (those not given keep their value)."""
-    from switch.cli.users import wallet_policy_command
-
     wallet_policy_command(
         cfg,
         agent_id,
@@ -220,3 +215,34 @@ def wallet_limits(
         per_txn_paise=per_txn_paise,
         per_day_paise=per_day_paise,
     )
+
+
+def wallet_policy_command(cfg: Config, agent_id: str, actor: str, **change: Any) -> None:
+    """Freeze, unfreeze or set limits, as the admin API does (audited)."""
+    from switch.admin.errors import ApiError  # the admin modules load FastAPI: only here
+    from switch.admin.wallets import save_limits
+    from switch.pays.limits import Limits, WalletPolicy
+
+    async def run(db: Database, ledger: Ledger) -> dict[str, Any]:
+        policy = WalletPolicy(db, cfg.admin)
+        await policy.refresh()
+        before = policy.limits(agent_id)
+        values = {
+            "max_balance_paise": before.max_balance_paise,
+            "per_txn_paise": before.per_txn_paise,
+            "per_day_paise": before.per_day_paise,
+            "frozen": before.frozen,
+        } | {k: v for k, v in change.items() if v is not None}
+        after = Limits(**values, own=True)
+        action = (
+            "wallet.limits"
+            if "frozen" not in change
+            else ("wallet.freeze" if change["frozen"] else "wallet.unfreeze")
+        )
+        try:
+            await save_limits(db, actor, agent_id, after, before, action)
+        except ApiError as exc:
+            raise click.ClickException(exc.message) from exc
+        return {"agent_id": agent_id, **values}
+
+    echo_json(run_with_ledger(cfg, run))

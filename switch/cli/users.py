@@ -1,5 +1,5 @@
-"""``switch user``: staff logins for the admin API (the first admin is made here), and
-``switch wallet freeze|unfreeze|limits`` for operators' scripts. docs/admin-api.md."""
+"""``switch user``: staff logins for the admin API (the first admin is made here).
+docs/admin-api.md."""
 
 from __future__ import annotations
 
@@ -12,12 +12,10 @@ from switch.admin.auth import Auth, check_password
 from switch.admin.errors import ApiError
 from switch.admin.roles import STAFF_ROLES
 from switch.admin.users import create_user
-from switch.admin.wallets import save_limits
 from switch.cli.common import echo_json, run_with_ledger
 from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger
-from switch.pays.limits import Limits, WalletPolicy
 
 
 @click.group()
@@ -63,31 +61,5 @@ def user_list(cfg: Config) -> None:
             "SELECT username, role, agent_id, disabled, locked_until FROM users ORDER BY id"
         )
         return [dict(r) for r in rows]
-
-    echo_json(run_with_ledger(cfg, run))
-
-
-def wallet_policy_command(cfg: Config, agent_id: str, actor: str, **change: Any) -> None:
-    async def run(db: Database, ledger: Ledger) -> dict[str, Any]:
-        policy = WalletPolicy(db, cfg.admin)
-        await policy.refresh()
-        before = policy.limits(agent_id)
-        values = {
-            "max_balance_paise": before.max_balance_paise,
-            "per_txn_paise": before.per_txn_paise,
-            "per_day_paise": before.per_day_paise,
-            "frozen": before.frozen,
-        } | {k: v for k, v in change.items() if v is not None}
-        after = Limits(**values, own=True)
-        action = (
-            "wallet.limits"
-            if "frozen" not in change
-            else ("wallet.freeze" if change["frozen"] else "wallet.unfreeze")
-        )
-        try:
-            await save_limits(db, actor, agent_id, after, before, action)
-        except ApiError as exc:
-            raise click.ClickException(exc.message) from exc
-        return {"agent_id": agent_id, **values}
 
     echo_json(run_with_ledger(cfg, run))

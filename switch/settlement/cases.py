@@ -17,7 +17,6 @@ no_money      none (settled outside the switch)    any
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +25,7 @@ import asyncpg
 from switch.db import Connection
 from switch.db.audit import audit
 from switch.db.database import Database
+from switch.db.rows import json_ready
 from switch.ledger import store as ledger_store
 from switch.settlement.store import payable_code, receivable_code
 
@@ -59,7 +59,7 @@ async def list_cases(
         biller_id,
         limit,
     )
-    return [_plain(r) for r in rows]
+    return [json_ready(r) for r in rows]
 
 
 async def resolve(db: Database, case_id: int, resolution: str, actor: str, note: str) -> Resolved:
@@ -115,10 +115,10 @@ async def _resolve(
             "recon.resolve",
             "recon_case",
             str(case_id),
-            _plain(case),
-            _plain(after) | {"transfer_key": key, "moved_paise": amount},
+            json_ready(case),
+            json_ready(after) | {"transfer_key": key, "moved_paise": amount},
         )
-        return Resolved(_plain(after), key, amount)
+        return Resolved(json_ready(after), key, amount)
 
 
 def _amount_for(case: asyncpg.Record, resolution: str, pay_amount_paise: int | None) -> int:
@@ -169,10 +169,3 @@ async def _move_money(
     [code] = await ledger_store.apply_in_transaction(conn, [leg])
     if code not in (0, 1):
         raise CaseError(f"case {case['id']}: {_REFUSALS.get(code, f'ledger code {code}')}")
-
-
-def _plain(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v)
-        for k, v in dict(row).items()
-    }

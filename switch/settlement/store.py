@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 
 from switch.db import Connection
+from switch.db.rows import json_ready
 from switch.ledger import store as ledger_store
 from switch.ledger.types import FEE_INCOME_CODE, FUNDING_CODE
 from switch.settlement.calendar import Window
@@ -65,10 +66,7 @@ class WindowRow:
     file_sha256: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v)
-            for k, v in self.__dict__.items()
-        }
+        return json_ready(self.__dict__)
 
 
 def receivable_code(biller_id: str) -> str:
