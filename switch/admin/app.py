@@ -19,6 +19,8 @@ from switch.admin import (
     auth_routes,
     complaints,
     errors,
+    reports,
+    settlement,
     terminals,
     transactions,
     users,
@@ -50,7 +52,8 @@ def create_app(deps: AdminDeps) -> FastAPI:
     app = FastAPI(
         title="Bill-payment switch: back office",
         version=__version__,
-        description="Agents and KYC, wallets, terminals, complaints, transaction search. "
+        description="Agents and KYC, wallets, terminals, complaints, transaction search, "
+        "MIS reports, settlement windows and files, reconciliation cases. "
         "Log in at POST /v1/auth/login; send the token as `Authorization: Bearer <token>`.",
         openapi_url=OPENAPI_PATH,
         docs_url="/v1/docs",
@@ -67,6 +70,8 @@ def create_app(deps: AdminDeps) -> FastAPI:
         terminals,
         complaints,
         transactions,
+        reports,
+        settlement,
         audit_routes,
     ):
         app.include_router(module.router)

@@ -121,3 +121,10 @@ class NoteIn(Strict):
 class ResolveIn(Strict):
     resolution: Note
     refund_paise: Paise | None = None
+
+
+class ResolveCaseIn(Strict):
+    resolution: Literal["refund_agent", "force_post", "no_money"] = Field(
+        description="refund_agent and force_post move money through the ledger"
+    )
+    note: Note

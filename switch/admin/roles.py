@@ -38,6 +38,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "complaints.refund": frozenset({"finance", "admin"}),
     "transactions.read": frozenset({*STAFF_ROLES, "agent"}),
     "audit.read": frozenset({"auditor", "admin"}),
+    "reports.statement": frozenset(
+        {"finance", "operations", "support", "auditor", "admin", "agent"}
+    ),
+    "reports.totals": frozenset({"finance", "operations", "auditor", "admin"}),
+    "settlement.read": frozenset({"finance", "operations", "auditor", "admin"}),
+    "recon.read": frozenset({"finance", "operations", "auditor", "admin"}),
+    "recon.resolve": frozenset({"finance", "admin"}),
 }
 
 bearer = HTTPBearer(auto_error=False, description="POST /v1/auth/login gives the token")

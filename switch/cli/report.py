@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -27,8 +26,8 @@ FORMATS = click.Choice(["table", "csv", "json"])
 
 def _range(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.date, dt.date]:
     """Default: the last 30 days up to today (IST)."""
-    to = end.date() if end else dt.datetime.now(IST).date()
-    return (start.date() if start else to - dt.timedelta(days=29)), to
+    today = dt.datetime.now(IST).date()
+    return reports.default_range(start and start.date(), end and end.date(), today)
 
 
 def rupees(paise: int) -> str:
@@ -41,12 +40,7 @@ def emit(rows: Sequence[dict[str, Any]], fmt: str, out: Path | None, title: str)
     if fmt == "json":
         text = json.dumps(list(rows), indent=2, default=str) + "\n"
     elif fmt == "csv":
-        buf = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-        text = buf.getvalue()
+        text = reports.as_csv(rows)
     else:
         table = Table(title=title)
         columns = list(rows[0]) if rows else []

@@ -39,7 +39,13 @@ _REFUSALS = {
 
 
 class CaseError(Exception):
-    pass
+    """A resolution refused; ``reason`` is ``invalid`` (it does not fit the case, or
+    the case is resolved already) or ``insufficient_funds`` (force-post: the wallet
+    does not hold the amount)."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -50,14 +56,20 @@ class Resolved:
 
 
 async def list_cases(
-    db: Database, state: str | None = "open", biller_id: str | None = None, limit: int = 100
+    db: Database,
+    state: str | None = "open",
+    biller_id: str | None = None,
+    limit: int = 100,
+    after_id: int = 0,
 ) -> list[dict[str, Any]]:
+    """Cases oldest first, from the one after ``after_id``."""
     rows = await db.fetch(
         """SELECT * FROM recon_cases WHERE ($1::text IS NULL OR state = $1)
-              AND ($2::text IS NULL OR biller_id = $2) ORDER BY id LIMIT $3""",
+              AND ($2::text IS NULL OR biller_id = $2) AND id > $4 ORDER BY id LIMIT $3""",
         state,
         biller_id,
         limit,
+        after_id,
     )
     return [json_ready(r) for r in rows]
 
@@ -168,4 +180,5 @@ async def _move_money(
         leg = (key, wallet, payable, amount)
     [code] = await ledger_store.apply_in_transaction(conn, [leg])
     if code not in (0, 1):
-        raise CaseError(f"case {case['id']}: {_REFUSALS.get(code, f'ledger code {code}')}")
+        message = f"case {case['id']}: {_REFUSALS.get(code, f'ledger code {code}')}"
+        raise CaseError(message, "insufficient_funds" if code == 3 else "invalid")

@@ -9,7 +9,9 @@ tells them apart in a statement). Every query is bounded: a date range of at mos
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,6 +46,26 @@ _FROM = """
 _COMMISSION = """CASE WHEN p.state = 'posted'
      THEN coalesce(i.commission_paise, p.amount_paise * coalesce(b.bps, 0) / 10000)
      ELSE 0 END"""
+
+
+def as_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows as CSV with a header line (the keys of the first row); none: empty."""
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue()
+
+
+def default_range(
+    start: dt.date | None, end: dt.date | None, today: dt.date
+) -> tuple[dt.date, dt.date]:
+    """A range with its blanks filled: up to ``today``, from 30 days before its end."""
+    last = end or today
+    if start is None:  # (the earliest day there is, for an end in the year 1's January)
+        start = last - dt.timedelta(days=min(29, last.toordinal() - 1))
+    return start, last
 
 
 def _check_range(start: dt.date, end: dt.date) -> None:

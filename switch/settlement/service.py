@@ -52,6 +52,14 @@ def files_dir(cfg: Config) -> Path:
     return cfg.services.resolved_data_dir() / "settlement"
 
 
+async def file_content(db: Database, w: WindowRow) -> bytes:
+    """The bytes of the window's settlement file, rendered from its rows (a pure
+    function of them: the same bytes every time)."""
+    lines = await db.run(lambda c: store.items(c, w.id))
+    adjustments = await db.run(lambda c: store.adjustments(c, w.id))
+    return files.render(w, lines, adjustments)
+
+
 def settlement_for(
     cfg: Config, db: Database, report_connectors: Mapping[str, Connector]
 ) -> Settlement:
@@ -120,9 +128,7 @@ class Settlement:
 
     async def write_file(self, w: WindowRow) -> str:
         """(Re)write the window's settlement file; return its SHA-256."""
-        lines = await self._db.run(lambda c: store.items(c, w.id))
-        adjustments = await self._db.run(lambda c: store.adjustments(c, w.id))
-        content = files.render(w, lines, adjustments)
+        content = await file_content(self._db, w)
         await trio.to_thread.run_sync(files.write, self.files_dir, w, content)
         return files.digest(content)
 

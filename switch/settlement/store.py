@@ -85,6 +85,11 @@ async def _lock(conn: Connection, biller_id: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", SETTLEMENT_LOCK, biller_id)
 
 
+async def by_id(conn: Connection, window_id: int) -> WindowRow | None:
+    row = await conn.fetchrow("SELECT * FROM settlement_windows WHERE id = $1", window_id)
+    return window_row(row) if row else None
+
+
 async def find(conn: Connection, biller_id: str, day: dt.date) -> WindowRow | None:
     row = await conn.fetchrow(
         "SELECT * FROM settlement_windows WHERE biller_id = $1 AND business_date = $2",

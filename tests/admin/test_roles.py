@@ -106,6 +106,19 @@ def endpoints(
         ),
         ("GET", "/v1/transactions", None, "transactions.read"),
         ("GET", "/v1/audit", None, "audit.read"),
+        ("GET", f"/v1/reports/statement?agent_id={a}", None, "reports.statement"),
+        ("GET", "/v1/reports/totals?by=region", None, "reports.totals"),
+        ("GET", "/v1/reports/chart.png", None, "reports.totals"),
+        ("GET", "/v1/settlement/windows", None, "settlement.read"),
+        ("GET", "/v1/settlement/windows/1/file", None, "settlement.read"),
+        ("GET", "/v1/recon/cases", None, "recon.read"),
+        ("GET", "/v1/recon/cases/1", None, "recon.read"),
+        (
+            "POST",
+            "/v1/recon/cases/1/resolve",
+            lambda: {"resolution": "no_money", "note": "settled by cheque"},
+            "recon.resolve",
+        ),
     ]
 
 

@@ -9,12 +9,15 @@ import datetime as dt
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
 from simulators.common.faults import Fault
 from simulators.discom.simulator import discom_account
 from simulators.epos.connection import connect
-from switch.config import BillerConfig, SettlementConfig
+from switch.admin.auth import Auth
+from switch.admin.users import create_user
+from switch.config import AdminConfig, BillerConfig, SettlementConfig
 from switch.pays.states import PayState
 from switch.protocols.billers.base import BillerUnavailable
 from switch.settlement import cases
@@ -22,6 +25,7 @@ from switch.settlement.calendar import Calendar
 from switch.settlement.cases import CaseError
 from switch.settlement.recon import Reconciler, report_connector
 from switch.settlement.service import Settlement
+from tests.admin.conftest import MOBILE, PASSWORD
 from tests.billers.conftest import World
 from tests.billers.test_recovery import state_of, stuck, wallet
 from tests.settlement.conftest import balance, calendar_cut_at, db_now
@@ -204,3 +208,52 @@ async def test_settled_days_are_reconciled_by_the_switch_itself(
     [done] = await s.reconcile_pending()
     assert (done.biller_id, done.business_date, done.matched) == ("UPPCL", day, 1)
     assert await s.reconcile_pending() == []  # nothing left to do
+
+
+async def test_finance_works_the_cases_through_the_admin_api(world: World) -> None:
+    """The same cases as above, listed and resolved over HTTP by a finance login: the
+    money moves through the ledger, the audit log names the login, and a resolution
+    that does not fit the case is refused with the reason."""
+    await broken_day(world)
+    cal, day, _ = await today(world)
+    await reconciler(world, cal).run("UPPCL", day)
+    sw = world.switch
+    fast = AdminConfig(argon2_time_cost=1, argon2_memory_kib=8192)
+    await create_user(sw.db, Auth(sw.db, fast), "test", "fin1", "finance", MOBILE, PASSWORD)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{sw.admin_port}", timeout=30) as http:
+        r = await http.post("/v1/auth/login", json={"username": "fin1", "password": PASSWORD})
+        http.headers["Authorization"] = f"Bearer {r.json()['token']}"
+        first = (await http.get("/v1/recon/cases", params={"limit": 3})).json()
+        rest = (await http.get("/v1/recon/cases", params={"after": first["next"]})).json()
+        assert len(first["items"]) == 3 and len(rest["items"]) == 1 and rest["next"] is None
+        found = {c["kind"]: c["id"] for c in first["items"] + rest["items"]}
+        start = await wallet(world)
+
+        async def resolve(kind: str, resolution: str) -> httpx.Response:
+            return await http.post(
+                f"/v1/recon/cases/{found[kind]}/resolve",
+                json={"resolution": resolution, "note": f"{kind}: checked with UPPCL"},
+            )
+
+        r = await resolve("missing_at_biller", "refund_agent")
+        assert r.status_code == 200, r.text
+        assert r.json()["moved_paise"] == FORGOTTEN and r.json()["resolved_by"] == "fin1"
+        assert await wallet(world) == start + FORGOTTEN
+        again = await resolve("missing_at_biller", "refund_agent")
+        assert again.status_code == 409 and "already resolved" in again.json()["error"]["message"]
+        wrong = await resolve("amount_mismatch", "force_post")
+        assert wrong.status_code == 409 and "kept less" in wrong.json()["error"]["message"]
+        assert (await resolve("missing_at_switch", "no_money")).json()["moved_paise"] == 0
+        assert await wallet(world) == start + FORGOTTEN  # nothing else moved
+        case = (await http.get(f"/v1/recon/cases/{found['missing_at_switch']}")).json()
+        assert case["state"] == "resolved" and case["resolution"] == "no_money"
+        still_open = (await http.get("/v1/recon/cases")).json()["items"]
+        assert {c["kind"] for c in still_open} == {"amount_mismatch", "success_after_reversal"}
+        bad = await http.post(
+            f"/v1/recon/cases/{found['amount_mismatch']}/resolve",
+            json={"resolution": "write_off", "note": ""},
+        )
+        assert bad.status_code == 422
+        assert set(bad.json()["error"]["fields"]) == {"resolution", "note"}
+    actors = await sw.db.fetch("SELECT actor FROM audit_log WHERE action = 'recon.resolve'")
+    assert [a["actor"] for a in actors] == ["fin1", "fin1"]

@@ -1,0 +1,139 @@
+"""/v1/settlement and /v1/recon: finance's view of settlement windows, their files,
+and the reconciliation cases, with resolution through the ledger.
+
+The same operations as ``switch settle status|files`` and ``switch recon
+cases|resolve`` (switch/settlement/). A window's file is rendered from the database
+each time (it is a pure function of the closed window) and checked against the
+digest recorded when the window settled, so what is downloaded is what was settled,
+whichever switch process wrote the file to disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from switch.admin.auth import Principal
+from switch.admin.common import MAX_ID, After, Limit, RowId, deps_of, page
+from switch.admin.errors import ApiError
+from switch.admin.models import ResolveCaseIn
+from switch.admin.roles import allow
+from switch.db.rows import json_ready
+from switch.settlement import cases, files, store
+from switch.settlement.service import file_content
+
+log = logging.getLogger("switch.admin")
+router = APIRouter(prefix="/v1", tags=["settlement"])
+BillerId = Annotated[str | None, Query(max_length=40)]
+
+
+@router.get("/settlement/windows", summary="Closed and settled windows, newest first")
+async def windows(
+    request: Request,
+    who: Annotated[Principal, Depends(allow("settlement.read"))],
+    biller_id: BillerId = None,
+    state: Literal["closed", "settled"] | None = None,
+    start: Annotated[dt.date | None, Query(alias="from", description="first business day")] = None,
+    end: Annotated[dt.date | None, Query(alias="to", description="last business day")] = None,
+    limit: Limit = 50,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="the `next` of the previous page")
+    ] = None,
+) -> dict[str, Any]:
+    rows = await deps_of(request).db.fetch(
+        """SELECT * FROM settlement_windows
+            WHERE ($1::text IS NULL OR biller_id = $1) AND ($2::text IS NULL OR state = $2)
+              AND ($3::date IS NULL OR business_date >= $3)
+              AND ($4::date IS NULL OR business_date <= $4)
+              AND ($5::bigint IS NULL OR id < $5)
+            ORDER BY id DESC LIMIT $6""",
+        biller_id,
+        state,
+        start,
+        end,
+        before,
+        limit + 1,
+    )
+    items = [store.window_row(r).as_dict() for r in rows[:limit]]
+    return {"items": items, "next": items[-1]["id"] if len(rows) > limit else None}
+
+
+@router.get(
+    "/settlement/windows/{window_id}/file",
+    summary="The settled window's CSV file (its SHA-256 in X-Checksum-SHA256)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def window_file(
+    window_id: RowId,
+    request: Request,
+    who: Annotated[Principal, Depends(allow("settlement.read"))],
+) -> Response:
+    db = deps_of(request).db
+    w = await db.run(lambda c: store.by_id(c, window_id))
+    if w is None:
+        raise ApiError("not_found", f"no settlement window {window_id}")
+    if w.state != "settled" or w.file_sha256 is None:
+        raise ApiError("invalid_state", f"window {window_id} is {w.state}: no file until settled")
+    content = await file_content(db, w)
+    digest = files.digest(content)
+    if digest != w.file_sha256:
+        # The snapshot rows changed after settlement: nothing the caller can fix.
+        log.error("settlement window %s renders to %s, settled as %s", w.id, digest, w.file_sha256)
+        raise ApiError("internal_error", f"window {window_id}'s file no longer matches its digest")
+    return Response(
+        content,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{files.file_name(w)}"',
+            "X-Checksum-SHA256": digest,
+        },
+    )
+
+
+@router.get("/recon/cases", summary="Reconciliation cases (one per break), oldest first")
+async def list_cases(
+    request: Request,
+    who: Annotated[Principal, Depends(allow("recon.read"))],
+    state: Literal["open", "resolved"] | None = "open",
+    biller_id: BillerId = None,
+    limit: Limit = 50,
+    after: After = None,
+) -> dict[str, Any]:
+    rows = await cases.list_cases(deps_of(request).db, state, biller_id, limit + 1, after or 0)
+    return page(rows, limit)
+
+
+@router.get("/recon/cases/{case_id}", summary="One reconciliation case")
+async def get_case(
+    case_id: RowId, request: Request, who: Annotated[Principal, Depends(allow("recon.read"))]
+) -> dict[str, Any]:
+    row = await deps_of(request).db.fetchrow("SELECT * FROM recon_cases WHERE id = $1", case_id)
+    if row is None:
+        raise ApiError("not_found", f"no case {case_id}")
+    return json_ready(row)
+
+
+@router.post(
+    "/recon/cases/{case_id}/resolve",
+    summary="Resolve a case: refund_agent or force_post move money through the ledger",
+)
+async def resolve_case(
+    case_id: RowId,
+    body: ResolveCaseIn,
+    request: Request,
+    who: Annotated[Principal, Depends(allow("recon.resolve"))],
+) -> dict[str, Any]:
+    db = deps_of(request).db
+    if await db.fetchval("SELECT 1 FROM recon_cases WHERE id = $1", case_id) is None:
+        raise ApiError("not_found", f"no case {case_id}")
+    try:
+        done = await cases.resolve(db, case_id, body.resolution, who.username, body.note)
+    except cases.CaseError as exc:
+        code = "insufficient_funds" if exc.reason == "insufficient_funds" else "invalid_state"
+        raise ApiError(code, str(exc)) from None
+    return done.case | {"transfer_key": done.transfer_key, "moved_paise": done.amount_paise}
