@@ -58,8 +58,7 @@ async def windows(
         before,
         limit + 1,
     )
-    items = [store.window_row(r).as_dict() for r in rows[:limit]]
-    return {"items": items, "next": items[-1]["id"] if len(rows) > limit else None}
+    return page([store.window_row(r).as_dict() for r in rows], limit)
 
 
 @router.get(

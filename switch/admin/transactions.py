@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from switch.admin.auth import Principal
-from switch.admin.common import MAX_ID, Limit, RowId, deps_of, in_ist_days, own_agent
+from switch.admin.common import MAX_ID, Limit, RowId, deps_of, in_ist_days, own_agent, page
 from switch.admin.errors import ApiError
 from switch.admin.roles import allow
 from switch.db.rows import json_ready
@@ -76,8 +76,7 @@ async def search(
         before,
         limit + 1,
     )
-    items = [json_ready(r) for r in rows[:limit]]
-    return {"items": items, "next": items[-1]["txn_id"] if len(rows) > limit else None}
+    return page([json_ready(r) for r in rows], limit, "txn_id")
 
 
 @router.get("/transactions/{txn_id}", summary="One transaction, with its SMS and complaints")
