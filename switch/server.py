@@ -99,7 +99,9 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         try:
             async with _terminal_listener(cfg, deps) as (port, accepting):
                 ops_port = await _start_ops(cfg, pays, db, metrics, accepting)
-                admin_port = await _start_admin(cfg, pays, db, ledger, deps, policy, port)
+                admin_port = await _start_admin(
+                    cfg, pays, db, ledger, deps, policy, settlement, port
+                )
                 yield RunningSwitch(
                     port,
                     deps,
@@ -211,6 +213,7 @@ async def _start_admin(
     ledger: Ledger,
     deps: TerminalDeps,
     policy: WalletPolicy,
+    settlement: Settlement,
     terminal_port: int,
 ) -> int | None:
     """The back-office API (docs/admin-api.md) and the complaints' escalator."""
@@ -233,6 +236,7 @@ async def _start_admin(
         public_bytes(deps.identity),
         f"{cfg.terminals.host}:{terminal_port}",
         documents,
+        settlement,
         deps.registry,
     )
     port: int = await nursery.start(serve_asgi, create_app(admin), cfg.admin.host, cfg.admin.port)

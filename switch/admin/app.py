@@ -31,6 +31,7 @@ from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger
 from switch.pays.limits import WalletPolicy
+from switch.settlement.service import Settlement
 
 OPENAPI_PATH = "/v1/openapi.json"
 
@@ -45,6 +46,7 @@ class AdminDeps:
     switch_public_key: bytes  # for terminals' credentials files
     terminal_address: str  # host:port terminals connect to
     documents_dir: Path
+    settlement: Settlement  # the process's own: its calendar, and what its runs found
     sessions: SessionRegistry | None = None  # live terminal sessions (to cut on block)
 
 

@@ -31,6 +31,30 @@ router = APIRouter(prefix="/v1", tags=["settlement"])
 BillerId = Annotated[str | None, Query(max_length=40)]
 
 
+@router.get(
+    "/settlement/open",
+    summary="Each biller's open window so far, the due windows not yet settled, and "
+    "what this process's settlement runs found",
+)
+async def open_windows(
+    request: Request, who: Annotated[Principal, Depends(allow("settlement.read"))]
+) -> dict[str, Any]:
+    s = deps_of(request).settlement
+    now = await s.now()
+    stats = s.stats
+    return {
+        "now": now.isoformat(),
+        "billers": [await s.open_window(b.id, now) for b in deps_of(request).cfg.billers],
+        "runs": {
+            "settled": stats.settled,
+            "waiting_on_pays_in_flight": stats.waiting,
+            "reconciliations_put_off": stats.recon_waiting,
+            "failed": stats.failed,
+            "last_error": stats.last_error or None,
+        },
+    }
+
+
 @router.get("/settlement/windows", summary="Closed and settled windows, newest first")
 async def windows(
     request: Request,

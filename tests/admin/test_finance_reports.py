@@ -96,6 +96,14 @@ async def test_settlement_windows_and_the_file_that_settled(admin: Admin, tmp_pa
     _, creds = await funded_terminal(admin, 1)
     for n in range(3):
         assert (await pay(creds, f"S{n}", 100_00 + n))["status"] == "success"
+    # What the open window holds so far, by the switch's own calendar.
+    r = await admin.call("operations", "GET", "/v1/settlement/open")
+    assert r.status_code == 200, r.text
+    [uppcl] = r.json()["billers"]
+    assert (uppcl["biller_id"], uppcl["posted"], uppcl["posted_paise"]) == ("UPPCL", 3, 300_03)
+    assert uppcl["in_flight"] == 0 and uppcl["due_unsettled"] == []
+    assert r.json()["runs"]["failed"] == 0
+
     cut = await db_now(admin.sw)
     cal = calendar_cut_at(cut)
     day = cal.business_date(cut - dt.timedelta(seconds=1))

@@ -109,6 +109,7 @@ def endpoints(
         ("GET", f"/v1/reports/statement?agent_id={a}", None, "reports.statement"),
         ("GET", "/v1/reports/totals?by=region", None, "reports.totals"),
         ("GET", "/v1/reports/chart.png", None, "reports.totals"),
+        ("GET", "/v1/settlement/open", None, "settlement.read"),
         ("GET", "/v1/settlement/windows", None, "settlement.read"),
         ("GET", "/v1/settlement/windows/1/file", None, "settlement.read"),
         ("GET", "/v1/recon/cases", None, "recon.read"),
