@@ -143,7 +143,8 @@ async def get_case(
 
 @router.post(
     "/recon/cases/{case_id}/resolve",
-    summary="Resolve a case: refund_agent or force_post move money through the ledger",
+    summary="Resolve a case: refund_agent or force_post move money through the ledger "
+    "(commission and fee follow what the biller kept; `money` in the answer says what moved)",
 )
 async def resolve_case(
     case_id: RowId,
@@ -151,12 +152,14 @@ async def resolve_case(
     request: Request,
     who: Annotated[Principal, Depends(allow("recon.resolve"))],
 ) -> dict[str, Any]:
-    db = deps_of(request).db
-    if await db.fetchval("SELECT 1 FROM recon_cases WHERE id = $1", case_id) is None:
+    deps = deps_of(request)
+    if await deps.db.fetchval("SELECT 1 FROM recon_cases WHERE id = $1", case_id) is None:
         raise ApiError("not_found", f"no case {case_id}")
     try:
-        done = await cases.resolve(db, case_id, body.resolution, who.username, body.note)
+        done = await cases.resolve(
+            deps.db, case_id, body.resolution, who.username, body.note, deps.cfg.billers
+        )
     except cases.CaseError as exc:
         code = "insufficient_funds" if exc.reason == "insufficient_funds" else "invalid_state"
         raise ApiError(code, str(exc)) from None
-    return done.case | {"transfer_key": done.transfer_key, "moved_paise": done.amount_paise}
+    return done.as_dict()

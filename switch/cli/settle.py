@@ -166,7 +166,7 @@ def recon_resolve(cfg: Config, case_id: int, action: str, actor: str, note: str)
     settlement nets it."""
 
     async def run(db: Database, ledger: Ledger) -> dict[str, Any]:
-        done = await cases_mod.resolve(db, case_id, action, actor, note)
-        return done.case | {"transfer_key": done.transfer_key, "moved_paise": done.amount_paise}
+        done = await cases_mod.resolve(db, case_id, action, actor, note, cfg.billers)
+        return done.as_dict()
 
     echo_json(run_with_ledger(cfg, run))

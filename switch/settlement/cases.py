@@ -1,58 +1,64 @@
 """Reconciliation cases: list them, and resolve one (money only through the ledger).
 
-Resolving is one database transaction: lock the case, apply its ledger transfer (if
+Resolving is one database transaction: lock the case, apply its ledger transfers (if
 the resolution moves money), record the adjustment the biller's next settlement
 nets, mark the case resolved, and append the audit entry. All of it or none of it;
 two people resolving the same case at once get one resolution and one error.
 
-resolution    money moved                          allowed for
-refund_agent  biller's receivable -> agent wallet  missing_at_biller; amount_mismatch
-              (the biller owes it back: its next   where the biller kept less
-              settlements recover it)
-force_post    agent wallet -> biller's payable     missing_at_switch, success_after_reversal;
-              (paid at the biller's next           amount_mismatch where the biller kept more
-              settlement)
-no_money      none (settled outside the switch)    any
+What each resolution moves, and why (commission and fee follow the money the biller
+really kept): switch/settlement/resolutions.py. The transfers, keyed
+``recon:<case id>:<leg>``:
+
+leg          from                     to
+refund       biller's receivable      agent's wallet
+fee_back     switch's fee income      biller's receivable
+charge       agent's wallet           biller's payable   (refused if it cannot cover it)
+commission   biller's payable         agent's wallet
+fee          biller's payable         switch's fee income
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
+from switch.config import BillerConfig
 from switch.db import Connection
 from switch.db.audit import audit
 from switch.db.database import Database
 from switch.db.rows import json_ready
 from switch.ledger import store as ledger_store
+from switch.ledger.types import FEE_INCOME_CODE
+from switch.settlement.resolutions import (
+    RESOLUTIONS,
+    CaseError,
+    Plan,
+    SettledLine,
+    Terms,
+    plan,
+)
 from switch.settlement.store import payable_code, receivable_code
 
-RESOLUTIONS = ("refund_agent", "force_post", "no_money")
+__all__ = ["RESOLUTIONS", "CaseError", "Resolved", "list_cases", "resolve"]
 MAX_NOTE_CHARS = 2000
 _REFUSALS = {
     2: "the ledger already has this case's transfer with other content",
-    3: "the agent's wallet does not hold enough to force-post",
+    3: "does not hold enough",
     4: "an account of this case does not exist",
 }
-
-
-class CaseError(Exception):
-    """A resolution refused; ``reason`` is ``invalid`` (it does not fit the case, or
-    the case is resolved already) or ``insufficient_funds`` (force-post: the wallet
-    does not hold the amount)."""
-
-    def __init__(self, message: str, reason: str = "invalid") -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
 class Resolved:
     case: dict[str, Any]
-    transfer_key: str | None
-    amount_paise: int
+    plan: Plan
+
+    def as_dict(self) -> dict[str, Any]:
+        """The case as resolved, and the money its resolution moved."""
+        return self.case | {"money": self.plan.as_dict()}
 
 
 async def list_cases(
@@ -74,18 +80,34 @@ async def list_cases(
     return [json_ready(r) for r in rows]
 
 
-async def resolve(db: Database, case_id: int, resolution: str, actor: str, note: str) -> Resolved:
+async def resolve(
+    db: Database,
+    case_id: int,
+    resolution: str,
+    actor: str,
+    note: str,
+    billers: Sequence[BillerConfig],
+) -> Resolved:
+    """Resolve the case; ``billers`` give the commercial terms a force-post pays on."""
     if resolution not in RESOLUTIONS:
         raise CaseError(f"resolution must be one of {', '.join(RESOLUTIONS)}")
     if not actor.strip():
         raise CaseError("who resolves it must be named (--by)")
     if not note.strip() or len(note) > MAX_NOTE_CHARS:
         raise CaseError(f"a note of 1-{MAX_NOTE_CHARS} characters is required")
-    return await db.run(lambda c: _resolve(c, case_id, resolution, actor.strip(), note.strip()))
+    terms = {b.id: Terms(b.commission_bps, b.fee_paise) for b in billers}
+    return await db.run(
+        lambda c: _resolve(c, case_id, resolution, actor.strip(), note.strip(), terms)
+    )
 
 
 async def _resolve(
-    conn: Connection, case_id: int, resolution: str, actor: str, note: str
+    conn: Connection,
+    case_id: int,
+    resolution: str,
+    actor: str,
+    note: str,
+    terms: dict[str, Terms],
 ) -> Resolved:
     async with conn.transaction():
         case = await conn.fetchrow("SELECT * FROM recon_cases WHERE id = $1 FOR UPDATE", case_id)
@@ -94,23 +116,39 @@ async def _resolve(
         if case["state"] != "open":
             raise CaseError(f"case {case_id} is already resolved ({case['resolution']})")
         pay = await conn.fetchrow(
-            """SELECT p.amount_paise, a.wallet_account_id FROM pays p
-                 JOIN agents a ON a.id = p.agent_id WHERE p.id = $1""",
+            """SELECT p.amount_paise, a.wallet_account_id, i.commission_paise, i.fee_paise,
+                      w.state = 'settled' AS settled
+                 FROM pays p JOIN agents a ON a.id = p.agent_id
+                 LEFT JOIN settlement_items i ON i.pay_id = p.id
+                 LEFT JOIN settlement_windows w ON w.id = i.window_id
+                WHERE p.id = $1""",
             case["pay_id"],
         )
-        amount = _amount_for(case, resolution, pay["amount_paise"] if pay else None)
-        key = None
-        if amount:
-            assert pay is not None
-            key = f"recon:{case_id}"
-            await _move_money(conn, case, resolution, key, amount, pay["wallet_account_id"])
+        settled = (
+            SettledLine(pay["commission_paise"], pay["fee_paise"])
+            if pay is not None and pay["settled"]
+            else None
+        )
+        moves = plan(
+            case_id,
+            case["kind"],
+            resolution,
+            case["amount_paise"],
+            case["biller_amount_paise"],
+            pay["amount_paise"] if pay else None,
+            settled,
+            terms.get(case["biller_id"], Terms(0, 0)),
+        )
+        if pay is not None:
+            await _move_money(conn, case, moves, pay["wallet_account_id"])
+        if moves.adjustment_kind and moves.adjustment_paise > 0:
             await conn.execute(
                 """INSERT INTO settlement_adjustments (biller_id, case_id, kind, amount_paise)
                    VALUES ($1, $2, $3, $4)""",
                 case["biller_id"],
                 case_id,
-                "refund" if resolution == "refund_agent" else "force_post",
-                amount,
+                moves.adjustment_kind,
+                moves.adjustment_paise,
             )
         after = await conn.fetchrow(
             """UPDATE recon_cases SET state = 'resolved', resolution = $2, resolved_by = $3,
@@ -128,57 +166,41 @@ async def _resolve(
             "recon_case",
             str(case_id),
             json_ready(case),
-            json_ready(after) | {"transfer_key": key, "moved_paise": amount},
+            json_ready(after) | {"money": moves.as_dict()},
         )
-        return Resolved(json_ready(after), key, amount)
+        return Resolved(json_ready(after), moves)
 
 
-def _amount_for(case: asyncpg.Record, resolution: str, pay_amount_paise: int | None) -> int:
-    """How much the resolution moves; refuses one that does not fit the case."""
-    if resolution == "no_money":
-        return 0
-    kind = case["kind"]
-    if pay_amount_paise is None:
-        raise CaseError(
-            f"case {case['id']}: the switch has no pay for it, so no agent to "
-            "refund or charge; settle it with the biller and resolve with no_money"
-        )
-    if kind == "amount_mismatch":
-        kept_less = case["biller_amount_paise"] < pay_amount_paise
-        if (resolution == "refund_agent") != kept_less:
-            right = "refund_agent" if kept_less else "force_post"
-            raise CaseError(
-                f"case {case['id']}: the biller kept {'less' if kept_less else 'more'} than "
-                f"the agent paid, so the resolution is {right}"
-            )
-        return int(case["amount_paise"])
-    allowed = {
-        "missing_at_biller": "refund_agent",
-        "missing_at_switch": "force_post",
-        "success_after_reversal": "force_post",
-    }.get(kind)
-    if allowed != resolution:
-        raise CaseError(f"case {case['id']} ({kind}) is resolved by {allowed} or no_money")
-    return int(case["amount_paise"])
-
-
-async def _move_money(
-    conn: Connection, case: asyncpg.Record, resolution: str, key: str, amount: int, wallet: int
-) -> None:
-    rows = await conn.fetch(
-        "SELECT code, id FROM accounts WHERE code = ANY($1::text[])",
-        [payable_code(case["biller_id"]), receivable_code(case["biller_id"])],
-    )
+async def _move_money(conn: Connection, case: asyncpg.Record, moves: Plan, wallet: int) -> None:
+    biller_id = case["biller_id"]
+    codes = [payable_code(biller_id), receivable_code(biller_id), FEE_INCOME_CODE]
+    rows = await conn.fetch("SELECT code, id FROM accounts WHERE code = ANY($1::text[])", codes)
     ids: dict[str, int] = {r["code"]: r["id"] for r in rows}
-    payable = ids.get(payable_code(case["biller_id"]))
-    receivable = ids.get(receivable_code(case["biller_id"]))
-    if payable is None or receivable is None:
+    if len(ids) < len(codes):
         raise CaseError(f"case {case['id']}: {_REFUSALS[4]}")
-    if resolution == "refund_agent":
-        leg = (key, receivable, wallet, amount)
-    else:
-        leg = (key, wallet, payable, amount)
-    [code] = await ledger_store.apply_in_transaction(conn, [leg])
-    if code not in (0, 1):
-        message = f"case {case['id']}: {_REFUSALS.get(code, f'ledger code {code}')}"
-        raise CaseError(message, "insufficient_funds" if code == 3 else "invalid")
+    payable, receivable, fees = (ids[c] for c in codes)
+    key = f"recon:{case['id']}"
+    legs = [
+        (f"{key}:refund", receivable, wallet, moves.refund_paise),
+        (f"{key}:fee_back", fees, receivable, moves.fee_returned_paise),
+        (f"{key}:charge", wallet, payable, moves.charge_paise),
+        (f"{key}:commission", payable, wallet, moves.commission_paid_paise),
+        (f"{key}:fee", payable, fees, moves.fee_paid_paise),
+    ]
+    for leg in legs:
+        if leg[3] == 0:
+            continue
+        # One at a time, in this order: a force-post's commission is paid out of the
+        # charge that lands in the payable just before it.
+        [code] = await ledger_store.apply_in_transaction(conn, [leg])
+        if code in (0, 1):
+            continue
+        where = {"charge": "the agent's wallet", "fee_back": "the switch's fee income"}
+        leg_name = leg[0].rsplit(":", 1)[1]
+        if code == 3:
+            raise CaseError(
+                f"case {case['id']}: {where.get(leg_name, leg_name)} {_REFUSALS[3]} "
+                f"({leg[3]} paise)",
+                "insufficient_funds",
+            )
+        raise CaseError(f"case {case['id']}: {_REFUSALS.get(code, f'ledger code {code}')}")

@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+import trio
 
 from simulators.common.faults import Fault
 from simulators.discom.simulator import discom_account
@@ -21,6 +22,7 @@ from switch.config import AdminConfig, BillerConfig, SettlementConfig
 from switch.pays.states import PayState
 from switch.protocols.billers.base import BillerUnavailable
 from switch.settlement import cases
+from switch.settlement.amounts import commission_paise
 from switch.settlement.calendar import Calendar
 from switch.settlement.cases import CaseError
 from switch.settlement.recon import Reconciler, report_connector
@@ -115,33 +117,55 @@ async def test_every_kind_of_break_is_found_once(world: World) -> None:
 async def test_each_break_resolved_through_the_ledger_then_netted_at_settlement(
     world: World, tmp_path: Path
 ) -> None:
+    """The day settles (commission and fee paid on every posted pay), reconciliation
+    finds the breaks, each is resolved, and the next day's settlement nets them: in
+    the end every party stands as if each payment had gone right the first time."""
     await broken_day(world)
     cal, day, cut = await today(world)
+    db = world.switch.db
+    uppcl = BillerConfig(id="UPPCL", connector="stub", commission_bps=50, fee_paise=100)
+    settlement = Settlement(db, [uppcl], SettlementConfig(close_grace_s=0), tmp_path, cal)
+    w1 = await settlement.close("UPPCL", day, now=cut)
+    assert w1.gross_paise == 2 * NORMAL + FORGOTTEN + SKEWED
     await reconciler(world, cal).run("UPPCL", day)
-    found = {c["kind"]: c["id"] for c in await cases.list_cases(world.switch.db)}
-    db, start = world.switch.db, await wallet(world)
+    found = {c["kind"]: c["id"] for c in await cases.list_cases(db)}
+    start, fees = await wallet(world), await balance(world.switch, "system:fee_income")
 
-    # Missing at the biller: the agent gets the money back; the biller owes it.
-    await cases.resolve(db, found["missing_at_biller"], "refund_agent", "finance1", "not kept")
-    assert await wallet(world) == start + FORGOTTEN
-    assert await balance(world.switch, "receivable:UPPCL") == -FORGOTTEN
-    # The biller kept less than paid: only a refund of the difference fits.
+    async def resolve(kind: str, action: str, actor: str, note: str) -> cases.Resolved:
+        return await cases.resolve(db, found[kind], action, actor, note, [uppcl])
+
+    # Missing at the biller: the agent gets its money back less the commission it was
+    # paid on it; the switch gives back its fee; the biller owes what it was paid.
+    c, f = commission_paise(FORGOTTEN, 50), 100
+    done = await resolve("missing_at_biller", "refund_agent", "finance1", "not kept")
+    assert done.plan.wallet_change_paise == FORGOTTEN - c
+    assert await wallet(world) == start + FORGOTTEN - c
+    assert await balance(world.switch, "system:fee_income") == fees - f
+    assert await balance(world.switch, "receivable:UPPCL") == -(FORGOTTEN - c - f)
+    # The biller kept less than paid: only a refund of the difference fits, less the
+    # commission on the part it did not keep.
     with pytest.raises(CaseError, match="kept less"):
-        await cases.resolve(db, found["amount_mismatch"], "force_post", "finance1", "x")
-    await cases.resolve(db, found["amount_mismatch"], "refund_agent", "finance1", "short")
-    assert await wallet(world) == start + FORGOTTEN + SKEW
-    # Applied after we reversed: the agent is charged again, the biller will be paid.
+        await resolve("amount_mismatch", "force_post", "finance1", "x")
+    done = await resolve("amount_mismatch", "refund_agent", "finance1", "short")
+    withheld = commission_paise(SKEWED, 50) - commission_paise(SKEWED - SKEW, 50)
+    assert done.plan.wallet_change_paise == SKEW - withheld
+    owed = FORGOTTEN - c - f + SKEW - withheld
+    assert await balance(world.switch, "receivable:UPPCL") == -owed
+    # Applied after we reversed: the agent is charged again and earns its commission;
+    # the biller's next settlement pays it the rest.
     payable_before = await balance(world.switch, "biller:UPPCL")
-    await cases.resolve(db, found["success_after_reversal"], "force_post", "ops2", "applied")
-    assert await wallet(world) == start + FORGOTTEN + SKEW - 150_00
-    assert await balance(world.switch, "biller:UPPCL") == payable_before + 150_00
+    done = await resolve("success_after_reversal", "force_post", "ops2", "applied")
+    late_c, late_f = commission_paise(150_00, 50), 100
+    assert done.plan.wallet_change_paise == -150_00 + late_c
+    assert await balance(world.switch, "biller:UPPCL") == payable_before + 150_00 - late_c - late_f
     # No pay at the switch: nobody to charge; settled with the biller outside.
     with pytest.raises(CaseError, match="no agent"):
-        await cases.resolve(db, found["missing_at_switch"], "force_post", "ops2", "x")
-    await cases.resolve(db, found["missing_at_switch"], "no_money", "ops2", "biller to reverse")
+        await resolve("missing_at_switch", "force_post", "ops2", "x")
+    await resolve("missing_at_switch", "no_money", "ops2", "biller to reverse")
     with pytest.raises(CaseError, match="already resolved"):
-        await cases.resolve(db, found["missing_at_switch"], "no_money", "ops2", "again")
+        await resolve("missing_at_switch", "no_money", "ops2", "again")
     assert await cases.list_cases(db) == []
+    assert await wallet(world) == start + FORGOTTEN - c + SKEW - withheld - 150_00 + late_c
 
     # Four audit entries, with before and after, that nothing can change or remove.
     audit = await db.fetch("SELECT actor, action, before, after FROM audit_log ORDER BY id")
@@ -153,17 +177,39 @@ async def test_each_break_resolved_through_the_ledger_then_netted_at_settlement(
     with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="never changes"):
         await db.execute("UPDATE recon_cases SET note = 'rewritten'")
 
-    # The day settles: force-posted money goes to the biller, refunds are recovered.
-    uppcl = BillerConfig(id="UPPCL", connector="stub", commission_bps=50)
-    settlement = Settlement(db, [uppcl], SettlementConfig(close_grace_s=0), tmp_path, cal)
-    w = await settlement.close("UPPCL", day, now=cut)
-    assert w.gross_paise == 2 * NORMAL + FORGOTTEN + SKEWED
-    assert (w.adjust_in_paise, w.recovered_paise) == (150_00, FORGOTTEN + SKEW)
+    # The next day settles: the force-post is paid out, the refunds are recovered.
+    with trio.fail_after(5):  # (the first day was closed at its cut-off ahead of time)
+        while await db_now(world.switch) <= cut:  # noqa: ASYNC110 (the database's clock)
+            await trio.sleep(0.05)
+    await pay(world, "N1", 5, NORMAL)
+    await pay(world, "N2", 6, NORMAL)
+    day2 = cal.next_business_day(day)
+    w2 = await settlement.close("UPPCL", day2, now=cal.window(day2).ends_at)
+    assert w2.gross_paise == 2 * NORMAL
+    assert (w2.adjust_in_paise, w2.recovered_paise) == (150_00 - late_c - late_f, owed)
     assert await balance(world.switch, "receivable:UPPCL") == 0
     assert await balance(world.switch, "biller:UPPCL") == 0
-    lines = (tmp_path / "UPPCL" / f"UPPCL_{day.isoformat()}.csv").read_text().splitlines()
-    assert sum(1 for ln in lines if ln.startswith("A,")) == 3
+    lines = (tmp_path / "UPPCL" / f"UPPCL_{day2.isoformat()}.csv").read_text().splitlines()
+    assert [ln.split(",")[2] for ln in lines if ln.startswith("A,")] == [
+        "refund",
+        "refund",
+        "force_post",
+    ]
     assert await world.switch.ledger.check_invariants() == []
+
+
+async def test_a_refund_waits_for_the_pay_s_window_to_settle(world: World) -> None:
+    """Reconciled before settlement (an operator's `recon run --date`): the refund is
+    refused until settlement has paid on the pay, so it can be undone exactly."""
+    await broken_day(world)
+    cal, day, _ = await today(world)
+    await reconciler(world, cal).run("UPPCL", day)
+    [case] = [
+        c for c in await cases.list_cases(world.switch.db) if c["kind"] == "missing_at_biller"
+    ]
+    with pytest.raises(CaseError, match="not settled yet"):
+        await cases.resolve(world.switch.db, case["id"], "refund_agent", "fin", "x", [])
+    assert (await cases.list_cases(world.switch.db))[0]["state"] == "open"
 
 
 async def test_a_report_that_cannot_be_read_records_nothing(world: World) -> None:
@@ -210,14 +256,18 @@ async def test_settled_days_are_reconciled_by_the_switch_itself(
     assert await s.reconcile_pending() == []  # nothing left to do
 
 
-async def test_finance_works_the_cases_through_the_admin_api(world: World) -> None:
+async def test_finance_works_the_cases_through_the_admin_api(world: World, tmp_path: Path) -> None:
     """The same cases as above, listed and resolved over HTTP by a finance login: the
     money moves through the ledger, the audit log names the login, and a resolution
     that does not fit the case is refused with the reason."""
     await broken_day(world)
-    cal, day, _ = await today(world)
-    await reconciler(world, cal).run("UPPCL", day)
+    cal, day, cut = await today(world)
     sw = world.switch
+    terms = BillerConfig(id="UPPCL", connector="stub")  # as configured: no commission
+    await Settlement(sw.db, [terms], SettlementConfig(close_grace_s=0), tmp_path, cal).close(
+        "UPPCL", day, now=cut
+    )
+    await reconciler(world, cal).run("UPPCL", day)
     fast = AdminConfig(argon2_time_cost=1, argon2_memory_kib=8192)
     await create_user(sw.db, Auth(sw.db, fast), "test", "fin1", "finance", MOBILE, PASSWORD)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{sw.admin_port}", timeout=30) as http:
@@ -237,13 +287,16 @@ async def test_finance_works_the_cases_through_the_admin_api(world: World) -> No
 
         r = await resolve("missing_at_biller", "refund_agent")
         assert r.status_code == 200, r.text
-        assert r.json()["moved_paise"] == FORGOTTEN and r.json()["resolved_by"] == "fin1"
+        money = r.json()["money"]
+        assert money["wallet_change_paise"] == money["refund_paise"] == FORGOTTEN
+        assert r.json()["resolved_by"] == "fin1"
         assert await wallet(world) == start + FORGOTTEN
         again = await resolve("missing_at_biller", "refund_agent")
         assert again.status_code == 409 and "already resolved" in again.json()["error"]["message"]
         wrong = await resolve("amount_mismatch", "force_post")
         assert wrong.status_code == 409 and "kept less" in wrong.json()["error"]["message"]
-        assert (await resolve("missing_at_switch", "no_money")).json()["moved_paise"] == 0
+        nothing = (await resolve("missing_at_switch", "no_money")).json()["money"]
+        assert nothing["wallet_change_paise"] == 0 and nothing["adjustment_kind"] is None
         assert await wallet(world) == start + FORGOTTEN  # nothing else moved
         case = (await http.get(f"/v1/recon/cases/{found['missing_at_switch']}")).json()
         assert case["state"] == "resolved" and case["resolution"] == "no_money"

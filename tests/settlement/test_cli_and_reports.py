@@ -137,7 +137,9 @@ async def test_operator_commands_settle_verify_reconcile_resolve_and_report(
         "biller confirms it never arrived",
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["moved_paise"] == 150_00
+    money = json.loads(done.stdout)["money"]  # back: the pay less the commission it earned
+    assert money["refund_paise"] == 150_00 - 75 and money["fee_returned_paise"] == 100
+    assert money["adjustment_paise"] == 150_00 - 75 - 100
     assert len(json.loads(cli(env, "recon", "cases").stdout)) == 2
 
     agent = terminals[0].agent_id

@@ -275,13 +275,17 @@ async def test_a_refund_larger_than_a_window_is_recovered_in_part_and_carried(
         first,
         day1,
     )
-    await cases.resolve(switch.db, case_id, "refund_agent", "finance1", "biller confirms")
-    assert await balance(switch, "receivable:UPPCL") == -200_00
+    done = await cases.resolve(
+        switch.db, case_id, "refund_agent", "finance1", "biller confirms", [UPPCL]
+    )
+    owed = 200_00 - amounts.commission_paise(200_00, 50) - 100  # what the biller was paid
+    assert done.plan.adjustment_paise == owed
+    assert await balance(switch, "receivable:UPPCL") == -owed
     day2 = cal.next_business_day(day1)
     w2 = await s.close("UPPCL", day2, now=cal.window(day2).ends_at)
     available = 50_00 - amounts.commission_paise(50_00, 50) - 100
     assert (w2.recovered_paise, w2.net_paise) == (available, 0)
-    assert await balance(switch, "receivable:UPPCL") == -200_00 + available
+    assert await balance(switch, "receivable:UPPCL") == -owed + available
     day3 = cal.next_business_day(day2)
     w3 = await s.close("UPPCL", day3, now=cal.window(day3).ends_at)
     assert (w3.pay_count, w3.recovered_paise, w3.net_paise) == (0, 0, 0)
