@@ -44,11 +44,6 @@ from switch.settlement.store import payable_code, receivable_code
 
 __all__ = ["RESOLUTIONS", "CaseError", "Resolved", "list_cases", "resolve"]
 MAX_NOTE_CHARS = 2000
-_REFUSALS = {
-    2: "the ledger already has this case's transfer with other content",
-    3: "does not hold enough",
-    4: "an account of this case does not exist",
-}
 
 
 @dataclass(frozen=True)
@@ -115,20 +110,13 @@ async def _resolve(
             raise CaseError(f"no case {case_id}")
         if case["state"] != "open":
             raise CaseError(f"case {case_id} is already resolved ({case['resolution']})")
-        pay = await conn.fetchrow(
-            """SELECT p.amount_paise, a.wallet_account_id, i.commission_paise, i.fee_paise,
-                      w.state = 'settled' AS settled
-                 FROM pays p JOIN agents a ON a.id = p.agent_id
-                 LEFT JOIN settlement_items i ON i.pay_id = p.id
-                 LEFT JOIN settlement_windows w ON w.id = i.window_id
-                WHERE p.id = $1""",
-            case["pay_id"],
-        )
-        settled = (
-            SettledLine(pay["commission_paise"], pay["fee_paise"])
-            if pay is not None and pay["settled"]
-            else None
-        )
+        biller_terms = terms.get(case["biller_id"])
+        if biller_terms is None and resolution != "no_money":
+            raise CaseError(
+                f"case {case_id}: biller {case['biller_id']} is not configured: no terms "
+                "to reckon commission and fee with (no_money still resolves it)"
+            )
+        pay, settled = await _pay_and_its_line(conn, case["pay_id"])
         moves = plan(
             case_id,
             case["kind"],
@@ -137,70 +125,99 @@ async def _resolve(
             case["biller_amount_paise"],
             pay["amount_paise"] if pay else None,
             settled,
-            terms.get(case["biller_id"], Terms(0, 0)),
+            biller_terms or Terms(0, 0),  # (no_money: nothing to reckon)
         )
         if pay is not None:
             await _move_money(conn, case, moves, pay["wallet_account_id"])
-        if moves.adjustment_kind and moves.adjustment_paise > 0:
-            await conn.execute(
-                """INSERT INTO settlement_adjustments (biller_id, case_id, kind, amount_paise)
-                   VALUES ($1, $2, $3, $4)""",
-                case["biller_id"],
-                case_id,
-                moves.adjustment_kind,
-                moves.adjustment_paise,
-            )
-        after = await conn.fetchrow(
-            """UPDATE recon_cases SET state = 'resolved', resolution = $2, resolved_by = $3,
-                      resolved_at = now(), note = $4 WHERE id = $1 RETURNING *""",
-            case_id,
-            resolution,
-            actor,
-            note,
+        return await _close_case(conn, case, moves, resolution, actor, note)
+
+
+async def _pay_and_its_line(
+    conn: Connection, pay_id: int | None
+) -> tuple[asyncpg.Record | None, SettledLine | None]:
+    """The case's pay (with its agent's wallet), and its line if its window settled."""
+    pay = await conn.fetchrow(
+        """SELECT p.amount_paise, a.wallet_account_id, i.commission_paise, i.fee_paise,
+                  w.state = 'settled' AS settled
+             FROM pays p JOIN agents a ON a.id = p.agent_id
+             LEFT JOIN settlement_items i ON i.pay_id = p.id
+             LEFT JOIN settlement_windows w ON w.id = i.window_id
+            WHERE p.id = $1""",
+        pay_id,
+    )
+    if pay is None or not pay["settled"]:
+        return pay, None
+    return pay, SettledLine(pay["commission_paise"], pay["fee_paise"])
+
+
+async def _close_case(
+    conn: Connection,
+    case: asyncpg.Record,
+    moves: Plan,
+    resolution: str,
+    actor: str,
+    note: str,
+) -> Resolved:
+    """Record the adjustment for the biller's next settlement, mark the case
+    resolved, and append the audit entry."""
+    if moves.adjustment_kind and moves.adjustment_paise > 0:
+        await conn.execute(
+            """INSERT INTO settlement_adjustments (biller_id, case_id, kind, amount_paise)
+               VALUES ($1, $2, $3, $4)""",
+            case["biller_id"],
+            case["id"],
+            moves.adjustment_kind,
+            moves.adjustment_paise,
         )
-        assert after is not None
-        await audit(
-            conn,
-            actor,
-            "recon.resolve",
-            "recon_case",
-            str(case_id),
-            json_ready(case),
-            json_ready(after) | {"money": moves.as_dict()},
-        )
-        return Resolved(json_ready(after), moves)
+    after = await conn.fetchrow(
+        """UPDATE recon_cases SET state = 'resolved', resolution = $2, resolved_by = $3,
+                  resolved_at = now(), note = $4 WHERE id = $1 RETURNING *""",
+        case["id"],
+        resolution,
+        actor,
+        note,
+    )
+    assert after is not None
+    await audit(
+        conn,
+        actor,
+        "recon.resolve",
+        "recon_case",
+        str(case["id"]),
+        json_ready(case),
+        json_ready(after) | {"money": moves.as_dict()},
+    )
+    return Resolved(json_ready(after), moves)
 
 
 async def _move_money(conn: Connection, case: asyncpg.Record, moves: Plan, wallet: int) -> None:
+    """The plan's transfers (``recon:<case id>:<leg>``), each refused one named."""
     biller_id = case["biller_id"]
     codes = [payable_code(biller_id), receivable_code(biller_id), FEE_INCOME_CODE]
     rows = await conn.fetch("SELECT code, id FROM accounts WHERE code = ANY($1::text[])", codes)
     ids: dict[str, int] = {r["code"]: r["id"] for r in rows}
     if len(ids) < len(codes):
-        raise CaseError(f"case {case['id']}: {_REFUSALS[4]}")
+        raise CaseError(f"case {case['id']}: an account of this case does not exist")
     payable, receivable, fees = (ids[c] for c in codes)
-    key = f"recon:{case['id']}"
     legs = [
-        (f"{key}:refund", receivable, wallet, moves.refund_paise),
-        (f"{key}:fee_back", fees, receivable, moves.fee_returned_paise),
-        (f"{key}:charge", wallet, payable, moves.charge_paise),
-        (f"{key}:commission", payable, wallet, moves.commission_paid_paise),
-        (f"{key}:fee", payable, fees, moves.fee_paid_paise),
+        ("refund", receivable, wallet, moves.refund_paise),
+        ("fee_back", fees, receivable, moves.fee_returned_paise),
+        ("charge", wallet, payable, moves.charge_paise),
+        ("commission", payable, wallet, moves.commission_paid_paise),
+        ("fee", payable, fees, moves.fee_paid_paise),
     ]
-    for leg in legs:
-        if leg[3] == 0:
+    for name, debit, credit, amount in legs:
+        if amount == 0:
             continue
         # One at a time, in this order: a force-post's commission is paid out of the
         # charge that lands in the payable just before it.
+        leg = (f"recon:{case['id']}:{name}", debit, credit, amount)
         [code] = await ledger_store.apply_in_transaction(conn, [leg])
-        if code in (0, 1):
-            continue
-        where = {"charge": "the agent's wallet", "fee_back": "the switch's fee income"}
-        leg_name = leg[0].rsplit(":", 1)[1]
         if code == 3:
+            source = {"charge": "the agent's wallet", "fee_back": "the switch's fee income"}
             raise CaseError(
-                f"case {case['id']}: {where.get(leg_name, leg_name)} {_REFUSALS[3]} "
-                f"({leg[3]} paise)",
+                f"case {case['id']}: {source.get(name, name)} does not hold {amount} paise",
                 "insufficient_funds",
             )
-        raise CaseError(f"case {case['id']}: {_REFUSALS.get(code, f'ledger code {code}')}")
+        if code not in (0, 1):
+            raise CaseError(f"case {case['id']}: the ledger refused {name} (code {code})")

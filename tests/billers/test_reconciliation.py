@@ -33,6 +33,7 @@ from tests.billers.test_recovery import state_of, stuck, wallet
 from tests.settlement.conftest import balance, calendar_cut_at, db_now
 
 FORGOTTEN, SKEWED, NORMAL = 111_00, 222_00, 100_00
+UNPAID = BillerConfig(id="UPPCL", connector="stub")  # as the world configures it: no commission
 SKEW = 5_00
 
 
@@ -200,7 +201,9 @@ async def test_each_break_resolved_through_the_ledger_then_netted_at_settlement(
 
 async def test_a_refund_waits_for_the_pay_s_window_to_settle(world: World) -> None:
     """Reconciled before settlement (an operator's `recon run --date`): the refund is
-    refused until settlement has paid on the pay, so it can be undone exactly."""
+    refused until settlement has paid on the pay, so it can be undone exactly. A
+    biller no longer configured: money moves only with its terms; no_money still
+    closes the case."""
     await broken_day(world)
     cal, day, _ = await today(world)
     await reconciler(world, cal).run("UPPCL", day)
@@ -208,8 +211,12 @@ async def test_a_refund_waits_for_the_pay_s_window_to_settle(world: World) -> No
         c for c in await cases.list_cases(world.switch.db) if c["kind"] == "missing_at_biller"
     ]
     with pytest.raises(CaseError, match="not settled yet"):
-        await cases.resolve(world.switch.db, case["id"], "refund_agent", "fin", "x", [])
+        await cases.resolve(world.switch.db, case["id"], "refund_agent", "fin", "x", [UNPAID])
     assert (await cases.list_cases(world.switch.db))[0]["state"] == "open"
+    with pytest.raises(CaseError, match="not configured"):  # no terms to reckon with
+        await cases.resolve(world.switch.db, case["id"], "refund_agent", "fin", "x", [])
+    done = await cases.resolve(world.switch.db, case["id"], "no_money", "fin", "gone", [])
+    assert done.case["state"] == "resolved" and done.plan.wallet_change_paise == 0
 
 
 async def test_a_report_that_cannot_be_read_records_nothing(world: World) -> None:
@@ -263,8 +270,7 @@ async def test_finance_works_the_cases_through_the_admin_api(world: World, tmp_p
     await broken_day(world)
     cal, day, cut = await today(world)
     sw = world.switch
-    terms = BillerConfig(id="UPPCL", connector="stub")  # as configured: no commission
-    await Settlement(sw.db, [terms], SettlementConfig(close_grace_s=0), tmp_path, cal).close(
+    await Settlement(sw.db, [UNPAID], SettlementConfig(close_grace_s=0), tmp_path, cal).close(
         "UPPCL", day, now=cut
     )
     await reconciler(world, cal).run("UPPCL", day)
