@@ -30,6 +30,14 @@ def test_the_demo_runs_and_its_books_agree(tmp_path: Path) -> None:
     assert result["sms_sent"] == result["sms_received"] > 0
     for key in ("pays_failed", "pays_per_s", "p50_ms", "p99_ms"):
         assert key in result
+    # The day closed: every posted pay settled, each biller's report matched it.
+    day = result["end_of_day"]
+    assert day["settled_all"] and day["reconciled_clean"], day
+    posted = sum(b["switch_posted"] for b in result["billers"].values())
+    assert sum(b["pays"] for b in day["billers"].values()) == posted
+    for biller, b in day["billers"].items():
+        assert b["gross_paise"] == result["billers"][biller]["switch_paise"]
+        assert Path(b["file"]).is_file() and Path(b["file"] + ".sha256").is_file()
     leftovers = [
         p
         for p in psutil.process_iter(["pid", "cmdline"])

@@ -22,7 +22,9 @@ from simulators.discom.simulator import discom_account
 from simulators.epos.fleet import Consumer, FleetStats, pay_part, run_fleet
 from simulators.water.simulator import water_account
 from switch.config import Config
+from switch.config import load as load_config
 from switch.db.database import Database
+from switch.demo.endofday import end_of_day
 from switch.demo.setup import DISCOM_ACCOUNTS, WATER_ACCOUNTS, DemoStack, demo_stack
 from switch.demo.stack import Stack
 from switch.ledger import Ledger
@@ -68,7 +70,12 @@ async def _drive(demo: DemoStack, opts: DemoOptions, console: Console) -> dict[s
             nursery.cancel_scope.cancel()
         elapsed = time.perf_counter() - started
         console.print("fleet stopped; checking the books")
-        return await _summary(db, ledger, demo.stack, stats, elapsed, opts)
+        result = await _summary(db, ledger, demo.stack, stats, elapsed, opts)
+        console.print("closing the day: settlement and reconciliation with each biller")
+        billers = load_config(demo.config_file, environ={}).billers
+        files_dir = demo.workdir / "settlement"
+        result["end_of_day"] = await end_of_day(db, ledger, billers, files_dir)
+        return result
 
 
 async def _live(stats: FleetStats, started: float, opts: DemoOptions, console: Console) -> None:
@@ -205,3 +212,24 @@ def print_summary(result: dict[str, Any], console: Console) -> None:
             f"(₹{figures['switch_paise'] / 100:,.2f}), biller applied "
             f"{figures['biller_applied']:,} (₹{figures['biller_paise'] / 100:,.2f})"
         )
+    _print_end_of_day(result["end_of_day"], console)
+
+
+def _print_end_of_day(day: dict[str, Any], console: Console) -> None:
+    def rs(paise: int) -> str:
+        return f"₹{paise / 100:,.2f}"
+
+    console.print(f"[bold]end of day {day['business_date']}[/]: settlement and reconciliation")
+    for biller, b in day["billers"].items():
+        console.print(
+            f"  {biller}: {b['pays']:,} pays settled, gross {rs(b['gross_paise'])} = "
+            f"commission {rs(b['commission_paise'])} + fee {rs(b['fee_paise'])} + "
+            f"net to the biller {rs(b['net_paise'])}; reconciled with the biller's report: "
+            f"{b['breaks']} breaks; file {b['file']}"
+        )
+    square = day["settled_all"] and day["reconciled_clean"]
+    console.print(
+        "  every posted pay settled, no break, payables back to zero"
+        if square
+        else "  [bold red]NOT SQUARE[/]: see the figures above"
+    )

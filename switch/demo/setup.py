@@ -47,6 +47,7 @@ class DemoStack:
     metrics_port: int  # the switch's /metrics, /healthz, /readyz
     credentials: list[Credentials]
     credentials_dir: Path
+    config_file: Path  # the switch's configuration, as the demo wrote it
 
     def metrics_targets(self) -> dict[str, int]:
         """Every process with a /metrics endpoint, by job name."""
@@ -95,7 +96,9 @@ def demo_stack(
         creds_dir = workdir / "credentials"
         identity = public_bytes(load_or_create(workdir / "switch.key"))
         creds = trio.run(_provision, url, identity, port, terminals, creds_dir)
-        yield DemoStack(stack, workdir, url, port, stack.ports["switch_metrics"], creds, creds_dir)
+        yield DemoStack(
+            stack, workdir, url, port, stack.ports["switch_metrics"], creds, creds_dir, config_file
+        )
     finally:
         stack.stop()
         if (services.embedded_postgres and not were_running) or not redis_was_running:
@@ -144,6 +147,7 @@ endpoint = "http://127.0.0.1:{stack.ports["sms"]}"
 
 [settlement]
 files_dir = "{workdir / "settlement"}"
+auto_close = false  # the demo closes its own day when the fleet stops (demo/endofday.py)
 
 [[billers]]
 id = "UPPCL"
