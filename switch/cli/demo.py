@@ -36,7 +36,9 @@ def demo(cfg: Config, duration_s: float, terminals: int, seed: int, as_json: boo
     water-scheme simulator, the SMS gateway, the switch, and TERMINALS e-POS terminals
     fetching and paying bills for DURATION seconds. Ends with a summary: throughput,
     latency, the ledger's invariants, and whether the switch's books agree with the
-    billers'. Exit status 1 if they do not. Ctrl-C stops everything cleanly."""
+    billers'; then the day is closed: each biller settled and reconciled against its
+    own report. Exit status 1 if anything does not square. Ctrl-C stops everything
+    cleanly."""
     if not 1 <= terminals <= 5000:
         raise click.BadParameter("must be 1..5000", param_hint="--terminals")
     if not 1 <= duration_s <= 3600:
@@ -46,5 +48,7 @@ def demo(cfg: Config, duration_s: float, terminals: int, seed: int, as_json: boo
         click.echo(json.dumps(result))
     else:
         print_summary(result, Console())
-    if not (result["invariants_ok"] and result["billers_agree"]):
+    day = result["end_of_day"]
+    square = day["settled_all"] and day["reconciled_clean"]
+    if not (result["invariants_ok"] and result["billers_agree"] and square):
         sys.exit(1)
