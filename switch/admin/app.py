@@ -19,6 +19,7 @@ from switch.admin import (
     auth_routes,
     complaints,
     errors,
+    recon,
     reports,
     settlement,
     terminals,
@@ -74,6 +75,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
         transactions,
         reports,
         settlement,
+        recon,
         audit_routes,
     ):
         app.include_router(module.router)

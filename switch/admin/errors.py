@@ -18,6 +18,7 @@
 | limit_exceeded | 409 | beyond a wallet limit |
 | too_large | 413 | an upload over the size limit |
 | unsupported_type | 415 | an upload that is not JPEG, PNG or PDF |
+| biller_unavailable | 503 | the biller could not be reached (its report): try again later |
 | internal_error | 500 | a bug: logged with its request |
 """
 
@@ -48,6 +49,7 @@ STATUS = {
     "limit_exceeded": 409,
     "too_large": 413,
     "unsupported_type": 415,
+    "biller_unavailable": 503,
     "internal_error": 500,
 }
 

@@ -128,3 +128,12 @@ class ResolveCaseIn(Strict):
         description="refund_agent and force_post move money through the ledger"
     )
     note: Note
+
+
+class CloseIn(Strict):
+    """A business day to close (default: every due one), for one biller (default: all)."""
+
+    biller_id: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    business_date: (
+        Annotated[dt.date, Field(ge=dt.date(2000, 1, 1), le=dt.date(2099, 12, 31))] | None
+    ) = None

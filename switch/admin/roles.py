@@ -43,6 +43,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     ),
     "reports.totals": frozenset({"finance", "operations", "auditor", "admin"}),
     "settlement.read": frozenset({"finance", "operations", "auditor", "admin"}),
+    "settlement.run": frozenset({"finance", "operations", "admin"}),
     "recon.read": frozenset({"finance", "operations", "auditor", "admin"}),
     "recon.resolve": frozenset({"finance", "admin"}),
 }

@@ -1,8 +1,8 @@
-"""/v1/settlement and /v1/recon: finance's view of settlement windows, their files,
-and the reconciliation cases, with resolution through the ledger.
+"""/v1/settlement: settlement windows (open, closed, settled), their files, and
+closing due windows by hand.
 
-The same operations as ``switch settle status|files`` and ``switch recon
-cases|resolve`` (switch/settlement/). A window's file is rendered from the database
+The same operations as ``switch settle status|files|close`` (switch/settlement/). A
+window's file is rendered from the database
 each time (it is a pure function of the closed window) and checked against the
 digest recorded when the window settled, so what is downloaded is what was settled,
 whichever switch process wrote the file to disk.
@@ -18,12 +18,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from switch.admin.auth import Principal
-from switch.admin.common import MAX_ID, After, Limit, RowId, deps_of, page
+from switch.admin.common import MAX_ID, Limit, RowId, deps_of, page
 from switch.admin.errors import ApiError
-from switch.admin.models import ResolveCaseIn
+from switch.admin.models import CloseIn
 from switch.admin.roles import allow
-from switch.db.rows import json_ready
-from switch.settlement import cases, files, store
+from switch.db import Connection
+from switch.db.audit import audit
+from switch.settlement import files, store
+from switch.settlement.calendar import CalendarError
 from switch.settlement.service import file_content
 
 log = logging.getLogger("switch.admin")
@@ -118,48 +120,36 @@ async def window_file(
     )
 
 
-@router.get("/recon/cases", summary="Reconciliation cases (one per break), oldest first")
-async def list_cases(
-    request: Request,
-    who: Annotated[Principal, Depends(allow("recon.read"))],
-    state: Literal["open", "resolved"] | None = "open",
-    biller_id: BillerId = None,
-    limit: Limit = 50,
-    after: After = None,
-) -> dict[str, Any]:
-    rows = await cases.list_cases(deps_of(request).db, state, biller_id, limit + 1, after or 0)
-    return page(rows, limit)
-
-
-@router.get("/recon/cases/{case_id}", summary="One reconciliation case")
-async def get_case(
-    case_id: RowId, request: Request, who: Annotated[Principal, Depends(allow("recon.read"))]
-) -> dict[str, Any]:
-    row = await deps_of(request).db.fetchrow("SELECT * FROM recon_cases WHERE id = $1", case_id)
-    if row is None:
-        raise ApiError("not_found", f"no case {case_id}")
-    return json_ready(row)
-
-
 @router.post(
-    "/recon/cases/{case_id}/resolve",
-    summary="Resolve a case: refund_agent or force_post move money through the ledger "
-    "(commission and fee follow what the biller kept; `money` in the answer says what moved)",
+    "/settlement/close",
+    summary="Close, file and settle due windows now (every switch process also does it "
+    "on its own after each cut-off)",
 )
-async def resolve_case(
-    case_id: RowId,
-    body: ResolveCaseIn,
+async def close(
+    body: CloseIn,
     request: Request,
-    who: Annotated[Principal, Depends(allow("recon.resolve"))],
+    who: Annotated[Principal, Depends(allow("settlement.run"))],
 ) -> dict[str, Any]:
     deps = deps_of(request)
-    if await deps.db.fetchval("SELECT 1 FROM recon_cases WHERE id = $1", case_id) is None:
-        raise ApiError("not_found", f"no case {case_id}")
+    s = deps.settlement
+    chosen = [b.id for b in deps.cfg.billers if body.biller_id in (None, b.id)]
+    if not chosen:
+        raise ApiError("not_found", f"no biller {body.biller_id}")
     try:
-        done = await cases.resolve(
-            deps.db, case_id, body.resolution, who.username, body.note, deps.cfg.billers
-        )
-    except cases.CaseError as exc:
-        code = "insufficient_funds" if exc.reason == "insufficient_funds" else "invalid_state"
-        raise ApiError(code, str(exc)) from None
-    return done.as_dict()
+        if body.business_date is None:
+            done = [w for w in await s.close_due() if w.biller_id in chosen]
+        else:
+            done = [await s.close(b, body.business_date) for b in chosen]
+    except CalendarError as exc:  # a weekend or a holiday
+        raise ApiError("invalid_request", str(exc), {"business_date": str(exc)}) from None
+    except store.SettlementError as exc:  # not due yet, pays in flight, ledger refused
+        raise ApiError("invalid_state", str(exc)) from None
+    windows = [w.as_dict() for w in done]
+    # The money moved: who asked for it, in the audit log.
+    await deps.db.run(lambda c: _audit_closes(c, who.username, windows))
+    return {"settled": windows}
+
+
+async def _audit_closes(conn: Connection, actor: str, windows: list[dict[str, Any]]) -> None:
+    for w in windows:
+        await audit(conn, actor, "settlement.close", "settlement_window", str(w["id"]), None, w)

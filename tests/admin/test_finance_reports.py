@@ -144,3 +144,22 @@ async def test_a_window_file_that_no_longer_matches_is_not_served(
     r = await admin.call("finance", "GET", f"/v1/settlement/windows/{w.id}/file")
     assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
     assert "no longer matches" in r.json()["error"]["message"]
+
+
+async def test_a_day_is_not_closed_before_its_cut_off(admin: Admin) -> None:
+    _, creds = await funded_terminal(admin, 1)
+    assert (await pay(creds, "E0", 100_00))["status"] == "success"
+    today = admin.sw.settlement.calendar.business_date(await db_now(admin.sw))
+    r = await admin.call(
+        "operations", "POST", "/v1/settlement/close", json={"business_date": str(today)}
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_state"
+    assert r.json()["error"]["message"].startswith(f"UPPCL {today}: closes at ")
+    assert await admin.sw.db.fetchval("SELECT count(*) FROM settlement_windows") == 0
+    bad = await admin.call("finance", "POST", "/v1/settlement/close", json={"biller_id": "NOPE"})
+    assert bad.status_code == 404
+    for path in ("/v1/settlement/close", "/v1/recon/run"):
+        for day in ("2026-11-21", "1999-12-31"):  # a Saturday; before any business day
+            r = await admin.call("finance", "POST", path, json={"business_date": day})
+            assert r.status_code == 422, (path, day, r.text)
+            assert "business_date" in r.json()["error"]["fields"]

@@ -112,6 +112,8 @@ def endpoints(
         ("GET", "/v1/settlement/open", None, "settlement.read"),
         ("GET", "/v1/settlement/windows", None, "settlement.read"),
         ("GET", "/v1/settlement/windows/1/file", None, "settlement.read"),
+        ("POST", "/v1/settlement/close", lambda: {"biller_id": "NOPE"}, "settlement.run"),
+        ("POST", "/v1/recon/run", lambda: {"biller_id": "NOPE"}, "settlement.run"),
         ("GET", "/v1/recon/cases", None, "recon.read"),
         ("GET", "/v1/recon/cases/1", None, "recon.read"),
         (
