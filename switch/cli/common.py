@@ -93,3 +93,24 @@ def run_with_ledger(cfg: Config, fn: Callable[[Database, Ledger], Awaitable[T]])
         return trio.run(main)
     except USER_ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
+    except BaseExceptionGroup as group:
+        # The ledger's and the database's nurseries wrap what ``fn`` raised.
+        refusal = _only_user_error(group)
+        if refusal is None:
+            raise
+        raise click.ClickException(str(refusal)) from group
+
+
+def _only_user_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    """The user error a group holds, if that is all it holds (nested groups too)."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending and len(leaves) < 2:  # bounded: stop at the second leaf
+        e = pending.pop()
+        if isinstance(e, BaseExceptionGroup):
+            pending.extend(e.exceptions)
+        else:
+            leaves.append(e)
+    if len(leaves) == 1 and not pending and isinstance(leaves[0], USER_ERRORS):
+        return leaves[0]
+    return None

@@ -104,6 +104,9 @@ async def test_operator_commands_settle_verify_reconcile_resolve_and_report(
     [window] = json.loads(closed.stdout)
     assert (window["business_date"], window["state"], window["pay_count"]) == (day, "settled", 3)
     assert json.loads(cli(env, "settle", "close").stdout) == []  # nothing more is due
+    early = cli(env, "settle", "close", "--date", "2099-01-01")
+    assert early.returncode == 1 and "closes at 2099-01-01" in early.stderr
+    assert "Traceback" not in early.stderr
     status = json.loads(cli(env, "settle", "status").stdout)
     assert status["closed"][0]["net_paise"] == window["net_paise"]
 
@@ -124,6 +127,7 @@ async def test_operator_commands_settle_verify_reconcile_resolve_and_report(
         env, "recon", "resolve", case_id, "--action", "force_post", "--by", "fin", "--note", "x"
     )
     assert wrong.returncode == 1 and "refund_agent or no_money" in wrong.stderr
+    assert "Traceback" not in wrong.stderr  # a refusal is a message, not a crash
     done = cli(
         env,
         "recon",
@@ -163,4 +167,4 @@ async def test_operator_commands_settle_verify_reconcile_resolve_and_report(
     assert cli(env, "report", "chart", "--out", str(png)).returncode == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     bad = cli(env, "report", "totals", "--by", "planet")
-    assert bad.returncode == 1 and "group by" in bad.stderr
+    assert bad.returncode == 1 and "group by" in bad.stderr and "Traceback" not in bad.stderr
