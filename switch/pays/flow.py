@@ -150,7 +150,7 @@ class PayFlow:
                 if pay is before:
                     return pay  # the reversal goes again later (store-and-forward)
             elif state is PayState.CONFIRMED:
-                pay = await self._post(pay, pay.biller_txn_id or "")
+                pay = await self._post(pay, pay.biller_txn_id)
             elif state is PayState.REJECTED:
                 pay = await self._void(pay, pay.error_code or "biller_rejected")
         raise AssertionError(f"pay {pay.id} did not settle in {MAX_STEPS} steps")
@@ -252,7 +252,7 @@ class PayFlow:
                 f"biller {pay.biller_id} refused to reverse txn {pay.id} ({pay.error_code})",
                 "none: posted as the biller applied it; check what the agent was told",
             )
-            return await self._post(pay, exc.biller_txn_id or "")
+            return await self._post(pay, exc.biller_txn_id)  # None: the biller did not say
         except (BillerRejected, BillerUnavailable, OutcomeUnknown):
             return pay  # no acknowledgement: the reversal goes again later
         log.info("reversal acknowledged: voided", extra=pay_fields(pay))
@@ -268,7 +268,7 @@ class PayFlow:
                 await self._ledger.void(pay_key(pay.terminal_id, pay.terminal_ref))
             return await self._store.move(pay, PayState.VOIDED, error_code="expired")
 
-    async def _post(self, pay: Pay, biller_txn_id: str) -> Pay:
+    async def _post(self, pay: Pay, biller_txn_id: str | None) -> Pay:
         await self._ledger.post(pay_key(pay.terminal_id, pay.terminal_ref))
         return await self._store.move(pay, PayState.POSTED, biller_txn_id=biller_txn_id)
 
