@@ -31,6 +31,7 @@ from switch.ops.http import OpsApp, serve_asgi
 from switch.ops.logs import pay_fields
 from switch.ops.metrics import LiveStats, SwitchMetrics
 from switch.ops.sampler import Sampler
+from switch.pays.dayspend import DaySpend
 from switch.pays.flow import Biller, PayFlow
 from switch.pays.limits import WalletPolicy
 from switch.pays.recovery import Recovery
@@ -64,7 +65,11 @@ class RunningSwitch:
 
 
 @asynccontextmanager
-async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[RunningSwitch]:
+async def running_switch(
+    cfg: Config, database_url: str, redis_url: str | None = None
+) -> AsyncIterator[RunningSwitch]:
+    """The whole switch on these servers; without ``redis_url`` the per-day wallet
+    limits are counted in PostgreSQL (a query per pay) instead of in Redis."""
     identity = load_or_create(identity_path(cfg))
     metrics = SwitchMetrics()
     async with (
@@ -75,8 +80,9 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         ledger.on_batch = metrics.observe_ledger_batch
         billers = await open_billers(cfg.billers, ledger, metrics)
         store = PayStore(db, lease_s=cfg.pays.recovery_idle_s)
-        store.on_final = _on_final(metrics)
         await pays.start(store.run)
+        day_spend = DaySpend(db, redis_url)
+        await pays.start(day_spend.run)
         flow = PayFlow(
             store,
             ledger,
@@ -87,13 +93,22 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
         recovery = Recovery(db, store, flow, ledger, billers, cfg.pays)
         pays.start_soon(recovery.run)
         report_connectors = _report_connectors(cfg, billers)
-        settlement, notifier, policy = await _start_background(cfg, pays, db, report_connectors)
+        settlement, notifier, policy = await _start_background(
+            cfg, pays, db, report_connectors, day_spend
+        )
+        store.on_final = _on_final(metrics, policy)
         service = TerminalService(
             store, flow, billers, cfg.terminals.answer_deadline_s, policy=policy
         )
         deps = TerminalDeps(identity, cfg.terminals, db, service, metrics=metrics)
         live = LiveStats(
-            deps.stats, ledger, billers, notifier.stats if notifier else None, recovery, settlement
+            deps.stats,
+            ledger,
+            billers,
+            notifier.stats if notifier else None,
+            recovery,
+            settlement,
+            day_spend.stats,
         )
         metrics.watch(lambda: live)
         try:
@@ -127,7 +142,11 @@ async def running_switch(cfg: Config, database_url: str) -> AsyncIterator[Runnin
 
 
 async def _start_background(
-    cfg: Config, nursery: trio.Nursery, db: Database, report_connectors: Mapping[str, Connector]
+    cfg: Config,
+    nursery: trio.Nursery,
+    db: Database,
+    report_connectors: Mapping[str, Connector],
+    day_spend: DaySpend,
 ) -> tuple[Settlement, Notifier | None, WalletPolicy]:
     """The switch's own periodic work: settlement, the SMS notifier, wallet limits."""
     settlement = settlement_for(cfg, db, report_connectors)
@@ -136,7 +155,7 @@ async def _start_background(
     notifier = Notifier(db, cfg.sms) if cfg.sms.enabled else None
     if notifier is not None:
         nursery.start_soon(notifier.run)
-    policy = WalletPolicy(db, cfg.admin)
+    policy = WalletPolicy(db, cfg.admin, day_spend)
     await policy.refresh()
     nursery.start_soon(policy.run)
     return settlement, notifier, policy
@@ -244,9 +263,10 @@ async def _start_admin(
     return port
 
 
-def _on_final(metrics: SwitchMetrics) -> Callable[[Pay], None]:
+def _on_final(metrics: SwitchMetrics, policy: WalletPolicy) -> Callable[[Pay], None]:
     def final(pay: Pay) -> None:
         metrics.pay_final(pay.biller_id, pay.state.value, pay.error_code)
+        policy.pay_final(pay)
         if pay_log.isEnabledFor(logging.DEBUG):
             pay_log.debug("pay %s", pay.state.value, extra=pay_fields(pay))
 
@@ -264,10 +284,10 @@ def _report_connectors(cfg: Config, billers: Mapping[str, Biller]) -> dict[str, 
     }
 
 
-async def serve(cfg: Config, database_url: str) -> None:
+async def serve(cfg: Config, database_url: str, redis_url: str | None = None) -> None:
     """``switch serve``: run until SIGINT or SIGTERM, then shut down cleanly."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with running_switch(cfg, database_url) as sw:
+        async with running_switch(cfg, database_url, redis_url) as sw:
             if sw.admin_port is not None:
                 print(
                     f"switch admin API on http://{cfg.admin.host}:{sw.admin_port}/v1/docs",

@@ -130,8 +130,10 @@ def switch_config(tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-async def switch(switch_config: Config, database_url: str) -> AsyncIterator[RunningSwitch]:
-    async with running_switch(switch_config, database_url) as sw:
+async def switch(
+    switch_config: Config, database_url: str, services: ServiceUrls
+) -> AsyncIterator[RunningSwitch]:
+    async with running_switch(switch_config, database_url, services.redis_url) as sw:
         yield sw
         violations = await sw.ledger.check_invariants()
         assert violations == [], violations

@@ -37,7 +37,7 @@ def serve(cfg: Config, port: int | None, metrics_port: int | None) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     urls = start_services(cfg)
-    trio.run(serve_switch, cfg, urls.database_url)
+    trio.run(serve_switch, cfg, urls.database_url, urls.redis_url)
 
 
 @click.group()

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from switch.actors.notifier import NotifierStats
     from switch.actors.terminal import TerminalStats
     from switch.ledger import Ledger
+    from switch.pays.dayspend import DaySpendStats
     from switch.pays.flow import Biller
     from switch.pays.recovery import Recovery
     from switch.settlement.service import Settlement
@@ -203,6 +204,7 @@ class LiveStats:
     notifier: NotifierStats | None
     recovery: Recovery
     settlement: Settlement
+    day_spend: DaySpendStats | None = None
 
 
 class _Observed(Collector):
@@ -329,4 +331,27 @@ def _background_metrics(live: LiveStats) -> Iterator[Metric]:
         "Reconciliations put off because the biller's report could not be had",
         [],
         {(): st.recon_waiting},
+    )
+    if live.day_spend is not None:
+        yield from _day_limit_metrics(live.day_spend)
+
+
+def _day_limit_metrics(d: DaySpendStats) -> Iterator[Metric]:
+    yield _counter(
+        "switch_day_limit_pays",
+        "New pays checked against their agent's per-day limit, by outcome",
+        ["outcome"],
+        {("admitted",): d.admitted, ("refused",): d.refused},
+    )
+    yield _counter(
+        "switch_day_limit_postgres_checks",
+        "Per-day limits checked in PostgreSQL instead of Redis (no Redis, or it failed)",
+        [],
+        {(): d.exact_checks},
+    )
+    yield _counter(
+        "switch_day_limit_redis_errors",
+        "Redis failures of the per-day counters (the limit then falls back to PostgreSQL)",
+        [],
+        {(): d.redis_errors},
     )

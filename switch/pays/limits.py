@@ -2,27 +2,28 @@
 
 Each agent's wallet has a per-transaction limit, a per-day limit (IST calendar day:
 pays not voided) and a maximum balance (checked on top-up), and may be frozen (no
-new pays). Agents without limits of their own get the configured defaults; the
-per-day limit is enforced for agents with limits of their own (it costs a query per
-pay; the defaults rely on the per-transaction limit and the wallet's balance).
+new pays). Agents without limits of their own get the configured defaults.
+
+The per-day limit is counted across every switch process (switch/pays/dayspend.py:
+a counter per agent and day in Redis, added to atomically only while the total stays
+within the limit; seeded from PostgreSQL), so an agent's terminals paying at once on
+several processes cannot pass it together.
 
 Every switch process keeps the explicit limits in memory and reloads them every
 ``limits_refresh_s``; the process that changed them reloads at once. So a freeze
-reaches every process within that time. Pays from one agent's several terminals at
-the same instant are each checked against the day's total without the others: the
-day's limit can be passed by at most the pays in flight at that moment.
+reaches every process within that time.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from switch.config import AdminConfig
 from switch.db.database import Database
 from switch.db.periodic import every
-
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
+from switch.pays.dayspend import DaySpend
+from switch.pays.states import PayState
+from switch.pays.store import Pay
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,16 @@ class Limits:
     own: bool = False  # set for this agent (else the defaults)
 
 
+# Error codes of pays this policy refused: they never counted against the day.
+REFUSALS = frozenset({"wallet_frozen", "limit_exceeded"})
+
+
 class WalletPolicy:
-    def __init__(self, db: Database, cfg: AdminConfig) -> None:
+    def __init__(self, db: Database, cfg: AdminConfig, day_spend: DaySpend | None = None) -> None:
         self._db = db
         self._cfg = cfg
+        # Without a running DaySpend (a one-shot command), days are counted in PostgreSQL.
+        self.day_spend = day_spend or DaySpend(db, None)
         self._explicit: dict[str, Limits] = {}
         self.defaults = Limits(
             cfg.default_max_balance_paise, cfg.default_per_txn_paise, cfg.default_per_day_paise
@@ -62,23 +69,21 @@ class WalletPolicy:
         # On a failure the limits loaded last stay in force.
         await every("wallet limits refresh", self._cfg.limits_refresh_s, 30.0, self.refresh)
 
-    async def refusal(self, agent_id: str, amount_paise: int, pay_id: int) -> str | None:
-        """Why this new pay may not go ahead (``wallet_frozen``, ``limit_exceeded``)."""
-        limits = self.limits(agent_id)
+    async def refusal(self, pay: Pay) -> str | None:
+        """Why this new pay may not go ahead (``wallet_frozen``, ``limit_exceeded``).
+        None: it may, and it now counts against its agent's day."""
+        limits = self.limits(pay.agent_id)
         if limits.frozen:
             return "wallet_frozen"
-        if amount_paise > limits.per_txn_paise:
+        if pay.amount_paise > limits.per_txn_paise:
             return "limit_exceeded"
-        if limits.own:
-            midnight = dt.datetime.combine(dt.datetime.now(IST).date(), dt.time(), tzinfo=IST)
-            spent = await self._db.fetchval(
-                """SELECT coalesce(sum(amount_paise), 0) FROM pays
-                    WHERE agent_id = $1 AND created_at >= $2 AND state <> 'voided'
-                      AND id <> $3""",
-                agent_id,
-                midnight,
-                pay_id,
-            )
-            if spent + amount_paise > limits.per_day_paise:
-                return "limit_exceeded"
-        return None
+        admitted = await self.day_spend.admit(
+            pay.agent_id, pay.created_at, pay.amount_paise, limits.per_day_paise, pay.id
+        )
+        return None if admitted else "limit_exceeded"
+
+    def pay_final(self, pay: Pay) -> None:
+        """A pay reached its final state: a voided one that counted gives its amount
+        back to its agent's day (a refused one never counted)."""
+        if pay.state is PayState.VOIDED and pay.error_code not in REFUSALS:
+            self.day_spend.give_back(pay.agent_id, pay.created_at, pay.amount_paise)

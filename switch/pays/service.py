@@ -109,7 +109,7 @@ class TerminalService:
         if not created and pay.leased_to_another(self._store.process_id):
             return pay_result(pay)  # another process is driving it: "pending" until it is done
         if created and self._policy is not None:
-            refusal = await self._policy.refusal(ctx.agent_id, pay.amount_paise, pay.id)
+            refusal = await self._policy.refusal(pay)
             if refusal is not None:  # recorded: a retry of this ref gets the same answer
                 return pay_result(await self._store.move(pay, PayState.VOIDED, error_code=refusal))
         try:

@@ -17,6 +17,7 @@ from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.credentials import Credentials
 from switch.provisioning.fleet import provision_fleet
 from switch.server import RunningSwitch, running_switch
+from switch.services import ServiceUrls
 
 
 @dataclass
@@ -32,7 +33,9 @@ class World:
 
 
 @pytest.fixture
-async def world(switch_config: Config, database_url: str, tmp_path: Path) -> AsyncIterator[World]:
+async def world(
+    switch_config: Config, database_url: str, tmp_path: Path, services: ServiceUrls
+) -> AsyncIterator[World]:
     async with trio.open_nursery() as sims:
         discom, discom_port = await start_simulator(
             sims, "discom", tmp_path / "discom", accounts=200
@@ -58,7 +61,7 @@ async def world(switch_config: Config, database_url: str, tmp_path: Path) -> Asy
                 endpoint=f"http://127.0.0.1:{sms_port}", poll_interval_s=0.05, backoff_base_s=0.1
             ),
         )
-        async with running_switch(cfg, database_url) as sw:
+        async with running_switch(cfg, database_url, services.redis_url) as sw:
             terminals = await provision_fleet(
                 sw.db,
                 sw.ledger,

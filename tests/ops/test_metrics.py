@@ -66,6 +66,8 @@ async def test_the_switch_exposes_what_ops_need(
     assert sample(text, "switch_terminal_requests_total", type="fetch_bill", outcome="ok") == 1
     assert sample(text, "switch_terminal_request_seconds_count", type="pay") == 1
     assert sample(text, "switch_pays_total", biller="UPPCL", outcome="posted") == 1
+    assert sample(text, "switch_day_limit_pays_total", outcome="admitted") == 1
+    assert sample(text, "switch_day_limit_postgres_checks_total") == 0  # Redis counted it
     assert (
         sample(text, "switch_biller_calls_total", biller="UPPCL", operation="pay", outcome="ok")
         == 1

@@ -1,0 +1,243 @@
+"""What each agent has spent today (IST calendar day), counted across every switch
+process: the per-day wallet limit's counter.
+
+A counter per agent and day lives in Redis (DESIGN.md: Redis for cross-process
+counters, never the book of record). Admitting a pay adds its amount only if the
+total stays within the limit, atomically (a Lua script), so concurrent pays from an
+agent's several terminals, on any process, can never pass the limit together. A pay
+voided after it was admitted gives its amount back. The book of record stays
+PostgreSQL: a counter that is missing (a new day, Redis flushed or restarted) is
+seeded from the day's pays, and when Redis cannot be reached the limit is checked
+against PostgreSQL directly (exact for that pay, a query per pay).
+
+A counter is seeded with the day's pays that have been admitted (neither voided
+nor still 'received'); pays being admitted meanwhile add themselves, so a new day's
+counter is exact however many terminals pay at once. Where it can drift (each needs a
+crash or a Redis failure at a given instant): a pay admitted just before Redis lost
+its counters and not yet past 'received' is left out of the new seed (the limit is
+looser by that pay, that day); a pay claimed but never admitted because its process
+died, voided later by recovery, gives back what it never added (the same); a
+give-back lost to a Redis outage keeps its amount counted (stricter). Keys expire
+two days after their day began.
+
+Admissions and give-backs cross to Redis once per batch (switch/db/batch.py), in one
+pipeline, not once per pay.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+import trio
+from redis.exceptions import RedisError
+
+from switch.db.batch import Batcher
+from switch.db.database import Database
+
+log = logging.getLogger("switch.pays")
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
+KEY_TTL_S = 2 * 86_400
+REDIS_TIMEOUT_S = 1.0
+MAX_GIVE_BACKS_QUEUED = 10_000
+
+# 1: admitted (added); 0: refused (over the limit, nothing added); -1: no counter yet.
+_ADMIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+if total > tonumber(ARGV[2]) then
+  redis.call('DECRBY', KEYS[1], ARGV[1])
+  return 0
+end
+return 1
+"""
+_GIVE_BACK = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECRBY', KEYS[1], ARGV[1]) end
+return 0
+"""
+# What the day has spent: pays not voided. ``$4``: the states left out besides
+# 'voided'. Seeding a counter leaves out 'received' too: those pays have not been
+# admitted yet (a pay leaves 'received' once admitted) and will add themselves.
+_SPENT_SQL = """SELECT coalesce(sum(amount_paise), 0)::bigint FROM pays
+                 WHERE agent_id = $1 AND created_at >= $2 AND created_at < $3
+                   AND state <> ALL($4::text[]) AND id <> $5"""
+_UNCOUNTED_IN_PG = ["voided"]
+_UNCOUNTED_IN_SEED = ["voided", "received"]
+
+
+@dataclass
+class DaySpendStats:
+    admitted: int = 0
+    refused: int = 0
+    seeded: int = 0  # counters (re)built from PostgreSQL
+    exact_checks: int = 0  # limits checked against PostgreSQL (no Redis)
+    redis_errors: int = 0
+    given_back: int = 0  # voided pays' amounts returned to their day
+    give_backs_dropped: int = 0  # queue full: those amounts stay counted
+
+
+def ist_day(at: dt.datetime) -> dt.date:
+    return at.astimezone(IST).date()
+
+
+class DaySpend:
+    def __init__(self, db: Database, redis_url: str | None) -> None:
+        self._db = db
+        self._url = redis_url
+        self._redis: Any = None  # redis.asyncio.Redis, on the database's asyncio loop
+        self._scripts: tuple[Any, Any] | None = None
+        self._namespace = ""
+        self._admits: Batcher[tuple[str, int, int], int] = Batcher(self._apply_admits)
+        send, self._give_backs = trio.open_memory_channel[tuple[str, int]](MAX_GIVE_BACKS_QUEUED)
+        self._send_give_back = send
+        self.stats = DaySpendStats()
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Connect (if a Redis URL is set), then batch admissions and give-backs."""
+        if self._url:
+            await self._connect()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self._admits.run)
+                nursery.start_soon(self._give_back_loop)
+                task_status.started()
+        finally:
+            if self._redis is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(2):
+                    await self._db.bridge.run(self._redis.aclose())
+
+    async def _connect(self) -> None:
+        row = await self._db.fetchrow(
+            "SELECT datname, oid FROM pg_database WHERE datname = current_database()"
+        )
+        assert row is not None
+        # Per database (its name and oid): tests' and demos' fresh databases never
+        # share a counter with an earlier one on the same Redis.
+        self._namespace = f"spend:{row['datname']}:{row['oid']}"
+        url = self._url
+        assert url
+
+        async def connect() -> tuple[Any, Any, Any]:
+            client = aioredis.from_url(
+                url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+            )
+            return client, client.register_script(_ADMIT), client.register_script(_GIVE_BACK)
+
+        self._redis, *scripts = await self._db.bridge.run(connect())
+        self._scripts = (scripts[0], scripts[1])
+
+    def _key(self, agent_id: str, day: dt.date) -> str:
+        return f"{self._namespace}:{agent_id}:{day.isoformat()}"
+
+    async def admit(
+        self,
+        agent_id: str,
+        created_at: dt.datetime,
+        amount_paise: int,
+        limit_paise: int,
+        pay_id: int,
+    ) -> bool:
+        """Count this new pay against the agent's day, if the day's total stays within
+        ``limit_paise``; whether it does."""
+        day = ist_day(created_at)
+        if self._redis is not None:
+            key = self._key(agent_id, day)
+            try:
+                for _ in range(2):  # a missing counter is seeded once, then asked again
+                    result = await self._admits.submit((key, amount_paise, limit_paise))
+                    if result >= 0:
+                        self._count(result == 1)
+                        return result == 1
+                    await self._seed(key, agent_id, day, pay_id)
+            except (RedisError, OSError, trio.TooSlowError) as exc:
+                self.stats.redis_errors += 1
+                log.warning("per-day limit checked in PostgreSQL: Redis failed: %r", exc)
+        return await self._exact(agent_id, day, amount_paise, limit_paise, pay_id)
+
+    def give_back(self, agent_id: str, created_at: dt.datetime, amount_paise: int) -> None:
+        """A pay counted by ``admit`` was voided: its amount no longer counts. Never
+        blocks (a pay's final move calls it); a full queue keeps the amount counted."""
+        if self._redis is None:
+            return
+        try:
+            key = self._key(agent_id, ist_day(created_at))
+            self._send_give_back.send_nowait((key, amount_paise))
+        except trio.WouldBlock:
+            self.stats.give_backs_dropped += 1
+
+    def _count(self, admitted: bool) -> None:
+        if admitted:
+            self.stats.admitted += 1
+        else:
+            self.stats.refused += 1
+
+    async def _seed(self, key: str, agent_id: str, day: dt.date, pay_id: int) -> None:
+        """Start the day's counter from the pays of record (if no one has meanwhile)."""
+        spent = await self._spent(agent_id, day, pay_id, _UNCOUNTED_IN_SEED)
+        await self._db.bridge.run(self._redis.set(key, spent, nx=True, ex=KEY_TTL_S))
+        self.stats.seeded += 1
+
+    async def _exact(
+        self, agent_id: str, day: dt.date, amount_paise: int, limit_paise: int, pay_id: int
+    ) -> bool:
+        self.stats.exact_checks += 1
+        # Pays of the agent being admitted at this moment count too: a conservative
+        # answer (refusing one that would have fit) rather than letting two pass.
+        spent = await self._spent(agent_id, day, pay_id, _UNCOUNTED_IN_PG)
+        admitted = spent + amount_paise <= limit_paise
+        self._count(admitted)
+        return admitted
+
+    async def _spent(self, agent_id: str, day: dt.date, pay_id: int, uncounted: list[str]) -> int:
+        midnight = dt.datetime.combine(day, dt.time(), tzinfo=IST)
+        value = await self._db.fetchval(
+            _SPENT_SQL, agent_id, midnight, midnight + dt.timedelta(days=1), uncounted, pay_id
+        )
+        return int(value)
+
+    async def _apply_admits(self, items: Sequence[tuple[str, int, int]]) -> list[int | Exception]:
+        assert self._scripts is not None
+        admit_script = self._scripts[0]
+
+        async def pipeline() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, amount, limit in items:
+                    await admit_script(keys=[key], args=[amount, limit], client=pipe)
+                return list(await pipe.execute())
+
+        with trio.fail_after(REDIS_TIMEOUT_S * 5):
+            results = await self._db.bridge.run(pipeline())
+        return [int(r) for r in results]
+
+    async def _give_back_loop(self) -> None:
+        assert self._scripts is not None or self._redis is None
+        while True:
+            batch = [await self._give_backs.receive()]
+            while len(batch) < 256:
+                try:
+                    batch.append(self._give_backs.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            try:
+                await self._apply_give_backs(batch)
+            except (RedisError, OSError, trio.TooSlowError) as exc:  # they stay counted
+                self.stats.redis_errors += 1
+                log.warning("per-day counters: %d give-backs lost: %s", len(batch), exc)
+
+    async def _apply_give_backs(self, batch: Sequence[tuple[str, int]]) -> None:
+        assert self._scripts is not None
+        give_back_script = self._scripts[1]
+
+        async def pipeline() -> None:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, amount in batch:
+                    await give_back_script(keys=[key], args=[amount], client=pipe)
+                await pipe.execute()
+
+        with trio.fail_after(REDIS_TIMEOUT_S * 5):
+            await self._db.bridge.run(pipeline())
+        self.stats.given_back += len(batch)
