@@ -36,7 +36,7 @@ import redis.asyncio as aioredis
 import trio
 from redis.exceptions import RedisError
 
-from switch.db.batch import Batcher
+from switch.db.batch import Batcher, BatcherBusy
 from switch.db.database import Database
 
 log = logging.getLogger("switch.pays")
@@ -153,7 +153,7 @@ class DaySpend:
                         self._count(result == 1)
                         return result == 1
                     await self._seed(key, agent_id, day, pay_id)
-            except (RedisError, OSError, trio.TooSlowError) as exc:
+            except (RedisError, OSError, trio.TooSlowError, BatcherBusy) as exc:
                 self.stats.redis_errors += 1
                 log.warning("per-day limit checked in PostgreSQL: Redis failed: %r", exc)
         return await self._exact(agent_id, day, amount_paise, limit_paise, pay_id)
