@@ -54,15 +54,21 @@ def switch_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
 
 async def one_terminal(sw: Any, wallet_paise: int = 0) -> Any:
     """One agent with one terminal on the running switch ``sw``; its credentials."""
+    [creds] = await agent_with_terminals(sw, 1, wallet_paise)
+    return creds
+
+
+async def agent_with_terminals(sw: Any, terminals: int, wallet_paise: int = 0) -> list[Any]:
+    """One agent with ``terminals`` terminals on the running switch ``sw``."""
     from switch.protocols.terminal.crypto import public_bytes
     from switch.provisioning.fleet import provision_fleet
 
-    [creds] = await provision_fleet(
+    return await provision_fleet(
         sw.db,
         sw.ledger,
         public_bytes(sw.deps.identity),
         f"127.0.0.1:{sw.port}",
         agents=1,
+        terminals_per_agent=terminals,
         wallet_paise=wallet_paise,
     )
-    return creds

@@ -15,6 +15,7 @@ from switch.admin.common import After, Limit, RowId, deps_of, page
 from switch.admin.errors import ApiError
 from switch.admin.models import CloseIn, ResolveCaseIn
 from switch.admin.roles import allow
+from switch.admin.settlement import billers_named, not_a_business_day
 from switch.db.rows import json_ready
 from switch.protocols.billers.base import BillerUnavailable
 from switch.settlement import cases
@@ -84,16 +85,15 @@ async def run(
 ) -> dict[str, Any]:
     deps = deps_of(request)
     s = deps.settlement
-    chosen = [b.id for b in deps.cfg.billers if body.biller_id in (None, b.id)]
-    if not chosen or s.reconciler is None:
-        raise ApiError("not_found", f"no biller {body.biller_id} to reconcile")
+    chosen = billers_named(deps, body.biller_id)
+    assert s.reconciler is not None  # the server's settlement always reconciles
     try:
         if body.business_date is None:
             done = [r for r in await s.reconcile_pending() if r.biller_id in chosen]
         else:
             done = [await s.reconciler.run(b, body.business_date) for b in chosen]
-    except CalendarError as exc:  # a weekend or a holiday
-        raise ApiError("invalid_request", str(exc), {"business_date": str(exc)}) from None
+    except CalendarError as exc:
+        raise not_a_business_day(exc) from None
     except BillerUnavailable as exc:
         raise ApiError("biller_unavailable", str(exc)) from None
     except SettlementError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -27,6 +27,9 @@ from switch.db.audit import audit
 from switch.settlement import files, store
 from switch.settlement.calendar import CalendarError
 from switch.settlement.service import file_content
+
+if TYPE_CHECKING:
+    from switch.admin.app import AdminDeps
 
 log = logging.getLogger("switch.admin")
 router = APIRouter(prefix="/v1", tags=["settlement"])
@@ -132,16 +135,14 @@ async def close(
 ) -> dict[str, Any]:
     deps = deps_of(request)
     s = deps.settlement
-    chosen = [b.id for b in deps.cfg.billers if body.biller_id in (None, b.id)]
-    if not chosen:
-        raise ApiError("not_found", f"no biller {body.biller_id}")
+    chosen = billers_named(deps, body.biller_id)
     try:
         if body.business_date is None:
             done = [w for w in await s.close_due() if w.biller_id in chosen]
         else:
             done = [await s.close(b, body.business_date) for b in chosen]
-    except CalendarError as exc:  # a weekend or a holiday
-        raise ApiError("invalid_request", str(exc), {"business_date": str(exc)}) from None
+    except CalendarError as exc:
+        raise not_a_business_day(exc) from None
     except store.SettlementError as exc:  # not due yet, pays in flight, ledger refused
         raise ApiError("invalid_state", str(exc)) from None
     windows = [w.as_dict() for w in done]
@@ -153,3 +154,16 @@ async def close(
 async def _audit_closes(conn: Connection, actor: str, windows: list[dict[str, Any]]) -> None:
     for w in windows:
         await audit(conn, actor, "settlement.close", "settlement_window", str(w["id"]), None, w)
+
+
+def billers_named(deps: AdminDeps, biller_id: str | None) -> list[str]:
+    """The configured biller of that id, or every one (None); none such is a 404."""
+    chosen = [b.id for b in deps.cfg.billers if biller_id in (None, b.id)]
+    if not chosen:
+        raise ApiError("not_found", f"no biller {biller_id}")
+    return chosen
+
+
+def not_a_business_day(exc: CalendarError) -> ApiError:
+    """A weekend or a holiday asked for as a business day: the field's error."""
+    return ApiError("invalid_request", str(exc), {"business_date": str(exc)})

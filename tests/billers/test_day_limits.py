@@ -12,11 +12,10 @@ import trio
 
 from simulators.epos.connection import connect
 from switch.config import Config
-from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.credentials import Credentials
-from switch.provisioning.fleet import provision_fleet
 from switch.server import RunningSwitch, running_switch
 from switch.services import ServiceUrls
+from tests.helpers import agent_with_terminals
 
 DAY_LIMIT = 500_00  # the configured default: these agents have no limits of their own
 
@@ -28,16 +27,7 @@ def switch_config(switch_config: Config) -> Config:
 
 
 async def one_agent(sw: RunningSwitch, terminals: int) -> list[Credentials]:
-    return await provision_fleet(
-        sw.db,
-        sw.ledger,
-        public_bytes(sw.deps.identity),
-        f"127.0.0.1:{sw.port}",
-        agents=1,
-        terminals_per_agent=terminals,
-        wallet_paise=10_000_00,
-        prefix="DAY",
-    )
+    return await agent_with_terminals(sw, terminals, wallet_paise=10_000_00)
 
 
 async def pay(creds: Credentials, ref: str, amount: int, account: str = "1234567890") -> str:
