@@ -20,8 +20,8 @@ died, voided later by recovery, gives back what it never added (the same); a
 give-back lost to a Redis outage keeps its amount counted (stricter). Keys expire
 two days after their day began.
 
-Admissions and give-backs cross to Redis once per batch (switch/db/batch.py), in one
-pipeline, not once per pay.
+Admissions and give-backs cross to Redis once per batch (switch/db/batch.py), as one
+script call for the whole batch, not once per pay.
 """
 
 from __future__ import annotations
@@ -45,18 +45,29 @@ KEY_TTL_S = 2 * 86_400
 REDIS_TIMEOUT_S = 1.0
 MAX_GIVE_BACKS_QUEUED = 10_000
 
-# 1: admitted (added); 0: refused (over the limit, nothing added); -1: no counter yet.
+# One call per batch: KEYS[i] is a counter, ARGV[2i-1] the amount, ARGV[2i] the limit.
+# Each answer: 1 admitted (added), 0 refused (over the limit, nothing added), -1 no
+# counter yet. In order, so two pays of one agent in a batch see each other.
 _ADMIT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local total = redis.call('INCRBY', KEYS[1], ARGV[1])
-if total > tonumber(ARGV[2]) then
-  redis.call('DECRBY', KEYS[1], ARGV[1])
-  return 0
+local out = {}
+for i, key in ipairs(KEYS) do
+  local amount, limit = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  if redis.call('EXISTS', key) == 0 then
+    out[i] = -1
+  elseif redis.call('INCRBY', key, amount) > limit then
+    redis.call('DECRBY', key, amount)
+    out[i] = 0
+  else
+    out[i] = 1
+  end
 end
-return 1
+return out
 """
+# KEYS[i] gives back ARGV[i] (a counter that is gone stays gone: its seed will be right).
 _GIVE_BACK = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECRBY', KEYS[1], ARGV[1]) end
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('DECRBY', key, ARGV[i]) end
+end
 return 0
 """
 # What the day has spent: pays not voided. ``$4``: the states left out besides
@@ -201,16 +212,10 @@ class DaySpend:
 
     async def _apply_admits(self, items: Sequence[tuple[str, int, int]]) -> list[int | Exception]:
         assert self._scripts is not None
-        admit_script = self._scripts[0]
-
-        async def pipeline() -> list[Any]:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key, amount, limit in items:
-                    await admit_script(keys=[key], args=[amount, limit], client=pipe)
-                return list(await pipe.execute())
-
+        keys = [key for key, _, _ in items]
+        args = [n for _, amount, limit in items for n in (amount, limit)]
         with trio.fail_after(REDIS_TIMEOUT_S * 5):
-            results = await self._db.bridge.run(pipeline())
+            results = await self._db.bridge.run(self._scripts[0](keys=keys, args=args))
         return [int(r) for r in results]
 
     async def _give_back_loop(self) -> None:
@@ -230,14 +235,7 @@ class DaySpend:
 
     async def _apply_give_backs(self, batch: Sequence[tuple[str, int]]) -> None:
         assert self._scripts is not None
-        give_back_script = self._scripts[1]
-
-        async def pipeline() -> None:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key, amount in batch:
-                    await give_back_script(keys=[key], args=[amount], client=pipe)
-                await pipe.execute()
-
+        keys, amounts = [key for key, _ in batch], [amount for _, amount in batch]
         with trio.fail_after(REDIS_TIMEOUT_S * 5):
-            await self._db.bridge.run(pipeline())
+            await self._db.bridge.run(self._scripts[1](keys=keys, args=amounts))
         self.stats.given_back += len(batch)
