@@ -44,6 +44,7 @@ IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 KEY_TTL_S = 2 * 86_400
 REDIS_TIMEOUT_S = 1.0
 MAX_GIVE_BACKS_QUEUED = 10_000
+LOG_EVERY_S = 10.0
 
 # One call per batch: KEYS[i] is a counter, ARGV[2i-1] the amount, ARGV[2i] the limit.
 # Each answer: 1 admitted (added), 0 refused (over the limit, nothing added), -1 no
@@ -106,6 +107,7 @@ class DaySpend:
         send, self._give_backs = trio.open_memory_channel[tuple[str, int]](MAX_GIVE_BACKS_QUEUED)
         self._send_give_back = send
         self.stats = DaySpendStats()
+        self._logged_at = float("-inf")
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect (if a Redis URL is set), then batch admissions and give-backs."""
@@ -165,8 +167,7 @@ class DaySpend:
                         return result == 1
                     await self._seed(key, agent_id, day, pay_id)
             except (RedisError, OSError, trio.TooSlowError, BatcherBusy) as exc:
-                self.stats.redis_errors += 1
-                log.warning("per-day limit checked in PostgreSQL: Redis failed: %r", exc)
+                self._redis_failed(exc)
         return await self._exact(agent_id, day, amount_paise, limit_paise, pay_id)
 
     def give_back(self, agent_id: str, created_at: dt.datetime, amount_paise: int) -> None:
@@ -179,6 +180,19 @@ class DaySpend:
             self._send_give_back.send_nowait((key, amount_paise))
         except trio.WouldBlock:
             self.stats.give_backs_dropped += 1
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        """Count it; log it at most every ``LOG_EVERY_S`` (a Redis outage fails every
+        pay's admission: one line per pay would bury the log)."""
+        self.stats.redis_errors += 1
+        now = trio.current_time()
+        if now - self._logged_at >= LOG_EVERY_S:
+            log.warning(
+                "per-day limits checked in PostgreSQL: Redis failed (%d failures so far): %r",
+                self.stats.redis_errors,
+                exc,
+            )
+            self._logged_at = now
 
     def _count(self, admitted: bool) -> None:
         if admitted:
@@ -230,8 +244,7 @@ class DaySpend:
             try:
                 await self._apply_give_backs(batch)
             except (RedisError, OSError, trio.TooSlowError) as exc:  # they stay counted
-                self.stats.redis_errors += 1
-                log.warning("per-day counters: %d give-backs lost: %s", len(batch), exc)
+                self._redis_failed(exc)
 
     async def _apply_give_backs(self, batch: Sequence[tuple[str, int]]) -> None:
         assert self._scripts is not None
