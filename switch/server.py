@@ -79,24 +79,11 @@ async def running_switch(
     ):
         ledger.on_batch = metrics.observe_ledger_batch
         billers = await open_billers(cfg.billers, ledger, metrics)
-        store = PayStore(db, lease_s=cfg.pays.recovery_idle_s)
-        await pays.start(store.run)
-        day_spend = DaySpend(db, redis_url)
-        await pays.start(day_spend.run)
-        flow = PayFlow(
-            store,
-            ledger,
-            cfg.pays.hold_timeout_s,
-            background=pays,
-            max_driving=cfg.pays.max_driving,
+        store, flow, recovery, policy = await _start_pays(
+            cfg, pays, db, ledger, billers, metrics, redis_url
         )
-        recovery = Recovery(db, store, flow, ledger, billers, cfg.pays)
-        pays.start_soon(recovery.run)
         report_connectors = _report_connectors(cfg, billers)
-        settlement, notifier, policy = await _start_background(
-            cfg, pays, db, report_connectors, day_spend
-        )
-        store.on_final = _on_final(metrics, policy)
+        settlement, notifier = _start_background(cfg, pays, db, report_connectors)
         service = TerminalService(
             store, flow, billers, cfg.terminals.answer_deadline_s, policy=policy
         )
@@ -108,7 +95,7 @@ async def running_switch(
             notifier.stats if notifier else None,
             recovery,
             settlement,
-            day_spend.stats,
+            policy.day_spend.stats,
         )
         metrics.watch(lambda: live)
         try:
@@ -141,24 +128,51 @@ async def running_switch(
             await connector.aclose()
 
 
-async def _start_background(
+async def _start_pays(
+    cfg: Config,
+    nursery: trio.Nursery,
+    db: Database,
+    ledger: Ledger,
+    billers: Mapping[str, Biller],
+    metrics: SwitchMetrics,
+    redis_url: str | None,
+) -> tuple[PayStore, PayFlow, Recovery, WalletPolicy]:
+    """The pay path's parts: records, wallet limits, the flow, recovery."""
+    store = PayStore(db, lease_s=cfg.pays.recovery_idle_s)
+    await nursery.start(store.run)
+    day_spend = DaySpend(db, redis_url)
+    await nursery.start(day_spend.run)
+    policy = WalletPolicy(db, cfg.admin, day_spend)
+    await policy.refresh()
+    nursery.start_soon(policy.run)
+    # Before recovery starts: every pay it finishes is counted and gives back.
+    store.on_final = _on_final(metrics, policy)
+    flow = PayFlow(
+        store,
+        ledger,
+        cfg.pays.hold_timeout_s,
+        background=nursery,
+        max_driving=cfg.pays.max_driving,
+    )
+    recovery = Recovery(db, store, flow, ledger, billers, cfg.pays)
+    nursery.start_soon(recovery.run)
+    return store, flow, recovery, policy
+
+
+def _start_background(
     cfg: Config,
     nursery: trio.Nursery,
     db: Database,
     report_connectors: Mapping[str, Connector],
-    day_spend: DaySpend,
-) -> tuple[Settlement, Notifier | None, WalletPolicy]:
-    """The switch's own periodic work: settlement, the SMS notifier, wallet limits."""
+) -> tuple[Settlement, Notifier | None]:
+    """The switch's own periodic work: settlement, the SMS notifier."""
     settlement = settlement_for(cfg, db, report_connectors)
     if cfg.settlement.auto_close:
         nursery.start_soon(settlement.run)
     notifier = Notifier(db, cfg.sms) if cfg.sms.enabled else None
     if notifier is not None:
         nursery.start_soon(notifier.run)
-    policy = WalletPolicy(db, cfg.admin, day_spend)
-    await policy.refresh()
-    nursery.start_soon(policy.run)
-    return settlement, notifier, policy
+    return settlement, notifier
 
 
 @asynccontextmanager
