@@ -219,6 +219,7 @@ class AdminConfig:
     max_failed_logins: int = 5  # then the login is locked for ...
     lockout_s: float = 900.0  # ... this long
     reset_code_ttl_s: float = 600.0  # an SMS password-reset code is good this long
+    max_resets_per_hour: int = 3  # codes sent per user per hour (more: silently none)
     argon2_time_cost: int = 2  # argon2id: OWASP's minimum (t=2, m=19 MiB, p=1)
     argon2_memory_kib: int = 19456
     max_upload_bytes: int = 2 * 1024 * 1024  # a KYC photo or document

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from switch.db.database import Database
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 128
 RESET_TRIES = 5
+log = logging.getLogger("switch.admin")
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,11 @@ class Auth:
         )
 
     async def request_reset(self, username: str) -> None:
-        """Send a code if the user exists; say nothing either way (no user probing)."""
+        """Send a code if the user exists; say nothing either way (no user probing).
+
+        At most ``max_resets_per_hour`` codes per user per hour: each code allows
+        RESET_TRIES guesses, so without a bound a stream of requests would make a
+        6-digit code guessable (and flood the user's phone with SMS)."""
         user = await self._db.fetchrow(
             "SELECT id, mobile FROM users WHERE username = $1 AND NOT disabled",
             username.strip().lower(),
@@ -166,17 +172,38 @@ class Auth:
         if user is None:
             return
         code = f"{secrets.randbelow(10**6):06d}"
-        await self._db.execute(
-            """WITH r AS (INSERT INTO password_resets (user_id, code_hash, expires_at)
-                          VALUES ($1, $2, now() + make_interval(secs => $3)))
-               INSERT INTO sms_outbox (mobile, body) VALUES ($4, $5)""",
-            user["id"],
-            await self.passwords.hash(code),
-            self._cfg.reset_code_ttl_s,
-            user["mobile"],
+        code_hash = await self.passwords.hash(code)
+        body = (
             f"Bill switch: your password reset code is {code}. It expires in "
-            f"{int(self._cfg.reset_code_ttl_s // 60)} minutes. Never share it.",
+            f"{int(self._cfg.reset_code_ttl_s // 60)} minutes. Never share it."
         )
+        user_id, mobile = user["id"], user["mobile"]
+        await self._db.run(lambda c: self._send_code(c, user_id, mobile, code_hash, body))
+
+    async def _send_code(
+        self, conn: Any, user_id: int, mobile: str, code_hash: str, body: str
+    ) -> None:
+        async with conn.transaction():
+            # The user's row lock: concurrent requests count one after the other.
+            await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
+            recent = await conn.fetchval(
+                """SELECT count(*) FROM password_resets
+                    WHERE user_id = $1 AND created_at > now() - interval '1 hour'""",
+                user_id,
+            )
+            if recent >= self._cfg.max_resets_per_hour:
+                log.warning("password reset: user %s had %d codes this hour", user_id, recent)
+                return
+            await conn.execute(
+                """WITH r AS (INSERT INTO password_resets (user_id, code_hash, expires_at)
+                              VALUES ($1, $2, now() + make_interval(secs => $3)))
+                   INSERT INTO sms_outbox (mobile, body) VALUES ($4, $5)""",
+                user_id,
+                code_hash,
+                self._cfg.reset_code_ttl_s,
+                mobile,
+                body,
+            )
 
     async def confirm_reset(self, username: str, code: str, new_password: str) -> int:
         """Set the new password if the latest code matches; returns the user id."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.admin.conftest import PASSWORD, Admin
+from tests.admin.conftest import MOBILE, PASSWORD, Admin
 
 
 async def test_passwords_are_stored_as_argon2id(admin: Admin) -> None:
@@ -79,6 +79,25 @@ async def test_password_reset_by_sms_code(admin: Admin) -> None:
     )
     assert again.status_code == 401
     await admin.login("finance", "brand-new-pass-7")
+
+
+async def test_reset_codes_are_bounded_per_user_and_hour(admin: Admin) -> None:
+    """Each code allows a few guesses: without a bound, a stream of requests would make
+    the 6-digit code guessable and flood the user's phone. Past the bound the answer
+    is the same as ever (no probing), and nothing is sent."""
+    answers = [
+        await admin.http.post("/v1/auth/password-reset/request", json={"username": "support"})
+        for _ in range(admin.cfg.admin.max_resets_per_hour + 2)
+    ]
+    assert {(a.status_code, a.text) for a in answers} == {(answers[0].status_code, answers[0].text)}
+    sent = await admin.sw.db.fetchval(
+        "SELECT count(*) FROM sms_outbox WHERE body LIKE '%reset code%' AND mobile = $1", MOBILE
+    )
+    assert sent == admin.cfg.admin.max_resets_per_hour == 3
+    # Another user is not held back by this one's requests.
+    await admin.http.post("/v1/auth/password-reset/request", json={"username": "auditor"})
+    codes = await admin.sw.db.fetchval("SELECT count(*) FROM password_resets")
+    assert codes == 4
 
 
 async def test_change_own_password(admin: Admin) -> None:
