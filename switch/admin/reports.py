@@ -32,14 +32,11 @@ _CHART_LIMITER = trio.CapacityLimiter(1)
 
 def _range(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
     first, last = reports.default_range(start, end, dt.datetime.now(IST).date())
-    if last < first:
-        raise ApiError("invalid_request", "the range ends before it starts", {"to": "before from"})
-    if (last - first).days >= reports.MAX_RANGE_DAYS:
-        raise ApiError(
-            "invalid_request",
-            f"a report covers at most {reports.MAX_RANGE_DAYS} days",
-            {"from": "too far before to"},
-        )
+    try:
+        reports.check_range(first, last)
+    except reports.ReportError as exc:
+        assert exc.field is not None
+        raise ApiError("invalid_request", str(exc), {exc.field: exc.why}) from None
     return first, last
 
 

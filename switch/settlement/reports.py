@@ -30,7 +30,13 @@ GROUP_COLUMNS = {
 
 
 class ReportError(ValueError):
-    pass
+    """A report that cannot be made; ``field`` names the parameter at fault, if one is
+    (the admin API answers it as that field's error)."""
+
+    def __init__(self, message: str, field: str | None = None, why: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+        self.why = why
 
 
 # Shared FROM clause: pays in an IST date range, with their agent, the commission rate
@@ -68,11 +74,13 @@ def default_range(
     return start, last
 
 
-def _check_range(start: dt.date, end: dt.date) -> None:
+def check_range(start: dt.date, end: dt.date) -> None:
     if end < start:
-        raise ReportError(f"the range ends ({end}) before it starts ({start})")
+        raise ReportError(f"the range ends ({end}) before it starts ({start})", "to", "before from")
     if (end - start).days >= MAX_RANGE_DAYS:
-        raise ReportError(f"a report covers at most {MAX_RANGE_DAYS} days")
+        raise ReportError(
+            f"a report covers at most {MAX_RANGE_DAYS} days", "from", "too far before to"
+        )
 
 
 def _rates(billers: Sequence[BillerConfig]) -> tuple[list[str], list[int]]:
@@ -87,7 +95,7 @@ async def totals(
     billers: Sequence[BillerConfig],
 ) -> list[dict[str, Any]]:
     """One row per group: pays, posted, failed, pending, posted amount, commission."""
-    _check_range(start, end)
+    check_range(start, end)
     unknown = [k for k in by if k not in GROUP_COLUMNS]
     if not by or unknown:
         raise ReportError(f"group by one or more of {', '.join(GROUP_COLUMNS)}; got {list(by)}")
@@ -117,7 +125,7 @@ async def agent_statement(
     billers: Sequence[BillerConfig],
 ) -> dict[str, Any]:
     """The agent's payments with status, and a summary (seed 000 B.11)."""
-    _check_range(start, end)
+    check_range(start, end)
     agent = await db.fetchrow(
         "SELECT id, name, region, district, state FROM agents WHERE id = $1", agent_id
     )
