@@ -21,6 +21,7 @@ import trio
 
 from switch.actors.biller import open_billers
 from switch.actors.notifier import Notifier
+from switch.actors.supervisor import Supervisor
 from switch.actors.terminal import TerminalDeps, TerminalSession
 from switch.admin.auth import Auth
 from switch.admin.complaints import Escalator
@@ -62,6 +63,7 @@ class RunningSwitch:
     ops_port: int | None  # /metrics, /healthz, /readyz; None when [ops] enabled = false
     admin_port: int | None  # the back-office API; None when [admin] enabled = false
     policy: WalletPolicy
+    supervisor: Supervisor
 
 
 @asynccontextmanager
@@ -78,12 +80,13 @@ async def running_switch(
         trio.open_nursery() as pays,
     ):
         ledger.on_batch = metrics.observe_ledger_batch
+        supervisor = Supervisor(pays)
         billers = await open_billers(cfg.billers, ledger, metrics)
         store, flow, recovery, policy = await _start_pays(
-            cfg, pays, db, ledger, billers, metrics, redis_url
+            cfg, pays, supervisor, db, ledger, billers, metrics, redis_url
         )
         report_connectors = _report_connectors(cfg, billers)
-        settlement, notifier = _start_background(cfg, pays, db, report_connectors)
+        settlement, notifier = _start_background(cfg, supervisor, db, report_connectors)
         service = TerminalService(
             store, flow, billers, cfg.terminals.answer_deadline_s, policy=policy
         )
@@ -100,9 +103,9 @@ async def running_switch(
         metrics.watch(lambda: live)
         try:
             async with _terminal_listener(cfg, deps) as (port, accepting):
-                ops_port = await _start_ops(cfg, pays, db, metrics, accepting)
+                ops_port = await _start_ops(cfg, pays, supervisor, db, metrics, accepting)
                 admin_port = await _start_admin(
-                    cfg, pays, db, ledger, deps, policy, settlement, port
+                    cfg, pays, supervisor, db, ledger, deps, policy, settlement, port
                 )
                 yield RunningSwitch(
                     port,
@@ -117,6 +120,7 @@ async def running_switch(
                     ops_port,
                     admin_port,
                     policy,
+                    supervisor,
                 )
         finally:
             # The sessions are drained now (the listener's exit): pays still being
@@ -131,6 +135,7 @@ async def running_switch(
 async def _start_pays(
     cfg: Config,
     nursery: trio.Nursery,
+    supervisor: Supervisor,
     db: Database,
     ledger: Ledger,
     billers: Mapping[str, Biller],
@@ -144,7 +149,7 @@ async def _start_pays(
     await nursery.start(day_spend.run)
     policy = WalletPolicy(db, cfg.admin, day_spend)
     await policy.refresh()
-    nursery.start_soon(policy.run)
+    supervisor.start("wallet limits", policy.run)
     # Before recovery starts: every pay it finishes is counted and gives back.
     store.on_final = _on_final(metrics, policy)
     flow = PayFlow(
@@ -155,23 +160,23 @@ async def _start_pays(
         max_driving=cfg.pays.max_driving,
     )
     recovery = Recovery(db, store, flow, ledger, billers, cfg.pays)
-    nursery.start_soon(recovery.run)
+    supervisor.start("recovery", recovery.run)
     return store, flow, recovery, policy
 
 
 def _start_background(
     cfg: Config,
-    nursery: trio.Nursery,
+    supervisor: Supervisor,
     db: Database,
     report_connectors: Mapping[str, Connector],
 ) -> tuple[Settlement, Notifier | None]:
     """The switch's own periodic work: settlement, the SMS notifier."""
     settlement = settlement_for(cfg, db, report_connectors)
     if cfg.settlement.auto_close:
-        nursery.start_soon(settlement.run)
+        supervisor.start("settlement", settlement.run)
     notifier = Notifier(db, cfg.sms) if cfg.sms.enabled else None
     if notifier is not None:
-        nursery.start_soon(notifier.run)
+        supervisor.start("sms notifier", notifier.run)
     return settlement, notifier
 
 
@@ -214,6 +219,7 @@ async def _terminal_listener(
 async def _start_ops(
     cfg: Config,
     nursery: trio.Nursery,
+    supervisor: Supervisor,
     db: Database,
     metrics: SwitchMetrics,
     accepting: Callable[[], bool],
@@ -221,7 +227,7 @@ async def _start_ops(
     """The database-derived gauges, and the /metrics, /healthz, /readyz endpoint."""
     if not cfg.ops.enabled:
         return None
-    nursery.start_soon(Sampler(db, metrics, cfg.ops.sample_interval_s).run)
+    supervisor.start("ops sampling", Sampler(db, metrics, cfg.ops.sample_interval_s).run)
 
     async def not_ready() -> list[str]:
         reasons = [] if accepting() else ["not accepting terminals (starting or draining)"]
@@ -242,6 +248,7 @@ async def _start_ops(
 async def _start_admin(
     cfg: Config,
     nursery: trio.Nursery,
+    supervisor: Supervisor,
     db: Database,
     ledger: Ledger,
     deps: TerminalDeps,
@@ -254,7 +261,7 @@ async def _start_admin(
         return None
     from switch.admin.app import AdminDeps, create_app  # FastAPI: only when served
 
-    nursery.start_soon(Escalator(db, cfg.admin).run)
+    supervisor.start("complaint escalation", Escalator(db, cfg.admin).run)
     documents = (
         Path(cfg.admin.documents_dir)
         if cfg.admin.documents_dir

@@ -23,7 +23,7 @@ from switch.provisioning.credentials import Credentials
 
 MAX_PAY_ATTEMPTS = 5
 MAX_STATUS_POLLS = 10
-BACK_OFF_CODES = frozenset({"busy", "rate_limited", "too_many_in_flight"})
+BACK_OFF_CODES = frozenset({"busy", "unavailable", "rate_limited", "too_many_in_flight"})
 BACK_OFF_S = 0.1
 
 

@@ -27,7 +27,11 @@ import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from switch.config import TerminalsConfig
+from switch.db.batch import BatcherBusy
+from switch.db.bridge import BridgeClosed
 from switch.db.database import Database
+from switch.db.periodic import DATABASE_ERRORS
+from switch.ledger import LedgerUnavailable
 from switch.ops.metrics import SwitchMetrics
 from switch.pays.service import RequestFailed, TerminalContext, TerminalService
 from switch.protocols.terminal.errors import ErrorCode, ProtocolError
@@ -45,6 +49,13 @@ from switch.protocols.terminal.session import (
 from switch.provisioning.store import terminal_access
 
 log = logging.getLogger("switch.terminal")
+# The database is away: the request is answered ``unavailable`` (retry with the same
+# ref), never ``internal_error``, and the session goes on.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    *DATABASE_ERRORS,
+    LedgerUnavailable,
+    BridgeClosed,
+)
 READ_BYTES = 64 * 1024
 
 
@@ -152,6 +163,8 @@ class TerminalSession:
             await self._close_with(exc.code, exc.message)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+        except UNAVAILABLE_ERRORS as exc:  # the handshake could not read the terminal's key
+            log.warning("terminal session %s: database unavailable: %r", self.terminal_id, exc)
         except Exception:
             log.exception("terminal session %s crashed", self.terminal_id)
         finally:
@@ -324,6 +337,15 @@ class TerminalSession:
         except RequestFailed as exc:
             body = _error(exc.code, rid, exc.message)
             self._count(req.type, exc.code.value)
+        except BatcherBusy as exc:  # writes queue up faster than the database takes them
+            body = _error(ErrorCode.BUSY, rid, str(exc))
+            self._count(req.type, ErrorCode.BUSY.value)
+        except UNAVAILABLE_ERRORS as exc:
+            # The database is away (restarting, failing over): nothing was decided
+            # that a retry with the same ref does not find again.
+            log.info("%s from %s: database unavailable: %r", req.type, ctx.terminal_id, exc)
+            body = _error(ErrorCode.UNAVAILABLE, rid)
+            self._count(req.type, ErrorCode.UNAVAILABLE.value)
         except Exception:
             log.exception("request %s from %s failed", req.type, ctx.terminal_id)
             body = _error(ErrorCode.INTERNAL_ERROR, rid)
@@ -363,7 +385,9 @@ class TerminalSession:
         """Best effort: tell the terminal why, then the caller closes the socket."""
         if code is ErrorCode.TRUNCATED_FRAME:
             return  # nobody is listening
-        with trio.move_on_after(1), trio.CancelScope(shield=True):
+        # The shield keeps a stopping switch's cancellation out; the timeout inside it
+        # still fires, so a terminal that stopped reading cannot hold the close open.
+        with trio.CancelScope(shield=True), trio.move_on_after(1):
             try:
                 async with self._send_lock:
                     await self._stream.send_all(self._proto.reject(code, message))

@@ -18,6 +18,7 @@ log = logging.getLogger("switch.periodic")
 DATABASE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     OSError,
 )
 

@@ -24,6 +24,7 @@ import trio
 from switch.config import LedgerConfig
 from switch.db.bridge import AsyncioBridge
 from switch.db.database import Database
+from switch.db.periodic import DATABASE_ERRORS
 from switch.ledger import invariants, store
 from switch.ledger.batcher import BatcherStatistics, GroupCommit, Row
 from switch.ledger.errors import (
@@ -48,6 +49,10 @@ from switch.ledger.types import (
 _APPLIED, _REPLAY, _MODIFIED, _INSUFFICIENT, _UNKNOWN_ACCOUNT, _UNKNOWN_TRANSFER, _RESOLVED = range(
     7
 )
+
+
+# The expiry sweep meets these while the database restarts; the next sweep tries again.
+SWEEP_ERRORS: tuple[type[Exception], ...] = (LedgerError, *DATABASE_ERRORS)
 
 
 class Ledger:
@@ -231,7 +236,7 @@ class Ledger:
             await trio.sleep(self._cfg.expiry_sweep_interval_s)
             try:
                 await self.expire_overdue()
-            except (LedgerError, OSError, asyncpg.PostgresError):
+            except SWEEP_ERRORS:
                 # The database may be restarting; the next sweep tries again.
                 continue
 

@@ -12,13 +12,16 @@ batch never holds one key twice (ledger_apply relies on that).
 
 If the database refuses a batch for its content (a constraint we did not foresee),
 the batch is split in halves until the bad request is alone: one bad request never
-fails its neighbours. If the database does not answer (timeout, lost connection),
-every request in the batch gets ``LedgerUnavailable``: its outcome is unknown, and
-asking again with the same key tells.
+fails its neighbours. If the database does not answer (timeout, lost connection, a
+server shutting down or starting up) or anything else goes wrong on the way, every
+request in the batch gets ``LedgerUnavailable``: its outcome is unknown, and asking
+again with the same key tells. Nothing a batch meets ends the batcher: a PostgreSQL
+restart once ended it, and the switch with it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +37,7 @@ Row = tuple[int, int | None, int | None, int | None]
 ApplyFn = Callable[[Sequence[Request]], Awaitable[list[Row]]]
 
 MAX_LINGER_S = 0.002
+log = logging.getLogger("switch.ledger")
 
 
 class BatchRejected(Exception):
@@ -170,7 +174,9 @@ class GroupCommit:
             await self._apply_or_split(batch[:half])
             await self._apply_or_split(batch[half:])
             return
-        except (trio.TooSlowError, OSError, ConnectionError, LedgerUnavailable) as exc:
+        except Exception as exc:  # the database is away, or a fault of ours: never fatal
+            if not isinstance(exc, trio.TooSlowError | OSError | LedgerUnavailable):
+                log.error("ledger batch failed unexpectedly", exc_info=exc)
             stats.unavailable_batches += 1
             error = LedgerUnavailable(f"ledger database did not answer: {exc!r}; ask again")
             for req in batch:

@@ -11,6 +11,12 @@ operators. Each check is one query; each violation is one readable line.
    sweeper voids them; one still pending long after is stuck, not being recovered).
 6. Every transfer names accounts that exist (the schema has no foreign keys on the
    hot path; ledger_apply checks, and this proves it did).
+7. Every pay agrees with its hold (the transfer keyed ``pay:<terminal>:<ref>``): a
+   posted pay has its hold posted; a voided pay's hold is voided, refused or was never
+   taken; a pay whose hold was posted is never voided; and no final pay keeps a hold
+   pending for longer than ``grace_s`` (recovery gives back a hold that reached the
+   ledger after its pay ended). A refund of a posted pay is its own transfer and
+   leaves the hold posted.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ async def check(conn: Connection, grace_s: float = DEFAULT_GRACE_S) -> list[str]
     ):
         violations += await one(conn)
     violations += await _no_overdue_pending(conn, grace_s)
+    violations += await _pays_agree_with_holds(conn, grace_s)
     return violations
 
 
@@ -113,6 +120,28 @@ async def _transfers_name_real_accounts(conn: Connection) -> list[str]:
         f"transfer {r['id']} ({r['idem_key']}) names an account that does not exist" for r in rows
     ]
     return _bounded(lines, "transfers with missing accounts")
+
+
+async def _pays_agree_with_holds(conn: Connection, grace_s: float) -> list[str]:
+    rows = await conn.fetch(
+        """SELECT p.id, p.state, p.error_code, t.state AS hold
+             FROM pays p LEFT JOIN transfers t
+               ON t.idem_key = 'pay:' || p.terminal_id || ':' || p.terminal_ref
+            WHERE (p.state = 'posted' AND t.state IS DISTINCT FROM 2)
+               OR (p.state = 'voided' AND t.state = 2)
+               OR (p.state IN ('posted', 'voided') AND t.state = 1
+                   AND t.created_at < now() - make_interval(secs => $1))
+            ORDER BY p.id""",
+        grace_s,
+    )
+    names = {1: "pending", 2: "posted", 3: "voided", 4: "refused"}
+    lines = [
+        f"pay {r['id']} is {r['state']}"
+        + (f" ({r['error_code']})" if r["error_code"] else "")
+        + f" but its hold is {names.get(r['hold'], 'missing') if r['hold'] else 'missing'}"
+        for r in rows
+    ]
+    return _bounded(lines, "pays that disagree with their holds")
 
 
 def _bounded(lines: list[str], what: str) -> list[str]:

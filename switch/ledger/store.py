@@ -50,7 +50,10 @@ async def apply_batch(pool: asyncpg.Pool, batch: Sequence[Request]) -> list[Row]
                 raise
         except _CONTENT_ERRORS as exc:
             raise BatchRejected(str(exc)) from exc
-        except (asyncpg.exceptions.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
+            # The server is away, stopping or starting (connection errors, "terminating
+            # connection due to administrator command", "the database system is
+            # starting up"): the batch's outcome is unknown, not refused.
             raise LedgerUnavailable(str(exc)) from exc
     raise AssertionError("unreachable")
 

@@ -75,7 +75,13 @@ class PayFlow:
         self._driving: dict[int, trio.Lock] = {}
 
     async def drive_detached(
-        self, pay: Pay, biller: Biller, wallet_account_id: int, answer_within_s: float = 30.0
+        self,
+        pay: Pay,
+        biller: Biller,
+        wallet_account_id: int,
+        answer_within_s: float = 30.0,
+        *,
+        fresh: bool = False,
     ) -> Pay:
         """``drive`` in the switch's own nursery, and wait for it at most
         ``answer_within_s``; past that, return ``pay`` as it was (not final: the caller
@@ -83,44 +89,69 @@ class PayFlow:
 
         The pay goes on if the caller goes away (the terminal disconnected or timed
         out): its progress must never depend on who is waiting for the answer. At most
-        ``max_driving`` pays are driven at once; beyond that the caller waits.
+        ``max_driving`` pays are driven at once; beyond that the caller waits. An error
+        of a drive that outlived its caller is logged here (nobody else will see it);
+        one the caller waited for is raised to it.
         """
         if self._background is None:
-            return await self.drive(pay, biller, wallet_account_id)
+            return await self.drive(pay, biller, wallet_account_id, fresh=fresh)
         done = trio.Event()
         result: list[outcome.Outcome[Pay]] = []
+        waiting = [True]
 
         async def run() -> None:
             async with self._driving_limit:
-                result.append(await outcome.acapture(self.drive, pay, biller, wallet_account_id))
+                try:
+                    result.append(
+                        outcome.Value(await self.drive(pay, biller, wallet_account_id, fresh=fresh))
+                    )
+                except Exception as exc:  # Cancelled and the like go on up
+                    result.append(outcome.Error(exc))
+                    if not waiting[0]:
+                        log.error("driving the pay failed", exc_info=exc, extra=pay_fields(pay))
             done.set()
 
         self._background.start_soon(run)
         with trio.move_on_after(answer_within_s):
             await done.wait()
+        waiting[0] = False
         return result[0].unwrap() if result else pay
 
-    async def drive(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
-        """Advance ``pay`` until it is final or waiting on the biller (unknown)."""
-        async with self._sole_driver(pay.id):
+    async def drive(
+        self, pay: Pay, biller: Biller, wallet_account_id: int, *, fresh: bool = False
+    ) -> Pay:
+        """Advance ``pay`` until it is final or waiting on the biller (unknown).
+
+        Every decision is taken from the stored state under this pay's lock: the
+        caller's copy is used as it is only when ``fresh`` (the caller has just created
+        the pay) and nobody drove it before us; otherwise it is read again first.
+        """
+        async with self._sole_driver(pay.id) as waited:
+            if waited or not fresh:
+                pay = await self._reload(pay)
             for _ in range(MAX_RELOADS):
                 try:
                     return await self._drive(pay, biller, wallet_account_id)
                 except PayConflict:
                     # Our copy was stale (another driver, here or in another
                     # process, moved it first): the stored state is the truth.
-                    stored = await self._store.get(pay.id)
-                    assert stored is not None
-                    pay = stored
+                    pay = await self._reload(pay)
             raise PayConflict(f"pay {pay.id} kept moving under us")
 
+    async def _reload(self, pay: Pay) -> Pay:
+        stored = await self._store.get(pay.id)
+        assert stored is not None, f"pay {pay.id} vanished"
+        return stored
+
     @asynccontextmanager
-    async def _sole_driver(self, pay_id: int) -> AsyncIterator[None]:
-        """Hold this pay's lock in this process (callers queue behind it)."""
+    async def _sole_driver(self, pay_id: int) -> AsyncIterator[bool]:
+        """Hold this pay's lock in this process (callers queue behind it); yields
+        whether another driver held it first (then any copy of the pay is stale)."""
         lock = self._driving.setdefault(pay_id, trio.Lock())
+        waited = lock.locked()
         try:
             async with lock:
-                yield
+                yield waited
         finally:
             if not lock.locked():  # nobody holds it and nobody was handed it
                 self._driving.pop(pay_id, None)
@@ -259,18 +290,51 @@ class PayFlow:
         return await self._void(pay, pay.error_code or "reversed")
 
     async def expire(self, pay: Pay) -> Pay:
-        """Cancel a pay that never reached the biller (received or reserved): always
-        safe, because nothing was sent. Its hold, if it was taken, goes back."""
-        assert pay.state in (PayState.RECEIVED, PayState.RESERVED), pay.state
+        """Cancel a pay that never reached the biller (received or reserved), and give
+        its hold back if it was taken.
+
+        Decided under this pay's lock from the stored state: a driver may have held
+        the lock while recovery waited for it (a ledger that stalled past
+        ``recovery_idle_s``) and sent the pay on; then it is no longer ours to cancel
+        and the stored pay is returned for recovery to drive. The pay is recorded as
+        voided *before* its hold is voided: a driver in another process that still
+        holds an older copy can then no longer move it to ``sent`` (its guarded move
+        fails), so nothing is sent for a pay whose money went back. A hold that
+        reaches the ledger after this is given back by recovery's orphan sweep.
+        """
         async with self._sole_driver(pay.id):
+            stored = await self._reload(pay)
+            if stored.state not in (PayState.RECEIVED, PayState.RESERVED):
+                return stored
+            voided = await self._store.move(stored, PayState.VOIDED, error_code="expired")
             # Never held, or the hold was declined (insufficient funds): nothing to void.
             with contextlib.suppress(UnknownTransfer, AlreadyResolved):
                 await self._ledger.void(pay_key(pay.terminal_id, pay.terminal_ref))
-            return await self._store.move(pay, PayState.VOIDED, error_code="expired")
+            return voided
 
     async def _post(self, pay: Pay, biller_txn_id: str | None) -> Pay:
-        await self._ledger.post(pay_key(pay.terminal_id, pay.terminal_ref))
+        key = pay_key(pay.terminal_id, pay.terminal_ref)
+        try:
+            await self._ledger.post(key)
+        except AlreadyResolved:
+            return await self._applied_after_void(pay, biller_txn_id)
         return await self._store.move(pay, PayState.POSTED, biller_txn_id=biller_txn_id)
+
+    async def _applied_after_void(self, pay: Pay, biller_txn_id: str | None) -> Pay:
+        """The biller applied a pay whose hold the ledger had already voided (only its
+        safety-net deadline, ``hold_timeout_s``, does that to a pay still in flight):
+        the agent has the money back while the biller has it too. No second movement
+        is made on a guess: the pay ends voided, as its money did, and a case asks
+        finance to recover the amount (force-post)."""
+        log.error("biller applied a pay whose hold was voided: case opened", extra=pay_fields(pay))
+        await self._store.open_case(
+            "success_after_reversal",
+            pay,
+            f"biller {pay.biller_id} applied txn {pay.id} (biller txn {biller_txn_id}) "
+            "after its hold was voided",
+            "force_post: recover the amount from the agent's wallet",
+        )
+        return await self._store.move(pay, PayState.VOIDED, error_code="applied_after_void")
 
     async def _void(self, pay: Pay, error_code: str) -> Pay:
         await self._ledger.void(pay_key(pay.terminal_id, pay.terminal_ref))

@@ -126,8 +126,9 @@ class Recovery:
     async def _recover(self, pay: Pay, wallet_account_id: int) -> None:
         try:
             if pay.state in (PayState.RECEIVED, PayState.RESERVED):
+                # Returned as stored: a driver that held the lock may have sent it on.
                 pay = await self._flow.expire(pay)
-            else:
+            if not pay.state.final:
                 biller = self._billers.get(pay.biller_id)
                 if biller is None:
                     log.error("biller %s is not configured", pay.biller_id, extra=pay_fields(pay))

@@ -103,22 +103,46 @@ class TerminalService:
             f["account"],
             f["amount_paise"],
             f.get("mobile"),
+            admission=True,
         )
-        if not created and not pay.same_request(biller.id, f["account"], f["amount_paise"]):
-            raise RequestFailed(ErrorCode.REFERENCE_REUSED, f"ref {f['ref']} names pay {pay.id}")
-        if not created and pay.leased_to_another(self._store.process_id):
-            return pay_result(pay)  # another process is driving it: "pending" until it is done
-        if created and self._policy is not None:
-            refusal = await self._policy.refusal(pay)
+        if not created:
+            return await self._pay_again(ctx, pay, biller, f)
+        admitted = False
+        try:
+            refusal = await self._policy.refusal(pay) if self._policy is not None else None
             if refusal is not None:  # recorded: a retry of this ref gets the same answer
                 return pay_result(await self._store.move(pay, PayState.VOIDED, error_code=refusal))
+            admitted = True
+        finally:
+            self._store.decided(pay.id, admitted)  # copies waiting on it go on
+        return await self._drive(ctx, pay, biller, fresh=True)
+
+    async def _pay_again(
+        self, ctx: TerminalContext, pay: Pay, biller: Biller, f: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A pay request whose (terminal, ref) names a pay already recorded: a retry,
+        or a copy racing the original. Its answer is the first request's outcome."""
+        if not pay.same_request(biller.id, f["account"], f["amount_paise"]):
+            raise RequestFailed(ErrorCode.REFERENCE_REUSED, f"ref {f['ref']} names pay {pay.id}")
+        if pay.leased_to_another(self._store.process_id):
+            return pay_result(pay)  # another process is driving it: "pending" until it is done
+        # The creator (in this process) decides admission once; the copy waits for it.
+        if not await self._store.wait_decided(pay.id, self._answer_within_s):
+            return pay_result(await self._store.get(pay.id) or pay)
+        return await self._drive(ctx, pay, biller, fresh=False)
+
+    async def _drive(
+        self, ctx: TerminalContext, pay: Pay, biller: Biller, *, fresh: bool
+    ) -> dict[str, Any]:
         try:
             pay = await self._flow.drive_detached(
-                pay, biller, ctx.wallet_account_id, self._answer_within_s
+                pay, biller, ctx.wallet_account_id, self._answer_within_s, fresh=fresh
             )
-        except (LedgerBusy, LedgerUnavailable) as exc:
+        except LedgerBusy as exc:
             # The pay stays where it is; the same ref resumes it.
             raise RequestFailed(ErrorCode.BUSY, str(exc)) from exc
+        except LedgerUnavailable as exc:
+            raise RequestFailed(ErrorCode.UNAVAILABLE, str(exc)) from exc
         return pay_result(pay)
 
     async def status(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:

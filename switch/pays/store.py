@@ -62,6 +62,22 @@ class PayConflict(Exception):
     """The pay was moved by someone else between our read and our write."""
 
 
+class _NewPay:
+    """A pay just created by one request: copies of that request (a retry that raced
+    it) wait until its creator has decided whether it may go ahead."""
+
+    __slots__ = ("admitted", "decided", "since")
+
+    def __init__(self) -> None:
+        self.decided = trio.Event()
+        self.admitted = False
+        self.since = trio.current_time()
+
+
+MAX_UNDECIDED = 10_000  # a creator cancelled before it decided leaves one behind
+UNDECIDED_FORGET_S = 60.0
+
+
 @dataclass(frozen=True)
 class _Claim:
     terminal_id: str
@@ -71,6 +87,7 @@ class _Claim:
     account: str
     amount_paise: int
     mobile: str | None
+    admission: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,6 +151,9 @@ class PayStore:
         # leaves it to its owner, or to recovery once the lease has passed.
         self._lease_s = lease_s
         self._claims: Batcher[_Claim, tuple[Pay, bool]] = Batcher(self._apply_claims)
+        # Pays created here whose creator has not yet said whether they go ahead.
+        # Registered in the claims batch itself, before any request hears of the pay.
+        self._new: dict[int, _NewPay] = {}
         self._moves: Batcher[_Move, Pay] = Batcher(self._apply_moves)
         # Told of every pay that reached its final state (once: the guarded update
         # moves a pay only from the state it was seen in). Metrics and logs set it.
@@ -155,11 +175,39 @@ class PayStore:
         account: str,
         amount_paise: int,
         mobile: str | None,
+        *,
+        admission: bool = False,
     ) -> tuple[Pay, bool]:
         """Record a new pay, or find the one this (terminal, ref) already names:
-        (pay, created)."""
-        claim = _Claim(terminal_id, ref, agent_id, biller_id, account, amount_paise, mobile)
+        (pay, created). Of several copies of one request, one is told ``created``.
+
+        With ``admission``, a created pay waits for its creator's ``decided`` (which
+        the creator must call): copies of the request that ask ``wait_decided``
+        meanwhile wait for it, so a pay is admitted once, by one request."""
+        claim = _Claim(
+            terminal_id, ref, agent_id, biller_id, account, amount_paise, mobile, admission
+        )
         return await self._claims.submit(claim)
+
+    def decided(self, pay_id: int, admitted: bool) -> None:
+        """The creator of a new pay decided: admitted (it may be driven) or not
+        (refused, or the decision failed). Called exactly once per created pay."""
+        new = self._new.pop(pay_id, None)
+        if new is not None:
+            new.admitted = admitted
+            new.decided.set()
+
+    async def wait_decided(self, pay_id: int, timeout_s: float) -> bool | None:
+        """For a copy of a request: wait (bounded) for the pay's creator in this
+        process. True: admitted, or nobody here is deciding; False: not admitted;
+        None: still undecided after ``timeout_s``."""
+        new = self._new.get(pay_id)
+        if new is None:
+            return True
+        with trio.move_on_after(timeout_s):
+            await new.decided.wait()
+            return new.admitted
+        return None
 
     async def move(self, pay: Pay, new: PayState, **fields: Any) -> Pay:
         """Move ``pay`` from the state we saw to ``new``; a final move with a
@@ -194,9 +242,23 @@ class PayStore:
             # Missing: inserted by a transaction that committed after this statement's
             # snapshot (another process): look again with a new one.
         results: list[tuple[Pay, bool] | Exception] = []
-        for c in claims:
-            hit = found.get((c.terminal_id, c.ref))
-            results.append(hit if hit else PayConflict(f"pay {c.terminal_id}/{c.ref} not claimed"))
+        answered: set[tuple[str, str]] = set()
+        for c in claims:  # one claim per (terminal, ref) in a batch is its creator
+            key = (c.terminal_id, c.ref)
+            hit = found.get(key)
+            if hit is None:
+                results.append(PayConflict(f"pay {c.terminal_id}/{c.ref} not claimed"))
+                continue
+            pay, created = hit
+            created = created and key not in answered  # one creator; the copies wait
+            answered.add(key)
+            if created and c.admission:
+                self._new[pay.id] = _NewPay()
+            results.append((pay, created))
+        if len(self._new) > MAX_UNDECIDED:
+            old = trio.current_time() - UNDECIDED_FORGET_S
+            for pay_id in [i for i, n in self._new.items() if n.since < old]:
+                self.decided(pay_id, admitted=False)
         return results
 
     async def _apply_moves(self, moves: Sequence[_Move]) -> list[Pay | Exception]:

@@ -43,6 +43,7 @@ class ErrorCode(enum.StrEnum):
     TOO_MANY_IN_FLIGHT = "too_many_in_flight"
     RATE_LIMITED = "rate_limited"
     BUSY = "busy"
+    UNAVAILABLE = "unavailable"
     INTERNAL_ERROR = "internal_error"
     UNKNOWN_BILLER = "unknown_biller"
     UNKNOWN_CONSUMER = "unknown_consumer"
@@ -90,6 +91,9 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.TOO_MANY_IN_FLIGHT: ErrorSpec(R, "more requests unanswered than max_in_flight"),
     ErrorCode.RATE_LIMITED: ErrorSpec(R, "more requests per second than the terminal's rate"),
     ErrorCode.BUSY: ErrorSpec(R, "the switch is overloaded; retry (a pay: with the same ref)"),
+    ErrorCode.UNAVAILABLE: ErrorSpec(
+        R, "the switch cannot reach its database just now; retry (a pay: with the same ref)"
+    ),
     ErrorCode.INTERNAL_ERROR: ErrorSpec(
         R, "a fault in the switch; retry (a pay: with the same ref)"
     ),
