@@ -207,7 +207,9 @@ class BillerSimulator:
                 payment = await self.pay(req.body, req.fault)
             except Refused as exc:
                 return exc.status, {"error": exc.code}
-            return 200, _payment_json(payment, self.consumers[payment.account])
+            return 200, _misreport(
+                _payment_json(payment, self.consumers[payment.account]), req.fault
+            )
 
         @app.route("GET", "/v1/payments/{txn}")
         async def get_payment(req: HttpRequest) -> tuple[int, Any]:
@@ -217,7 +219,9 @@ class BillerSimulator:
             )
             if payment is None:
                 return 404, {"error": "not_found"}
-            return 200, _payment_json(payment, self.consumers[payment.account])
+            return 200, _misreport(
+                _payment_json(payment, self.consumers[payment.account]), req.fault
+            )
 
         @app.route("POST", "/v1/reversals")
         async def post_reversal(req: HttpRequest) -> tuple[int, Any]:
@@ -225,6 +229,10 @@ class BillerSimulator:
             txn = req.body.get("switch_txn_id") if isinstance(req.body, dict) else None
             if not isinstance(txn, int):
                 return 400, {"error": "invalid_request"}
+            refuse = req.fault is not None and req.fault.kind == "refuse_reversal"
+            applied = self.payments.get(txn)
+            if refuse and applied is not None and applied.status == "applied":
+                return 409, {"error": "not_reversible", "biller_txn_id": applied.biller_txn_id}
             payment = await self.reverse(txn, req.fault)
             if payment is None:
                 return 200, {"switch_txn_id": txn, "status": "reversed", "never_applied": True}
@@ -278,6 +286,19 @@ def _payment_problem(body: Any) -> str:
     if body["amount_paise"] <= 0:
         return "amount_paise must be positive"
     return ""
+
+
+def _misreport(answer: dict[str, Any], fault: Fault | None) -> dict[str, Any]:
+    """The answer as a faulty biller words it (its books stay as they are)."""
+    kind = fault.kind if fault is not None else None
+    if kind == "other_txn_reply":
+        return answer | {"switch_txn_id": answer["switch_txn_id"] + 1}
+    if kind == "other_amount_reply":
+        assert fault is not None
+        return answer | {"amount_paise": max(1, answer["amount_paise"] - fault.skew_paise)}
+    if kind == "other_account_reply":
+        return answer | {"account": answer["account"][::-1]}
+    return answer
 
 
 def _payment_json(p: Payment, consumer: Consumer) -> dict[str, Any]:

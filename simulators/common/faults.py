@@ -18,6 +18,10 @@
 | duplicate_reply | the answer, twice on the same connection |
 | slow_drip | the answer, one byte every ``drip_ms`` |
 | down | every connection reset at once, whatever the operation (``op`` ignored) |
+| other_txn_reply | (pay, status) applied, answered as "applied" for another switch txn id |
+| other_amount_reply | (pay, status) applied as asked, answered with ``skew_paise`` less |
+| other_account_reply | (pay, status) applied as asked, answered for another account |
+| refuse_reversal | (reversal) an applied payment: 409 ``not_reversible``, kept applied |
 
 Book faults: the biller answers normally but its books are wrong, which only the
 daily report shows (reconciliation, docs/settlement.md):
@@ -52,6 +56,10 @@ KINDS = (
     "duplicate_reply",
     "slow_drip",
     "down",
+    "other_txn_reply",
+    "other_amount_reply",
+    "other_account_reply",
+    "refuse_reversal",
     "forget_payment",
     "skew_amount",
     "ignore_reversal",

@@ -33,6 +33,7 @@ from switch.pays.states import PayState
 from switch.pays.store import Pay, PayConflict, PayStore
 from switch.protocols.billers.base import (
     BillerPayment,
+    BillerReceipt,
     BillerRejected,
     BillerUnavailable,
     Connector,
@@ -213,20 +214,37 @@ class PayFlow:
         except OutcomeUnknown as exc:
             log.info("pay outcome unknown: %s", exc, extra=pay_fields(pay))
             return await self._store.move(pay, PayState.UNKNOWN)
+        if not self._receipt_is_for(pay, receipt):
+            return await self._store.move(pay, PayState.UNKNOWN)  # ask its status
         return await self._post(pay, receipt.biller_txn_id)
+
+    @staticmethod
+    def _receipt_is_for(pay: Pay, receipt: BillerReceipt) -> bool:
+        """A biller's "applied" for another account or amount is no success: the pay's
+        outcome is unknown until its status says otherwise, and reversed at its
+        deadline if it never does (never posted as it stands)."""
+        why = receipt.differs_from(pay.consumer_account, pay.amount_paise)
+        if why is not None:
+            log.warning("biller's answer is not for this pay: %s", why, extra=pay_fields(pay))
+        return why is None
 
     async def _inquire(self, pay: Pay, biller: Biller) -> Pay:
         try:
             receipt = await biller.connector.status(pay.id)
         except (BillerUnavailable, OutcomeUnknown):
-            if pay.state is PayState.SENT:
-                return await self._store.move(pay, PayState.UNKNOWN)
-            return pay
+            return await self._still_unknown(pay)
         if receipt is not None:
+            if not self._receipt_is_for(pay, receipt):
+                return await self._still_unknown(pay)
             return await self._post(pay, receipt.biller_txn_id)
         # "Not found" now does not mean "never": it may still be on its way. Reverse
         # it (the biller then refuses it if it arrives) before giving the money back.
         return await self.start_reversal(pay, "not_applied_at_biller", biller)
+
+    async def _still_unknown(self, pay: Pay) -> Pay:
+        if pay.state is PayState.SENT:
+            return await self._store.move(pay, PayState.UNKNOWN)
+        return pay
 
     async def reverse_at_deadline(self, pay: Pay, biller: Biller) -> Pay:
         """Recovery's decision for a pay still unknown at its deadline: reverse it.

@@ -33,8 +33,18 @@ class World:
 
 
 @pytest.fixture
+def biller_timeout_s() -> float:
+    """The billers' deadline in the world (a module may want it shorter)."""
+    return 5.0
+
+
+@pytest.fixture
 async def world(
-    switch_config: Config, database_url: str, tmp_path: Path, services: ServiceUrls
+    switch_config: Config,
+    database_url: str,
+    tmp_path: Path,
+    services: ServiceUrls,
+    biller_timeout_s: float,
 ) -> AsyncIterator[World]:
     async with trio.open_nursery() as sims:
         discom, discom_port = await start_simulator(
@@ -49,12 +59,14 @@ async def world(
                     name="UPPCL",
                     kind="electricity",
                     endpoint=f"http://127.0.0.1:{discom_port}",
+                    timeout_s=biller_timeout_s,
                 ),
                 BillerConfig(
                     id="JALSEWA",
                     name="Jal Sewa",
                     kind="water",
                     endpoint=f"http://127.0.0.1:{water_port}",
+                    timeout_s=biller_timeout_s,
                 ),
             ),
             sms=SmsConfig(

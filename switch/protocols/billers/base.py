@@ -35,7 +35,21 @@ class BillerPayment:
 
 @dataclass(frozen=True)
 class BillerReceipt:
+    """What the biller says it applied: its own txn id, and the account and amount it
+    applied the payment to (checked against the pay before anything is posted: a
+    biller that applied another amount or account is not a success)."""
+
     biller_txn_id: str
+    account: str
+    amount_paise: int
+
+    def differs_from(self, account: str, amount_paise: int) -> str | None:
+        """Why this receipt is not for that payment (None: it is)."""
+        if self.account != account:
+            return f"applied to account {self.account!r}, not {account!r}"
+        if self.amount_paise != amount_paise:
+            return f"applied {self.amount_paise} paise, not {amount_paise}"
+        return None
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ every call. How answers map to what the pay flow may do:
 | any | could not connect | ``BillerUnavailable``: nothing was sent |
 | fetch | 200 / 404 unknown_consumer | ``Bill`` / ``UnknownConsumer`` |
 | fetch | anything else, timeout | ``BillerUnavailable`` (a fetch changes nothing) |
-| pay | 200 with a biller txn id | ``BillerReceipt`` |
+| pay | 200 applied, for our txn id, with its txn id, account, amount | ``BillerReceipt`` |
 | pay | 422 {error} / 404 unknown_consumer | ``BillerRejected(error)`` / ``UnknownConsumer`` |
-| pay | timeout, reset, 5xx, garbage | ``OutcomeUnknown``: it may have been applied |
+| pay | timeout, reset, 5xx, garbage, another txn id | ``OutcomeUnknown``: may have applied |
 | status | 200 applied / 200 reversed or 404 | ``BillerReceipt`` / ``None`` |
 | status | anything else | ``OutcomeUnknown`` |
 | report | 200 {payments: [...]} | ``ReportedPayment`` list |
@@ -190,9 +190,12 @@ def _int(value: Any) -> int:
 
 
 def _receipt(r: Response, answer: dict[str, Any], txn_id: int) -> BillerReceipt:
-    txn = answer.get("biller_txn_id")
-    ok = r.status == 200 and answer.get("status") == "applied" and isinstance(txn, str)
-    if not ok or answer.get("switch_txn_id") != txn_id:
+    """An "applied" answer for ``txn_id``; anything else (another txn id, a field
+    missing or of the wrong type) is an outcome we cannot know from this answer."""
+    txn, account, amount = (answer.get(k) for k in ("biller_txn_id", "account", "amount_paise"))
+    applied = r.status == 200 and answer.get("status") == "applied"
+    if not applied or answer.get("switch_txn_id") != txn_id:
         raise OutcomeUnknown(f"unexpected answer {r.status}: {str(answer)[:200]}")
-    assert isinstance(txn, str)
-    return BillerReceipt(txn)
+    if not isinstance(txn, str) or not isinstance(account, str) or type(amount) is not int:
+        raise OutcomeUnknown(f"an applied answer with bad fields: {str(answer)[:200]}")
+    return BillerReceipt(txn, account, amount)

@@ -54,7 +54,9 @@ class StubConnector:
             raise UnknownConsumer(payment.account)
         if payment.account.endswith("99"):
             raise BillerRejected("account_disconnected")
-        receipt = BillerReceipt(f"{self.biller_id}-{payment.switch_txn_id}")
+        receipt = BillerReceipt(
+            f"{self.biller_id}-{payment.switch_txn_id}", payment.account, payment.amount_paise
+        )
         self.applied[payment.switch_txn_id] = ReportedPayment(
             payment.switch_txn_id,
             receipt.biller_txn_id,
@@ -74,8 +76,9 @@ class StubConnector:
 
     async def status(self, switch_txn_id: int) -> BillerReceipt | None:
         await trio.lowlevel.checkpoint()
-        if switch_txn_id in self.applied:
-            return BillerReceipt(f"{self.biller_id}-{switch_txn_id}")
+        applied = self.applied.get(switch_txn_id)
+        if applied is not None:
+            return BillerReceipt(applied.biller_txn_id, applied.account, applied.amount_paise)
         return None
 
     async def report(self, day: dt.date) -> list[ReportedPayment]:
