@@ -6,16 +6,22 @@
 Runs on an embedded PostgreSQL and Redis of its own (a temporary data directory), a
 discom simulator and the switch as child processes, and a fleet in this process.
 While the fleet pays, a seeded schedule: injects every biller fault (latency, hang,
-lose_reply, error_5xx, garbage, reset, duplicate_reply, slow_drip, down) on fetch,
-pay, status and reversal; SIGKILLs the switch and restarts it; restarts PostgreSQL;
-flushes and restarts Redis. Then it clears the faults, waits for every pay to settle,
-and checks:
+lose_reply, error_5xx, garbage, reset, duplicate_reply, slow_drip, down, and answers
+that lie: other_txn_reply, other_amount_reply, other_account_reply, refuse_reversal)
+on fetch, pay, status and reversal; SIGKILLs the switch and restarts it (``--kills``;
+0 for none); restarts PostgreSQL cleanly and SIGKILLs its postmaster; flushes and
+restarts Redis, SIGKILLs it, and freezes it with SIGSTOP. The switch is restarted only
+after its own SIGKILLs: after every other fault the run checks that the switch is the
+same process and serves a pay (loadtests/chaos_services.py), and it records how long
+after the server came back the first pay was served. Then it clears the faults, waits
+for every pay to settle, and checks:
 
 - the ledger's invariants;
 - every pay is posted or voided;
 - posted at the switch <=> applied (and not reversed) at the biller, pay by pay;
 - every receipt a terminal printed is a posted pay;
-- no (terminal, reference) was debited twice; every wallet = funding - its posted pays.
+- no (terminal, reference) was debited twice; every wallet = funding - its posted pays;
+- the switch never exited by itself, and served a pay after every server fault.
 
 It prints a table (fault, times set and fired, then outcomes and paise lost/doubled, which
 must be 0) and exits 1 on any violation.
@@ -36,6 +42,7 @@ from typing import Any
 
 import trio
 
+from loadtests.chaos_services import SERVICE_FAULTS, Liveness
 from simulators.common.faults import BOOK_KINDS, KINDS
 from simulators.common.faults import OPS as FAULT_OPS
 from simulators.discom.simulator import discom_account
@@ -49,8 +56,7 @@ from switch.protocols.http11 import HttpClient
 from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.fleet import provision_fleet
 from switch.provisioning.identity import load_or_create
-from switch.services import ensure_running, postgres, stop
-from switch.services import redis as redis_service
+from switch.services import ensure_running, stop
 from switch.services.common import free_tcp_port
 
 # Transport faults only: book faults (a biller whose books are wrong) are for
@@ -120,16 +126,19 @@ class Chaos:
     async def _scenario(self) -> dict[str, Any]:
         key = public_bytes(load_or_create(self.workdir / "switch.key"))
         async with Database.open(self.url, 4) as db, Ledger.open(db) as ledger:
-            creds = await provision_fleet(
+            *creds, probe = await provision_fleet(
                 db,
                 ledger,
                 key,
                 f"127.0.0.1:{self.port}",
-                agents=self.args.terminals,
+                agents=self.args.terminals + 1,
                 wallet_paise=WALLET_PAISE,
                 prefix="CHAOS",
             )
         consumers = [Consumer("UPPCL", discom_account(self.args.seed, n)) for n in range(5000)]
+        self.liveness = Liveness(
+            lambda: self.stack.children["switch"], probe, discom_account(self.args.seed, 4999)
+        )
         stats = FleetStats()
         # The biller's full report at the end can be large: allow it.
         self.admin = HttpClient(
@@ -157,12 +166,20 @@ class Chaos:
         """Spread the kills and restarts over the run; faults in between."""
         d, kills = self.args.duration_s, self.args.kills
         events = [(d * (i + 1) / (kills + 1), "kill_switch") for i in range(kills)]
-        events += [(d * 0.45, "restart_postgres"), (d * 0.6, "flush_redis")]
+        # The servers' faults, spread between the kills (each one waits to be served).
+        service_faults = list(SERVICE_FAULTS)
+        spots = [
+            0.15 + 0.7 * i / max(1, len(service_faults) - 1) for i in range(len(service_faults))
+        ]
+        events += [(d * at, name) for at, name in zip(spots, service_faults, strict=True)]
         events += [(d * self.rng.uniform(0.05, 0.9), "fault") for _ in range(len(FAULT_KINDS) * 2)]
         started = trio.current_time()
         for at, what in sorted(events):
             await trio.sleep_until(started + at)
-            await getattr(self, what)()
+            if what in SERVICE_FAULTS:
+                await self.service_fault(what)
+            else:
+                await getattr(self, what)()
 
     async def fault(self) -> None:
         kind = self.rng.choice(FAULT_KINDS)
@@ -179,29 +196,21 @@ class Chaos:
         await self.admin.post("/v1/admin/faults", body)
         self.injected[f"biller {kind}"] += 1
 
+    async def service_fault(self, name: str) -> None:
+        """A fault of PostgreSQL or Redis; then the same switch must serve again."""
+        pid = self.liveness.alive(f"before {name}")
+        back_at = await SERVICE_FAULTS[name](self.services)
+        self.injected[name] += 1
+        await self.liveness.check(name, pid, back_at)
+
     async def kill_switch(self) -> None:
+        self.liveness.alive("before a SIGKILL")  # it must not have died by itself
         self.stack.kill("switch")
         self.injected["switch SIGKILL + restart"] += 1
         await trio.sleep(0.3)
         await trio.to_thread.run_sync(
             self.stack.start_switch, self.config, self.url, self.redis_url, self.port
         )
-
-    async def restart_postgres(self) -> None:
-        await trio.to_thread.run_sync(postgres.stop, self.services)
-        await trio.sleep(1)
-        await trio.to_thread.run_sync(postgres.start, self.services)
-        self.injected["postgres restart"] += 1
-
-    async def flush_redis(self) -> None:
-        import redis as redis_client
-
-        client = redis_client.Redis.from_url(self.redis_url)
-        client.flushall()
-        client.close()
-        await trio.to_thread.run_sync(redis_service.stop, self.services)
-        await trio.to_thread.run_sync(redis_service.start, self.services)
-        self.injected["redis flush + restart"] += 1
 
     async def _settle_and_check(self, stats: FleetStats) -> dict[str, Any]:
         async with Database.open(self.url, 2) as db, Ledger.open(db) as ledger:
@@ -216,7 +225,9 @@ class Chaos:
             return await self._check(db, ledger, stats)
 
     async def _check(self, db: Database, ledger: Ledger, stats: FleetStats) -> dict[str, Any]:
-        violations = list(await ledger.check_invariants())
+        self.liveness.alive("at the end")
+        # The ledger's invariants include: every pay agrees with its hold.
+        violations = [*self.liveness.violations, *await ledger.check_invariants()]
         unfinished = await db.fetchval(
             "SELECT count(*) FROM pays WHERE state NOT IN ('posted','voided')"
         )
@@ -263,20 +274,6 @@ class Chaos:
         )
         if doubled:
             violations.append(f"wallets differ from funding minus posted pays by {doubled} paise")
-        # Each pay's money matches its state: posted <=> its hold posted; voided <=> no
-        # money moved for it (hold voided, refused, or never taken).
-        mismatched_money = await db.fetch(
-            """SELECT p.id, p.state, p.error_code, t.state AS transfer_state
-                 FROM pays p LEFT JOIN transfers t
-                   ON t.idem_key = 'pay:' || p.terminal_id || ':' || p.terminal_ref
-                WHERE (p.state = 'posted') <> (coalesce(t.state, 0) = 2)
-                   OR (p.state = 'voided' AND t.state = 1)"""
-        )
-        for r in mismatched_money[:10]:
-            violations.append(
-                f"pay {r['id']} is {r['state']} ({r['error_code']}) "
-                f"but its ledger transfer is {r['transfer_state']}"
-            )
         outcomes = Counter(
             f"{r['state']}{':' + r['error_code'] if r['error_code'] else ''}"
             for r in await db.fetch("SELECT state, error_code FROM pays")
@@ -293,6 +290,7 @@ class Chaos:
             "fleet_reconnects": stats.reconnects,
             "cases": await db.fetchval("SELECT count(*) FROM recon_cases"),
             "posted_without_biller_txn_id": len(unknown_txn),
+            "back_to_served_s": self.liveness.back_to_served_s,
             "violations": violations,
         }
 
@@ -313,6 +311,10 @@ def print_table(result: dict[str, Any]) -> None:
         f"receipts printed {result['fleet_pays_ok']}, reconnects {result['fleet_reconnects']}, "
         f"reconciliation cases {result['cases']}"
     )
+    print()
+    print(f"{'server fault':<32} {'back -> first pay served (s)':>30}")
+    for fault, times in sorted(result["back_to_served_s"].items()):
+        print(f"{fault:<32} {', '.join(f'{t:.2f}' for t in times):>30}")
     print(
         "violations: " + ("none" if not result["violations"] else "; ".join(result["violations"]))
     )

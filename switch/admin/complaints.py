@@ -8,8 +8,14 @@ States and who moves them:
 Each complaint has a turnaround deadline by kind (``complaint_tat_*_h``); past it,
 an open complaint is escalated automatically (``Escalator``) and given a new
 deadline. A resolution may refund the agent through the ledger (finance or admin
-only): funding -> wallet, keyed by the complaint, so it happens once. Every step is
-in the complaint's append-only history and the audit log.
+only), keyed by the complaint, so it happens once. Only a posted pay is refunded (a
+voided pay's money is already back in the wallet): its money is at the biller, so a
+refund here is a write-off the switch pays out of its funds (funding -> wallet), and
+the resolution must say so (``write_off``); money the biller gives back comes through
+reconciliation's ``refund_agent`` instead. However many complaints one pay has, its
+refunds never add up to more than its amount (switch/pays/refunds.py, in the
+database); a second complaint about a pay is linked to the first (``linked_to``).
+Every step is in the complaint's append-only history and the audit log.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from switch.db.periodic import every
 from switch.db.rows import json_ready
 from switch.ledger import store as ledger_store
 from switch.ledger.types import FUNDING_CODE
+from switch.pays.refunds import RefundTooLarge, count_refund
 
 router = APIRouter(prefix="/v1", tags=["complaints"])
 OPEN = ("logged", "assigned", "escalated")
@@ -112,8 +119,9 @@ async def register(
                 raise ApiError("not_found", f"no agent {agent_id}", {"agent_id": "no such agent"})
             row = await conn.fetchrow(
                 """INSERT INTO complaints (kind, category, pay_id, agent_id, description,
-                       raised_by, due_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
+                       raised_by, due_at, linked_to)
+                   VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7),
+                           (SELECT min(id) FROM complaints WHERE pay_id = $3))
                    RETURNING *""",
                 body.kind,
                 body.category,
@@ -200,9 +208,11 @@ async def _move(
                     f"{' or '.join(allowed)}",
                 )
             refund = changes.pop("refund_paise", None)
+            write_off = changes.pop("write_off", False)
             if refund:
-                await _refund(conn, before, refund)
+                await _refund(conn, before, refund, write_off)
                 changes["refund_paise"] = refund
+                changes["write_off"] = True
             sets = "".join(f", {k} = ${n + 3}" for n, k in enumerate(changes))
             after = await conn.fetchrow(
                 f"""UPDATE complaints SET state = $2, updated_at = now(){sets}
@@ -226,7 +236,9 @@ async def _move(
     return await deps.db.run(change)
 
 
-async def _refund(conn: Connection, complaint: asyncpg.Record, amount_paise: int) -> None:
+async def _refund(
+    conn: Connection, complaint: asyncpg.Record, amount_paise: int, write_off: bool
+) -> None:
     if complaint["kind"] != "transaction":
         raise ApiError(
             "invalid_request",
@@ -234,24 +246,52 @@ async def _refund(conn: Connection, complaint: asyncpg.Record, amount_paise: int
             {"refund_paise": "not for a service complaint"},
         )
     pay = await conn.fetchrow(
-        """SELECT p.amount_paise, a.wallet_account_id FROM pays p
+        """SELECT p.state, p.amount_paise, a.wallet_account_id FROM pays p
              JOIN agents a ON a.id = p.agent_id WHERE p.id = $1""",
         complaint["pay_id"],
     )
     assert pay is not None
-    if amount_paise > pay["amount_paise"]:
-        raise ApiError(
-            "invalid_request",
-            "a refund is at most the pay's amount",
-            {"refund_paise": f"at most {pay['amount_paise']}"},
-        )
+    _refundable(pay["state"], write_off)
     funding = await conn.fetchval("SELECT id FROM accounts WHERE code = $1", FUNDING_CODE)
     key = f"complaint:{complaint['id']}:refund"
+    try:
+        await count_refund(conn, complaint["pay_id"], amount_paise)
+    except RefundTooLarge as exc:
+        raise ApiError(
+            "invalid_request",
+            "the pay's refunds would exceed its amount",
+            {"refund_paise": f"at most {exc.left_paise} left to refund on this pay"},
+        ) from None
     [code] = await ledger_store.apply_in_transaction(
         conn, [(key, funding, pay["wallet_account_id"], amount_paise)]
     )
     if code not in (0, 1):
         raise ApiError("invalid_state", f"the ledger refused the refund (code {code})")
+
+
+def _refundable(state: str, write_off: bool) -> None:
+    """Only a posted pay's money can be refunded, and only as a declared write-off."""
+    if state == "voided":
+        raise ApiError(
+            "invalid_state",
+            "the pay was voided: its money is already back in the wallet",
+            {"refund_paise": "nothing to refund on a voided pay"},
+        )
+    if state != "posted":
+        raise ApiError(
+            "invalid_state",
+            f"the pay is {state}: refund it once it is final",
+            {"refund_paise": "the pay is not final yet"},
+        )
+    if not write_off:
+        raise ApiError(
+            "invalid_request",
+            "a posted pay's money is at the biller",
+            {
+                "write_off": "set it to pay the refund from the switch's funds; money the "
+                "biller gives back goes through reconciliation (refund_agent)"
+            },
+        )
 
 
 @router.post("/complaints/{complaint_id}/assign", summary="Assign to a staff user")
@@ -304,6 +344,7 @@ async def resolve(
         body.resolution,
         resolution=body.resolution,
         refund_paise=body.refund_paise,
+        write_off=body.write_off,
     )
 
 

@@ -121,6 +121,11 @@ class NoteIn(Strict):
 class ResolveIn(Strict):
     resolution: Note
     refund_paise: Paise | None = None
+    write_off: bool = Field(
+        False,
+        description="a refund of a posted pay is paid by the switch (funding -> wallet): "
+        "say so; money the biller gives back goes through reconciliation (refund_agent)",
+    )
 
 
 class ResolveCaseIn(Strict):

@@ -355,3 +355,15 @@ def _day_limit_metrics(d: DaySpendStats) -> Iterator[Metric]:
         [],
         {(): d.redis_errors},
     )
+    yield _counter(
+        "switch_day_limit_breaker_opened",
+        "Times Redis failed and the per-day limits went to PostgreSQL alone for a while",
+        [],
+        {(): d.breaker_opened},
+    )
+    yield _counter(
+        "switch_day_limit_reseeds",
+        "Per-day counters deleted after a Redis outage, to be seeded again from PostgreSQL",
+        [],
+        {(): d.reseeds},
+    )

@@ -22,6 +22,17 @@ two days after their day began.
 
 Admissions and give-backs cross to Redis once per batch (switch/db/batch.py), as one
 script call for the whole batch, not once per pay.
+
+A Redis that fails -- dead, or alive and silent (a frozen process answers nothing and
+every call would wait its timeout) -- opens a breaker: for ``BREAKER_OPEN_S`` every
+admission goes straight to PostgreSQL without trying Redis, then one batch tries it
+again. Calls to Redis have a short timeout (``REDIS_TIMEOUT_S``; a healthy one
+answers a batch in milliseconds). The counters a process could not keep while Redis
+was failing -- agents it admitted in PostgreSQL, give-backs it could not send -- are
+wrong once Redis answers again, so the first admission after the outage deletes them
+(before it counts anything) and they are seeded again from the pays of record. A
+counter kept by another process while this one fell back misses this one's pays of
+that time until the day ends (looser by them).
 """
 
 from __future__ import annotations
@@ -42,8 +53,10 @@ from switch.db.database import Database
 log = logging.getLogger("switch.pays")
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 KEY_TTL_S = 2 * 86_400
-REDIS_TIMEOUT_S = 1.0
+REDIS_TIMEOUT_S = 0.25
+BREAKER_OPEN_S = 2.0
 MAX_GIVE_BACKS_QUEUED = 10_000
+MAX_STALE_KEYS = 50_000  # beyond it, every counter of this database is re-seeded
 LOG_EVERY_S = 10.0
 
 # One call per batch: KEYS[i] is a counter, ARGV[2i-1] the amount, ARGV[2i] the limit.
@@ -90,6 +103,8 @@ class DaySpendStats:
     redis_errors: int = 0
     given_back: int = 0  # voided pays' amounts returned to their day
     give_backs_dropped: int = 0  # queue full: those amounts stay counted
+    breaker_opened: int = 0  # Redis failed: PostgreSQL alone for BREAKER_OPEN_S
+    reseeds: int = 0  # counters deleted after an outage, to be seeded again
 
 
 def ist_day(at: dt.datetime) -> dt.date:
@@ -108,6 +123,10 @@ class DaySpend:
         self._send_give_back = send
         self.stats = DaySpendStats()
         self._logged_at = float("-inf")
+        self._open_until = float("-inf")  # the breaker: no Redis call before this
+        self._stale: set[str] = set()  # counters this process could not keep
+        self._all_stale = False  # too many to list: every counter is re-seeded
+        self._forgetting = trio.Lock()
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect (if a Redis URL is set), then batch admissions and give-backs."""
@@ -157,9 +176,13 @@ class DaySpend:
         """Count this new pay against the agent's day, if the day's total stays within
         ``limit_paise``; whether it does."""
         day = ist_day(created_at)
-        if self._redis is not None:
-            key = self._key(agent_id, day)
+        if self._redis is None:
+            return await self._exact(agent_id, day, amount_paise, limit_paise, pay_id)
+        key = self._key(agent_id, day)
+        if trio.current_time() >= self._open_until:
             try:
+                if self._stale or self._all_stale or self._forgetting.locked():
+                    await self._forget_stale()
                 for _ in range(2):  # a missing counter is seeded once, then asked again
                     result = await self._admits.submit((key, amount_paise, limit_paise))
                     if result >= 0:
@@ -168,6 +191,7 @@ class DaySpend:
                     await self._seed(key, agent_id, day, pay_id)
             except (RedisError, OSError, trio.TooSlowError, BatcherBusy) as exc:
                 self._redis_failed(exc)
+        self._mark_stale(key)  # counted in PostgreSQL only: Redis's counter misses it
         return await self._exact(agent_id, day, amount_paise, limit_paise, pay_id)
 
     def give_back(self, agent_id: str, created_at: dt.datetime, amount_paise: int) -> None:
@@ -181,11 +205,48 @@ class DaySpend:
         except trio.WouldBlock:
             self.stats.give_backs_dropped += 1
 
+    def _mark_stale(self, key: str) -> None:
+        if len(self._stale) < MAX_STALE_KEYS:
+            self._stale.add(key)
+        else:
+            self._all_stale = True
+
+    async def _forget_stale(self) -> None:
+        """Redis answers again: delete the counters it missed meanwhile (they are
+        seeded again from the pays of record), before anything else is counted."""
+        async with self._forgetting:  # admissions behind it wait: none counts on a stale key
+            stale, self._stale = self._stale, set()
+            everything, self._all_stale = self._all_stale, False
+            if not stale and not everything:
+                return  # another admission did it while this one waited
+            try:
+                keys = sorted(stale)
+                if everything:
+                    keys = await self._db.bridge.run(self._all_keys())
+                for i in range(0, len(keys), 1000):
+                    with trio.fail_after(REDIS_TIMEOUT_S * 20):
+                        await self._db.bridge.run(self._redis.delete(*keys[i : i + 1000]))
+            except BaseException:
+                self._stale |= stale  # still to do
+                self._all_stale |= everything
+                raise
+            self.stats.reseeds += len(keys)
+            log.info("per-day counters back in Redis: %d re-seeded from PostgreSQL", len(keys))
+
+    async def _all_keys(self) -> list[str]:
+        keys: list[str] = []
+        async for key in self._redis.scan_iter(match=f"{self._namespace}:*", count=1000):
+            keys.append(key.decode() if isinstance(key, bytes) else key)
+        return keys
+
     def _redis_failed(self, exc: BaseException) -> None:
-        """Count it; log it at most every ``LOG_EVERY_S`` (a Redis outage fails every
-        pay's admission: one line per pay would bury the log)."""
+        """Open the breaker; count it; log it at most every ``LOG_EVERY_S`` (a Redis
+        outage fails every pay's admission: one line per pay would bury the log)."""
         self.stats.redis_errors += 1
         now = trio.current_time()
+        if now >= self._open_until:
+            self.stats.breaker_opened += 1
+        self._open_until = now + BREAKER_OPEN_S
         if now - self._logged_at >= LOG_EVERY_S:
             log.warning(
                 "per-day limits checked in PostgreSQL: Redis failed (%d failures so far): %r",
@@ -241,10 +302,16 @@ class DaySpend:
                     batch.append(self._give_backs.receive_nowait())
                 except trio.WouldBlock:
                     break
+            if trio.current_time() < self._open_until:  # Redis is failing: not tried
+                for key, _ in batch:
+                    self._mark_stale(key)
+                continue
             try:
                 await self._apply_give_backs(batch)
-            except (RedisError, OSError, trio.TooSlowError) as exc:  # they stay counted
+            except (RedisError, OSError, trio.TooSlowError) as exc:
                 self._redis_failed(exc)
+                for key, _ in batch:  # not given back: re-seeded when Redis is back
+                    self._mark_stale(key)
 
     async def _apply_give_backs(self, batch: Sequence[tuple[str, int]]) -> None:
         assert self._scripts is not None

@@ -32,6 +32,7 @@ from switch.db.database import Database
 from switch.db.rows import json_ready
 from switch.ledger import store as ledger_store
 from switch.ledger.types import FEE_INCOME_CODE
+from switch.pays.refunds import RefundTooLarge, count_refund
 from switch.settlement.resolutions import (
     RESOLUTIONS,
     CaseError,
@@ -209,6 +210,11 @@ async def _move_money(conn: Connection, case: asyncpg.Record, moves: Plan, walle
     for name, debit, credit, amount in legs:
         if amount == 0:
             continue
+        if name == "refund":  # bounded with every other refund of the pay
+            try:
+                await count_refund(conn, case["pay_id"], amount)
+            except RefundTooLarge as exc:
+                raise CaseError(f"case {case['id']}: {exc}") from None
         # One at a time, in this order: a force-post's commission is paid out of the
         # charge that lands in the payable just before it.
         leg = (f"recon:{case['id']}:{name}", debit, credit, amount)

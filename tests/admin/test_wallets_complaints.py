@@ -29,10 +29,12 @@ async def funded_terminal(
     return agent, Credentials.from_dict(r.json()["credentials"])
 
 
-async def pay(creds: Credentials, ref: str, amount: int) -> dict[str, Any]:
+async def pay(
+    creds: Credentials, ref: str, amount: int, account: str = "1234567890"
+) -> dict[str, Any]:
     async with connect(creds) as conn:
         return await conn.request(
-            "pay", ref=ref, biller="UPPCL", account="1234567890", amount_paise=amount
+            "pay", ref=ref, biller="UPPCL", account=account, amount_paise=amount
         )
 
 
@@ -121,10 +123,10 @@ async def test_a_complaint_from_logged_to_closed_with_a_refund(admin: Admin) -> 
             "support", "POST", f"/v1/complaints/{complaint}/assign", json={"to": "support"}
         )
     ).json()["state"] == "assigned"
-    with_refund = {"resolution": "credited by goodwill", "refund_paise": 300_00}
+    with_refund = {"resolution": "credited by goodwill", "refund_paise": 300_00, "write_off": True}
     r = await admin.call("support", "POST", f"/v1/complaints/{complaint}/resolve", json=with_refund)
     assert r.status_code == 403  # support resolves, but only finance refunds
-    too_much = {"resolution": "x", "refund_paise": 300_01}
+    too_much = {"resolution": "x", "refund_paise": 300_01, "write_off": True}
     r = await admin.call("finance", "POST", f"/v1/complaints/{complaint}/resolve", json=too_much)
     assert r.status_code == 422 and "refund_paise" in r.json()["error"]["fields"]
     before = (await admin.call("finance", "GET", f"/v1/agents/{agent}/wallet")).json()[
@@ -148,6 +150,66 @@ async def test_a_complaint_from_logged_to_closed_with_a_refund(admin: Admin) -> 
     with pytest.raises(asyncpg.IntegrityConstraintViolationError):
         await admin.sw.db.execute("DELETE FROM complaint_events")
     assert await admin.sw.ledger.check_invariants() == []
+
+
+async def complain(admin: Admin, who: str, pay_id: int) -> dict[str, Any]:
+    body = {
+        "kind": "transaction",
+        "category": "not_credited",
+        "pay_id": pay_id,
+        "description": "the bill still shows due",
+    }
+    r = await admin.call(who, "POST", "/v1/complaints", json=body)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def test_one_pay_is_never_refunded_beyond_its_amount(admin: Admin) -> None:
+    """Five complaints about one posted ₹1,000 pay, each resolved with a full refund:
+    the first is refunded, the others are refused (the bound is in the database);
+    each later complaint points at the first; a refund is a declared write-off."""
+    agent, creds = await funded_terminal(admin, paise=5_000_00)
+    paid = await pay(creds, "R1", 1_000_00)
+    me = await agent_login(admin, agent)
+    complaints = [await complain(admin, me, paid["txn"]) for _ in range(5)]
+    first = complaints[0]["id"]
+    assert complaints[0]["linked_to"] is None
+    assert {c["linked_to"] for c in complaints[1:]} == {first}
+    full = {"resolution": "refund", "refund_paise": 1_000_00}
+    url = f"/v1/complaints/{first}/resolve"
+    undeclared = await admin.call("finance", "POST", url, json=full)
+    assert undeclared.status_code == 422 and "write_off" in undeclared.json()["error"]["fields"]
+    answers = [
+        await admin.call(
+            "finance", "POST", f"/v1/complaints/{c['id']}/resolve", json=full | {"write_off": True}
+        )
+        for c in complaints
+    ]
+    assert [a.status_code for a in answers] == [200, 422, 422, 422, 422]
+    assert "0 left" in answers[1].json()["error"]["fields"]["refund_paise"]
+    wallet = (await admin.call("finance", "GET", f"/v1/agents/{agent}/wallet")).json()
+    assert wallet["balance_paise"] == 5_000_00  # paid 1,000, refunded 1,000 once
+    with pytest.raises(asyncpg.CheckViolationError):  # the database keeps the bound too
+        await admin.sw.db.execute(
+            "UPDATE pay_refunds SET refunded_paise = refunded_paise + 1 WHERE pay_id = $1",
+            paid["txn"],
+        )
+
+
+async def test_a_voided_pay_is_not_refunded(admin: Admin) -> None:
+    agent, creds = await funded_terminal(admin, paise=5_000_00)
+    refused = await pay(creds, "R1", 1_000_00, account="1234567899")  # the biller refuses
+    assert refused["status"] == "failed"
+    complaint = await complain(admin, await agent_login(admin, agent), refused["txn"])
+    r = await admin.call(
+        "finance",
+        "POST",
+        f"/v1/complaints/{complaint['id']}/resolve",
+        json={"resolution": "refund", "refund_paise": 1_000_00, "write_off": True},
+    )
+    assert r.status_code == 409 and "voided" in r.json()["error"]["message"]
+    wallet = (await admin.call("finance", "GET", f"/v1/agents/{agent}/wallet")).json()
+    assert wallet["balance_paise"] == 5_000_00
 
 
 async def test_complaints_past_their_turnaround_are_escalated(admin: Admin) -> None:
