@@ -21,7 +21,7 @@ from switch.db import Connection
 from switch.db.audit import audit
 from switch.db.database import Database
 from switch.db.rows import json_ready
-from switch.ledger import LedgerError, ModifiedRequest
+from switch.pays import topups
 from switch.pays.limits import Limits
 
 router = APIRouter(prefix="/v1", tags=["wallets"])
@@ -74,47 +74,27 @@ async def top_up(
     account_id, state = await _wallet(request, agent_id)
     if state in ("pending_kyc", "closed"):
         raise ApiError("invalid_state", f"agent {agent_id} is {state}")
-    balance = await deps.ledger.balance(account_id)
-    ceiling = deps.policy.limits(agent_id).max_balance_paise
-    if balance + body.amount_paise > ceiling:
-        raise ApiError(
-            "limit_exceeded",
-            f"the wallet may hold at most {ceiling} paise",
-            {"amount_paise": f"at most {max(0, ceiling - balance)} now"},
-        )
     try:
-        transfer = await deps.ledger.top_up(account_id, body.amount_paise, body.bank_ref)
-    except ModifiedRequest as exc:
-        raise ApiError(
-            "duplicate",
-            "this bank reference was used with another amount",
-            {"bank_ref": "already used"},
-        ) from exc
-    except LedgerError as exc:
-        raise ApiError("invalid_request", str(exc)) from exc
-    result = {
-        "agent_id": agent_id,
-        "transfer_id": transfer.id,
-        "amount_paise": body.amount_paise,
-        "bank_ref": body.bank_ref,
-        "replayed": transfer.replayed,
-        "balance_paise": await deps.ledger.balance(account_id),
-    }
-    if not transfer.replayed:
-
-        async def log(conn: Connection) -> None:
-            await audit(
+        done = await deps.db.run(
+            lambda conn: topups.top_up(
                 conn,
-                who.username,
-                "wallet.topup",
-                "agent",
-                agent_id,
-                {"balance_paise": balance},
-                result,
+                agent_id=agent_id,
+                wallet_account_id=account_id,
+                amount_paise=body.amount_paise,
+                bank_ref=body.bank_ref,
+                ceiling_paise=deps.policy.limits(agent_id).max_balance_paise,
+                actor=who.username,
             )
-
-        await deps.db.run(log)
-    return result
+        )
+    except topups.OverCeiling as exc:
+        raise ApiError(
+            "limit_exceeded", str(exc), {"amount_paise": f"at most {exc.room_paise} now"}
+        ) from exc
+    except topups.DuplicateReference as exc:
+        raise ApiError("duplicate", str(exc), {"bank_ref": "already used"}) from exc
+    except topups.TopUpRefused as exc:
+        raise ApiError("invalid_request", str(exc)) from exc
+    return {"agent_id": agent_id} | done.as_dict()
 
 
 @router.get(

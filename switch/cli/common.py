@@ -17,6 +17,7 @@ from switch.config import Config
 from switch.db.database import Database
 from switch.db.migrate import MigrationError, migrate
 from switch.ledger import Ledger, LedgerError
+from switch.pays.topups import TopUpRefused
 from switch.protocols.billers.base import BillerUnavailable
 from switch.provisioning.store import ProvisioningError
 from switch.services import ServiceError, ServiceUrls, ensure_running
@@ -35,6 +36,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     CaseError,
     ReportError,
     CalendarError,
+    TopUpRefused,
     BillerUnavailable,
 )
 

@@ -16,6 +16,8 @@ from switch.cli.common import echo_json, run_with_ledger
 from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger, top_up_key
+from switch.pays import topups
+from switch.pays.limits import WalletPolicy
 from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning import store
 from switch.provisioning.credentials import Credentials
@@ -156,19 +158,28 @@ def wallet() -> None:
 @click.option(
     "--bank-ref", required=True, help="The bank's reference: a top-up happens once per reference."
 )
+@click.option("--by", "actor", default="cli", show_default=True, help="Recorded in the audit log.")
 @click.pass_obj
-def wallet_topup(cfg: Config, agent_id: str, amount_paise: int, bank_ref: str) -> None:
-    """Move money from funding (the bank) into an agent's wallet, once per bank reference."""
+def wallet_topup(cfg: Config, agent_id: str, amount_paise: int, bank_ref: str, actor: str) -> None:
+    """Move money from funding (the bank) into an agent's wallet, once per bank reference,
+    within the wallet's maximum balance (the same rules as the admin API's top-up)."""
 
     async def run(db: Database, ledger: Ledger) -> dict[str, object]:
         a = await store.get_agent(db, agent_id)
-        t = await ledger.top_up(a.wallet_account_id, amount_paise, bank_ref)
-        return {
-            "transfer": t.id,
-            "key": top_up_key(bank_ref),
-            "replayed": t.replayed,
-            "balance_paise": await ledger.balance(a.wallet_account_id),
-        }
+        policy = WalletPolicy(db, cfg.admin)
+        await policy.refresh()
+        done = await db.run(
+            lambda conn: topups.top_up(
+                conn,
+                agent_id=agent_id,
+                wallet_account_id=a.wallet_account_id,
+                amount_paise=amount_paise,
+                bank_ref=bank_ref,
+                ceiling_paise=policy.limits(agent_id).max_balance_paise,
+                actor=actor,
+            )
+        )
+        return {"transfer": done.transfer_id, "key": top_up_key(bank_ref)} | done.as_dict()
 
     echo_json(run_with_ledger(cfg, run))
 

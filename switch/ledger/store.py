@@ -58,6 +58,15 @@ async def apply_batch(pool: asyncpg.Pool, batch: Sequence[Request]) -> list[Row]
     raise AssertionError("unreachable")
 
 
+LEDGER_LOCK = 7460001  # ledger_apply's advisory lock (migration 0002)
+
+
+async def lock(conn: Connection) -> None:
+    """Take the ledger's lock for the caller's transaction: no batch moves money until
+    it commits, so balances read after this are the ones its transfers start from."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", LEDGER_LOCK)
+
+
 async def apply_in_transaction(
     conn: Connection, transfers: Sequence[tuple[str, int, int, int]]
 ) -> list[int]:

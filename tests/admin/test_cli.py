@@ -48,3 +48,24 @@ async def test_first_admin_and_wallet_freeze_from_the_command_line(
     assert tuple(entry) == ("asha", "wallet.freeze")
     missing = switch_cli(env, "wallet", "limits", "--agent", "AG999999", "--per-txn-paise", "5")
     assert missing.returncode == 1 and "no agent" in missing.stderr
+
+
+async def test_the_command_line_top_up_keeps_the_ceiling_and_the_audit(
+    admin: Admin, database_url: str, services: ServiceUrls, tmp_path: Path
+) -> None:
+    env = env_for(database_url, services, tmp_path)
+    agent = await active_agent(admin, 1)
+    limits = ["--max-balance-paise", "100000", "--by", "asha"]
+    assert switch_cli(env, "wallet", "limits", "--agent", agent, *limits).returncode == 0
+    args = ["wallet", "topup", "--agent", agent, "--amount-paise", "80000", "--by", "asha"]
+    first = switch_cli(env, *args, "--bank-ref", "UTR-CLI-1")
+    again = switch_cli(env, *args, "--bank-ref", "UTR-CLI-1")
+    over = switch_cli(env, *args, "--bank-ref", "UTR-CLI-2")
+    assert first.returncode == 0 and json.loads(first.stdout)["replayed"] is False
+    assert again.returncode == 0 and json.loads(again.stdout)["replayed"] is True
+    assert over.returncode == 1 and "at most 100000 paise" in over.stderr
+    assert "Traceback" not in over.stderr
+    entries = await admin.sw.db.fetch(
+        "SELECT actor FROM audit_log WHERE action = 'wallet.topup' AND object_id = $1", agent
+    )
+    assert [e["actor"] for e in entries] == ["asha"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import trio
 
 from simulators.epos.connection import connect
 from switch.admin.complaints import Escalator
@@ -99,6 +100,52 @@ async def test_limits_and_freeze_apply_to_terminals(admin: Admin) -> None:
         json={"max_balance_paise": 10, "per_txn_paise": 100, "per_day_paise": 50},
     )
     assert bad.status_code == 422 and "per_txn_paise" in bad.json()["error"]["fields"]
+
+
+async def set_ceiling(admin: Admin, agent: str, paise: int) -> None:
+    limits = {"max_balance_paise": paise, "per_txn_paise": 10_000_00, "per_day_paise": 50_000_00}
+    r = await admin.call("finance", "PUT", f"/v1/agents/{agent}/wallet/limits", json=limits)
+    assert r.status_code == 200, r.text
+
+
+async def test_a_retried_top_up_near_the_ceiling_is_its_first_answer(admin: Admin) -> None:
+    agent = await active_agent(admin, 1)
+    await set_ceiling(admin, agent, 1_000_00)
+    url = f"/v1/agents/{agent}/wallet/topups"
+    body = {"amount_paise": 800_00, "bank_ref": "UTR-NEAR"}
+    first = await admin.call("finance", "POST", url, json=body)
+    again = await admin.call("finance", "POST", url, json=body)  # the answer was lost
+    assert first.status_code == 201 and first.json()["replayed"] is False
+    assert again.status_code == 201 and again.json()["replayed"] is True
+    assert again.json()["transfer_id"] == first.json()["transfer_id"]
+    over = await admin.call("finance", "POST", url, json={**body, "bank_ref": "UTR-MORE"})
+    assert over.status_code == 409 and over.json()["error"]["fields"]["amount_paise"] == (
+        "at most 20000 now"
+    )
+
+
+async def test_concurrent_top_ups_never_pass_the_ceiling(admin: Admin) -> None:
+    """Ten top-ups of ₹300 at once into a wallet that may hold ₹1,000: three land,
+    each with its audit entry; none lands without one."""
+    agent = await active_agent(admin, 1)
+    await set_ceiling(admin, agent, 1_000_00)
+    url = f"/v1/agents/{agent}/wallet/topups"
+    codes: list[int] = []
+
+    async def top_up(n: int) -> None:
+        body = {"amount_paise": 300_00, "bank_ref": f"UTR-C{n}"}
+        codes.append((await admin.call("finance", "POST", url, json=body)).status_code)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(10):
+            nursery.start_soon(top_up, n)
+    assert sorted(codes) == [201] * 3 + [409] * 7
+    wallet = (await admin.call("finance", "GET", f"/v1/agents/{agent}/wallet")).json()
+    assert wallet["balance_paise"] == 900_00
+    audited = await admin.sw.db.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'wallet.topup' AND object_id = $1", agent
+    )
+    assert audited == 3
 
 
 async def test_a_complaint_from_logged_to_closed_with_a_refund(admin: Admin) -> None:
