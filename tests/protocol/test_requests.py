@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import trio
+import trio.testing
 
 from simulators.epos.connection import connect
 from switch.config import Config
@@ -204,3 +206,58 @@ async def test_driving_a_stale_copy_of_a_pay_finds_the_truth(
     again = await flow.drive(stale, switch.billers["UPPCL"], wallet_id)
     assert done.state == again.state == "posted" and again.biller_txn_id == done.biller_txn_id
     assert await switch.ledger.balance(wallet_id) == 10_000_00 - 100_00
+
+
+async def test_an_error_of_a_drive_that_outlived_its_caller_is_logged(
+    switch: RunningSwitch,
+    terminals: list[Credentials],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The terminal heard "pending" and went; the drive failed later: the failure is
+    logged (nobody else will see it). One the caller waited for is raised to it."""
+    from switch.pays.store import PayStore
+
+    flow = switch.deps.service._flow
+    creds = terminals[0]
+    pay, _ = await PayStore(switch.db).claim(
+        creds.terminal_id, "LATE", creds.agent_id, "UPPCL", ACCOUNT, 100_00, None
+    )
+
+    async def failing(*args: object, **kwargs: object) -> None:
+        await trio.sleep(0.3)
+        raise RuntimeError("the biller's connector broke")
+
+    monkeypatch.setattr(flow, "drive", failing)
+    answered = await flow.drive_detached(pay, switch.billers["UPPCL"], 1, answer_within_s=0.05)
+    assert answered is pay  # not final: the terminal is told "pending"
+    with trio.fail_after(5):
+        while "driving the pay failed" not in caplog.text:  # noqa: ASYNC110
+            await trio.sleep(0.05)
+    assert "the biller's connector broke" in caplog.text
+    with pytest.raises(RuntimeError, match="connector broke"):
+        await flow.drive_detached(pay, switch.billers["UPPCL"], 1, answer_within_s=5)
+
+
+async def test_closing_on_a_terminal_that_stopped_reading_gives_up(switch: RunningSwitch) -> None:
+    """The parting error frame is best effort: a terminal that reads nothing (its
+    socket buffer full) cannot hold the session, or the switch's stop, open."""
+    from switch.actors.terminal import TerminalSession
+    from switch.protocols.terminal.errors import ErrorCode
+
+    ours, never_read = trio.testing.lockstep_stream_pair()
+    session = TerminalSession(ours, switch.deps)
+    hung: list[bool] = []
+
+    async def watchdog() -> None:  # a shielded hang ignores timeouts: end it from outside
+        await trio.sleep(5)
+        hung.append(True)
+        await never_read.aclose()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watchdog)
+        started = trio.current_time()
+        await session._close_with(ErrorCode.SHUTTING_DOWN, "")
+        took_s = trio.current_time() - started
+        nursery.cancel_scope.cancel()
+    assert not hung and took_s < 2
