@@ -5,16 +5,20 @@ Redis is not there."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 
 import pytest
 import redis
 import trio
 
 from simulators.epos.connection import connect
-from switch.config import Config
+from switch.config import Config, ServicesConfig
+from switch.pays.dayspend import BREAKER_OPEN_S
 from switch.provisioning.credentials import Credentials
 from switch.server import RunningSwitch, running_switch
 from switch.services import ServiceUrls
+from switch.services import redis as redis_service
 from tests.helpers import agent_with_terminals
 
 DAY_LIMIT = 500_00  # the configured default: these agents have no limits of their own
@@ -100,3 +104,28 @@ async def test_without_redis_the_limit_is_checked_in_postgresql(
         assert stats.exact_checks == 3 and stats.admitted == 2 and stats.refused == 1
         assert (stats.redis_errors > 0) == (redis_url is not None)
         assert await sw.ledger.check_invariants() == []
+
+
+async def test_a_frozen_redis_is_skipped_and_its_counters_rebuilt(
+    switch: RunningSwitch, services_config: ServicesConfig
+) -> None:
+    """Redis alive but silent (SIGSTOP): pays go on against PostgreSQL without waiting
+    on Redis pay after pay (one failure opens the breaker); when it answers again, the
+    counter that missed those pays is rebuilt from the record, so the limit is exact."""
+    [creds] = await one_agent(switch, 1)
+    assert await pay(creds, "F0", 100_00) == "success"  # counted in Redis: 100
+    pid = redis_service.running_pid(services_config)
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        during = [await pay(creds, f"F{n}", 50_00) for n in range(1, 7)]  # 300 more
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    stats = switch.policy.day_spend.stats
+    assert during == ["success"] * 6
+    assert stats.breaker_opened == 1 and stats.redis_errors <= 2  # not one wait per pay
+    await trio.sleep(BREAKER_OPEN_S + 0.2)  # the breaker tries Redis again
+    assert await pay(creds, "F7", 100_00) == "success"  # 100 + 300 + 100 = the limit
+    assert await pay(creds, "F8", 1) == "limit_exceeded"  # the rebuilt counter knew the 300
+    assert stats.reseeds >= 1
+    assert await spent(switch) == DAY_LIMIT
