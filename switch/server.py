@@ -99,6 +99,7 @@ async def running_switch(
             recovery,
             settlement,
             policy.day_spend.stats,
+            supervisor.statistics(),
         )
         metrics.watch(lambda: live)
         try:

@@ -30,6 +30,7 @@ from switch.ops.series import Buckets, Counts, families
 
 if TYPE_CHECKING:
     from switch.actors.notifier import NotifierStats
+    from switch.actors.supervisor import SupervisorStatistics
     from switch.actors.terminal import TerminalStats
     from switch.ledger import Ledger
     from switch.pays.dayspend import DaySpendStats
@@ -205,6 +206,7 @@ class LiveStats:
     recovery: Recovery
     settlement: Settlement
     day_spend: DaySpendStats | None = None
+    supervisor: SupervisorStatistics | None = None
 
 
 class _Observed(Collector):
@@ -334,6 +336,13 @@ def _background_metrics(live: LiveStats) -> Iterator[Metric]:
     )
     if live.day_spend is not None:
         yield from _day_limit_metrics(live.day_spend)
+    if live.supervisor is not None:
+        yield _counter(
+            "switch_task_restarts",
+            "Long-lived tasks of the switch that failed and were started again, by task",
+            ["task"],
+            {(task,): n for task, n in live.supervisor.restarts.items()},
+        )
 
 
 def _day_limit_metrics(d: DaySpendStats) -> Iterator[Metric]:

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from switch.protocols.http11 import HttpClient
-from tests.billers.conftest import world  # noqa: F401  (the switch with real simulators)
+from tests.billers.conftest import (  # noqa: F401  (the switch with real simulators)
+    biller_timeout_s,
+    world,
+)
 
 OPS = Path(__file__).resolve().parents[2] / "ops"
 NO_PROMETHEUS = "promtool/prometheus not installed: `apt-get install prometheus` (.ci/run does)"
