@@ -10,7 +10,6 @@ import subprocess
 import sys
 from typing import Any
 
-
 SERVER_FAULTS = (
     "postgres restart",
     "postgres SIGKILL",
