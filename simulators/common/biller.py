@@ -130,6 +130,8 @@ class BillerSimulator:
         finally:
             durable.set()
             del self._not_yet_durable[txn_id]
+        if kind == "skew_amount":  # the books are wrong; the answer is as asked
+            return dataclasses.replace(payment, amount_paise=body["amount_paise"])
         return payment
 
     async def reverse(self, txn_id: int, fault: Fault | None = None) -> Payment | None:

@@ -29,7 +29,7 @@ daily report shows (reconciliation, docs/settlement.md):
 | kind | what the biller does |
 |---|---|
 | forget_payment | (pay) answers "applied" with a txn id, and never records it |
-| skew_amount | (pay) records the amount less ``skew_paise`` (at least 1 paisa kept) |
+| skew_amount | (pay) answers as asked; records ``skew_paise`` less (at least 1 paisa kept) |
 | ignore_reversal | (reversal) acknowledges it, and keeps the payment applied |
 
 Each fault fires with ``probability`` and, if ``count`` is given, that many times at

@@ -27,6 +27,7 @@ from fastapi import APIRouter, Depends, Request
 
 from switch.admin.auth import Principal
 from switch.admin.common import After, Limit, RowId, deps_of, own_agent, page
+from switch.admin.complaint_refunds import refund_complaint
 from switch.admin.errors import ApiError
 from switch.admin.models import AssignIn, ComplaintIn, NoteIn, ResolveIn
 from switch.admin.roles import PERMISSIONS, allow
@@ -36,9 +37,6 @@ from switch.db.audit import audit
 from switch.db.database import Database
 from switch.db.periodic import every
 from switch.db.rows import json_ready
-from switch.ledger import store as ledger_store
-from switch.ledger.types import FUNDING_CODE
-from switch.pays.refunds import RefundTooLarge, count_refund
 
 router = APIRouter(prefix="/v1", tags=["complaints"])
 OPEN = ("logged", "assigned", "escalated")
@@ -210,7 +208,7 @@ async def _move(
             refund = changes.pop("refund_paise", None)
             write_off = changes.pop("write_off", False)
             if refund:
-                await _refund(conn, before, refund, write_off)
+                await refund_complaint(conn, before, refund, write_off)
                 changes["refund_paise"] = refund
                 changes["write_off"] = True
             sets = "".join(f", {k} = ${n + 3}" for n, k in enumerate(changes))
@@ -234,64 +232,6 @@ async def _move(
             return json_ready(after)
 
     return await deps.db.run(change)
-
-
-async def _refund(
-    conn: Connection, complaint: asyncpg.Record, amount_paise: int, write_off: bool
-) -> None:
-    if complaint["kind"] != "transaction":
-        raise ApiError(
-            "invalid_request",
-            "only a transaction complaint is refunded",
-            {"refund_paise": "not for a service complaint"},
-        )
-    pay = await conn.fetchrow(
-        """SELECT p.state, p.amount_paise, a.wallet_account_id FROM pays p
-             JOIN agents a ON a.id = p.agent_id WHERE p.id = $1""",
-        complaint["pay_id"],
-    )
-    assert pay is not None
-    _refundable(pay["state"], write_off)
-    funding = await conn.fetchval("SELECT id FROM accounts WHERE code = $1", FUNDING_CODE)
-    key = f"complaint:{complaint['id']}:refund"
-    try:
-        await count_refund(conn, complaint["pay_id"], amount_paise)
-    except RefundTooLarge as exc:
-        raise ApiError(
-            "invalid_request",
-            "the pay's refunds would exceed its amount",
-            {"refund_paise": f"at most {exc.left_paise} left to refund on this pay"},
-        ) from None
-    [code] = await ledger_store.apply_in_transaction(
-        conn, [(key, funding, pay["wallet_account_id"], amount_paise)]
-    )
-    if code not in (0, 1):
-        raise ApiError("invalid_state", f"the ledger refused the refund (code {code})")
-
-
-def _refundable(state: str, write_off: bool) -> None:
-    """Only a posted pay's money can be refunded, and only as a declared write-off."""
-    if state == "voided":
-        raise ApiError(
-            "invalid_state",
-            "the pay was voided: its money is already back in the wallet",
-            {"refund_paise": "nothing to refund on a voided pay"},
-        )
-    if state != "posted":
-        raise ApiError(
-            "invalid_state",
-            f"the pay is {state}: refund it once it is final",
-            {"refund_paise": "the pay is not final yet"},
-        )
-    if not write_off:
-        raise ApiError(
-            "invalid_request",
-            "a posted pay's money is at the biller",
-            {
-                "write_off": "set it to pay the refund from the switch's funds; money the "
-                "biller gives back goes through reconciliation (refund_agent)"
-            },
-        )
 
 
 @router.post("/complaints/{complaint_id}/assign", summary="Assign to a staff user")

@@ -178,10 +178,10 @@ async def test_an_applied_answer_for_another_payment_is_not_a_success(
     assert await wallet(world) == 50_000_00 - AMOUNT
 
 
-async def test_a_biller_that_applied_another_amount_gets_reversed(world: World) -> None:
-    """The biller records less than it was sent (and says so, every time it is
-    asked): never posted as sent; reversed at its deadline, the wallet refunded."""
-    world.discom.faults.set(Fault.parse({"op": "pay", "kind": "skew_amount", "count": 1}))
+async def test_a_biller_that_keeps_naming_another_amount_gets_reversed(world: World) -> None:
+    """Every answer of the biller (the pay's, each status) names another amount: the
+    pay is never posted on them; it is reversed at its deadline, the wallet refunded."""
+    world.discom.faults.set(Fault.parse({"op": "any", "kind": "other_amount_reply"}))
     async with connect(world.terminals[0]) as conn:
         await conn.request(
             "pay", ref="SKEW", biller="UPPCL", account=discom_account(1, 61), amount_paise=AMOUNT
