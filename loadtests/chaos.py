@@ -1,7 +1,7 @@
 """Chaos: the fleet pays while everything fails; then every paisa is accounted for.
 
     python -m loadtests.chaos [--duration-s 60] [--kills 3] [--seed 1] [--terminals 40]
-    python -m loadtests.chaos --duration-s 600 --kills 20      # the long form
+    python -m loadtests.chaos --duration-s 600 --kills 20 --server-rounds 3   # the long form
 
 Runs on an embedded PostgreSQL and Redis of its own (a temporary data directory), a
 discom simulator and the switch as child processes, and a fleet in this process.
@@ -167,7 +167,7 @@ class Chaos:
         d, kills = self.args.duration_s, self.args.kills
         events = [(d * (i + 1) / (kills + 1), "kill_switch") for i in range(kills)]
         # The servers' faults, spread between the kills (each one waits to be served).
-        service_faults = list(SERVICE_FAULTS)
+        service_faults = list(SERVICE_FAULTS) * self.args.server_rounds
         spots = [
             0.15 + 0.7 * i / max(1, len(service_faults) - 1) for i in range(len(service_faults))
         ]
@@ -326,6 +326,12 @@ def main() -> None:
     )
     parser.add_argument("--duration-s", type=float, default=60.0)
     parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument(
+        "--server-rounds",
+        type=int,
+        default=1,
+        help="times each PostgreSQL and Redis fault is made (spread over the run)",
+    )
     parser.add_argument("--terminals", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true")

@@ -98,13 +98,20 @@ async def kill_postgres(services: ServicesConfig) -> float:
     if pid is not None:
         os.kill(pid, signal.SIGKILL)
     await trio.sleep(PG_DOWN_S)
-    with trio.fail_after(60):
+    await start_postgres(services)
+    return time.monotonic()
+
+
+async def start_postgres(services: ServicesConfig, within_s: float = 60.0) -> None:
+    """Start it, trying again while the old server's last backends still hold its
+    shared memory (a start right after a SIGKILL is refused until they are gone)."""
+    with trio.fail_after(within_s):
         while True:
-            try:  # refused while a backend of the dead server still holds its memory
+            try:
                 await trio.to_thread.run_sync(postgres.start, services)
-                return time.monotonic()
+                return
             except Exception:
-                await trio.sleep(0.5)
+                await trio.sleep(0.3)
 
 
 async def flush_redis(services: ServicesConfig) -> float:

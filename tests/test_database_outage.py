@@ -15,6 +15,7 @@ import httpx
 import pytest
 import trio
 
+from loadtests.chaos_services import start_postgres
 from simulators.epos.connection import EposConnection, connect
 from switch.config import ServicesConfig
 from switch.provisioning.credentials import Credentials
@@ -30,16 +31,6 @@ def kill_postmaster(cfg: ServicesConfig) -> None:
     pid = postgres.running_pid(cfg)
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-
-
-async def start_again(cfg: ServicesConfig) -> None:
-    with trio.fail_after(60):
-        while True:
-            try:  # refused while a backend of the killed server still holds its memory
-                await trio.to_thread.run_sync(postgres.start, cfg)
-                return
-            except Exception:
-                await trio.sleep(0.3)
 
 
 async def ready(sw: RunningSwitch) -> int:
@@ -70,7 +61,7 @@ async def test_the_switch_rides_out_a_database_outage(
             assert during.get("code") == "unavailable" or during.get("status") == "pending"
             assert await ready(switch) == 503
         finally:
-            await start_again(services_config)
+            await start_postgres(services_config)
         back_at = trio.current_time()
         with trio.fail_after(10):  # the goal is 5 s; the bound leaves room for a slow box
             while (await pay(conn, "DURING")).get("status") not in ("success", "failed"):  # noqa: ASYNC110

@@ -162,3 +162,18 @@ async def test_a_hold_that_arrives_after_its_pay_expired_is_given_back(world: Wo
     assert await wallet(world) == 50_000_00 - 150_00
     await world.switch.recovery.sweep_once(idle_s=0)
     assert await wallet(world) == 50_000_00
+
+
+async def test_a_pay_applied_after_its_hold_was_voided_opens_a_case(world: World) -> None:
+    """The ledger's safety net (hold_timeout_s) voided the hold of a pay still unknown,
+    then the biller says it applied it: no second movement on a guess; the pay ends
+    voided like its money, and a case asks finance to recover the amount."""
+    pay = await stuck(world, "R9", PayState.UNKNOWN, applied=True)
+    creds = world.terminals[0]
+    await world.switch.ledger.void(pay_key(creds.terminal_id, "R9"))  # the net fired
+    await world.switch.recovery.sweep_once()
+    assert await state_of(world, pay) == ("voided", "applied_after_void")
+    case = await world.switch.db.fetchrow("SELECT kind, pay_id FROM recon_cases")
+    assert case is not None and tuple(case) == ("success_after_reversal", pay.id)
+    assert await wallet(world) == 50_000_00  # the agent has it back; the case recovers it
+    world.books_agree = False  # the biller has it too: that is what the case is for
