@@ -149,13 +149,13 @@ class TerminalService:
         pay = await self._store.by_ref(ctx.terminal_id, f["ref"])
         if pay is None:
             raise RequestFailed(ErrorCode.UNKNOWN_REFERENCE, f"ref {f['ref']}")
-        if not pay.state.final and not pay.leased_to_another(self._store.process_id):
-            biller = self._billers.get(pay.biller_id)
-            if biller is not None:
-                pay = await self._flow.drive_detached(
-                    pay, biller, ctx.wallet_account_id, self._answer_within_s
-                )
-        return pay_result(pay)
+        if pay.state.final or pay.leased_to_another(self._store.process_id):
+            return pay_result(pay)
+        biller = self._billers.get(pay.biller_id)
+        # A pay still being admitted by its creator here is driven only once admitted.
+        if biller is None or not await self._store.wait_decided(pay.id, self._answer_within_s):
+            return pay_result(await self._store.get(pay.id) or pay)
+        return await self._drive(ctx, pay, biller, fresh=False)
 
     async def list_payments(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:
         first, last = _range(f)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from switch.ledger import AccountKind, Ledger, pay_key
 from tests.helpers import query
@@ -80,3 +81,42 @@ async def test_check_finds_a_stuck_pending_transfer(ledger: Ledger, database_url
     assert await ledger.expire_overdue() in (0, 1)
     assert await ledger.check_invariants() == []
     assert await ledger.balance(wallet.id) == 500_00
+
+
+async def test_check_finds_a_pay_that_disagrees_with_its_hold(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A pay recorded posted whose hold went back to the wallet (money the agent has
+    while the biller has it too) is named by the check, and so is its inverse."""
+    from switch.db.database import Database
+    from switch.pays.states import PayState
+    from switch.pays.store import PayStore
+    from switch.protocols.terminal.crypto import public_bytes
+    from switch.provisioning.fleet import provision_fleet
+    from switch.provisioning.identity import load_or_create
+
+    key = public_bytes(load_or_create(tmp_path / "switch.key"))
+    async with Database.open(database_url, 2) as db, Ledger.open(db) as ledger:
+        [creds] = await provision_fleet(
+            db, ledger, key, "127.0.0.1:1", agents=1, wallet_paise=1_000_00, prefix="INV"
+        )
+        wallet_id = await db.fetchval(
+            "SELECT wallet_account_id FROM agents WHERE id = $1", creds.agent_id
+        )
+        biller = await ledger.open_account(AccountKind.BILLER, "biller:UPPCL", "UPPCL")
+        store = PayStore(db)
+        pays = {}
+        for ref, ends in (("P", PayState.POSTED), ("V", PayState.VOIDED)):
+            pay, _ = await store.claim(
+                creds.terminal_id, ref, creds.agent_id, "UPPCL", "1234567890", 100_00, None
+            )
+            hold = await ledger.reserve(
+                pay_key(creds.terminal_id, ref), wallet_id, biller.id, 100_00
+            )
+            await (ledger.void if ends is PayState.POSTED else ledger.post)(hold.key)
+            pays[ref] = await store.move(await store.move(pay, PayState.SENT), ends)
+        violations = await ledger.check_invariants()
+    assert f"pay {pays['P'].id} is posted but its hold is voided" in violations
+    assert f"pay {pays['V'].id} is voided but its hold is posted" in violations
+    done = run_check(database_url)
+    assert done.returncode == 1 and f"pay {pays['P'].id} is posted" in done.stdout + done.stderr
