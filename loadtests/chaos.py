@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +63,16 @@ from switch.services.common import free_tcp_port
 # reconciliation to find, not something the switch could survive unseen.
 FAULT_KINDS = [k for k in KINDS if k not in BOOK_KINDS]
 OPS = [op for op in FAULT_OPS if op != "any"]
+# The operations where a kind can happen at all (the others: any operation).
+KIND_OPS = {
+    "other_txn_reply": ["pay", "status"],
+    "other_amount_reply": ["pay", "status"],
+    "other_account_reply": ["pay", "status"],
+    "refuse_reversal": ["reversal"],
+}
 WALLET_PAISE = 1_00_00_000_00  # ₹1 crore (the top-up limit): no wallet runs dry in a long run
 SETTLE_TIMEOUT_S = 180.0
+RATE_WINDOW_S = 5.0  # the fleet's rate just before a server fault, over this long
 
 
 def write_config(workdir: Path, discom_port: int) -> Path:
@@ -101,6 +109,9 @@ class Chaos:
         self.stack = Stack(workdir)
         self.injected: Counter[str] = Counter()  # faults set (and kills, restarts) ...
         self.fired: Counter[str] = Counter()  # ... and how often the biller's fired
+        self._kinds: list[str] = []  # biller faults still to set this round
+        self.samples: deque[tuple[float, int]] = deque(maxlen=120)  # (time, pays done)
+        self.rates: dict[str, list[list[float]]] = {}  # server fault -> [before, during]
 
     def run(self) -> dict[str, Any]:
         with warnings.catch_warnings():
@@ -139,13 +150,14 @@ class Chaos:
         self.liveness = Liveness(
             lambda: self.stack.children["switch"], probe, discom_account(self.args.seed, 4999)
         )
-        stats = FleetStats()
+        stats = self.stats = FleetStats()
         # The biller's full report at the end can be large: allow it.
         self.admin = HttpClient(
             f"http://127.0.0.1:{self.discom}", timeout_s=30, max_response_bytes=512 * 1024 * 1024
         )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._schedule)
+            nursery.start_soon(self._sample_rate)
             await run_fleet(
                 creds,
                 consumers,
@@ -182,9 +194,14 @@ class Chaos:
                 await getattr(self, what)()
 
     async def fault(self) -> None:
-        kind = self.rng.choice(FAULT_KINDS)
+        """The next biller fault: every kind in turn (each twice a run), in a seeded
+        order, on an operation where it can happen."""
+        if not self._kinds:
+            self._kinds = FAULT_KINDS * 2
+            self.rng.shuffle(self._kinds)
+        kind = self._kinds.pop()
         body = {
-            "op": self.rng.choice(OPS),
+            "op": self.rng.choice(KIND_OPS.get(kind, OPS)),
             "kind": kind,
             "probability": 0.3,
             "count": 20,
@@ -197,11 +214,29 @@ class Chaos:
         self.injected[f"biller {kind}"] += 1
 
     async def service_fault(self, name: str) -> None:
-        """A fault of PostgreSQL or Redis; then the same switch must serve again."""
+        """A fault of PostgreSQL or Redis; then the same switch must serve again. The
+        fleet's pays/s while the fault lasted is recorded beside its rate just before."""
         pid = self.liveness.alive(f"before {name}")
+        before = self._rate_since(trio.current_time() - RATE_WINDOW_S)
+        started, done_before = trio.current_time(), self.stats.pays_ok
         back_at = await SERVICE_FAULTS[name](self.services)
+        during = (self.stats.pays_ok - done_before) / max(0.1, trio.current_time() - started)
+        self.rates.setdefault(name, []).append([round(before, 1), round(during, 1)])
         self.injected[name] += 1
         await self.liveness.check(name, pid, back_at)
+
+    async def _sample_rate(self) -> None:
+        while True:
+            self.samples.append((trio.current_time(), self.stats.pays_ok))
+            await trio.sleep(0.5)
+
+    def _rate_since(self, since: float) -> float:
+        """Pays completed per second from ``since`` until now (from the samples)."""
+        then = next(((t, n) for t, n in self.samples if t >= since), None)
+        now = trio.current_time()
+        if then is None or now - then[0] < 0.5:
+            return 0.0
+        return (self.stats.pays_ok - then[1]) / (now - then[0])
 
     async def kill_switch(self) -> None:
         self.liveness.alive("before a SIGKILL")  # it must not have died by itself
@@ -291,6 +326,7 @@ class Chaos:
             "cases": await db.fetchval("SELECT count(*) FROM recon_cases"),
             "posted_without_biller_txn_id": len(unknown_txn),
             "back_to_served_s": self.liveness.back_to_served_s,
+            "pays_per_s_before_and_during": self.rates,
             "violations": violations,
         }
 
@@ -312,9 +348,13 @@ def print_table(result: dict[str, Any]) -> None:
         f"reconciliation cases {result['cases']}"
     )
     print()
-    print(f"{'server fault':<32} {'back -> first pay served (s)':>30}")
+    print(
+        f"{'server fault':<24} {'back -> first pay served (s)':>30} {'pays/s before -> during':>28}"
+    )
+    rates = result["pays_per_s_before_and_during"]
     for fault, times in sorted(result["back_to_served_s"].items()):
-        print(f"{fault:<32} {', '.join(f'{t:.2f}' for t in times):>30}")
+        during = ", ".join(f"{b:.0f} -> {d:.0f}" for b, d in rates.get(fault, []))
+        print(f"{fault:<24} {', '.join(f'{t:.2f}' for t in times):>30} {during:>28}")
     print(
         "violations: " + ("none" if not result["violations"] else "; ".join(result["violations"]))
     )
