@@ -13,20 +13,31 @@ from typing import Any
 import trio
 
 from simulators.common.http import serve_app
-from simulators.discom.simulator import DiscomSimulator
+from simulators.discom.simulator import DiscomSimulator, discom_account
 from simulators.sms.simulator import SmsSimulator
-from simulators.water.simulator import WaterSimulator
+from simulators.water.simulator import WaterSimulator, water_account
 
 KINDS = ("discom", "water", "sms")
+DEFAULT_ACCOUNTS = {"discom": 5000, "water": 2000}  # consumers a biller simulator knows
+
+
+def consumer_accounts(kind: str, seed: int, count: int | None = None) -> list[str]:
+    """The account numbers a biller simulator of ``kind`` started with ``seed`` knows
+    (its first ``count``; all of them by default): the one numbering the simulators,
+    the demo and the fleet share."""
+    account = {"discom": discom_account, "water": water_account}[kind]
+    total = DEFAULT_ACCOUNTS[kind] if count is None else count
+    return [account(seed, n) for n in range(total)]
 
 
 def build(
     kind: str, data_dir: Path, *, seed: int = 1, accounts: int | None = None, latency_s: float = 0.0
 ) -> Any:
+    count = accounts or DEFAULT_ACCOUNTS.get(kind, 0)
     if kind == "discom":
-        return DiscomSimulator(data_dir, seed=seed, accounts=accounts or 5000, latency_s=latency_s)
+        return DiscomSimulator(data_dir, seed=seed, accounts=count, latency_s=latency_s)
     if kind == "water":
-        return WaterSimulator(data_dir, seed=seed, accounts=accounts or 2000, latency_s=latency_s)
+        return WaterSimulator(data_dir, seed=seed, accounts=count, latency_s=latency_s)
     if kind == "sms":
         return SmsSimulator(data_dir)
     raise ValueError(f"unknown simulator {kind!r}; one of {KINDS}")

@@ -1,4 +1,4 @@
-"""A discom (electricity biller) like UPPCL, seed 000's biller.
+"""A discom (electricity distribution company, the biller) like UPPCL.
 
 Consumers are generated deterministically from a seed: a 10-digit account number,
 name, mobile, area (R-APDRP urban or non-RAPDRP rural), and a bill from meter

@@ -38,7 +38,8 @@ class FleetStats:
     retries: int = 0
     reconnects: int = 0
     pay_latencies_s: list[float] = field(default_factory=list)
-    failures: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)  # pays: code -> count
+    fetch_failures: dict[str, int] = field(default_factory=dict)  # fetches: code -> count
     receipts: list[dict[str, Any]] = field(default_factory=list)  # every terminal's
 
     def percentile_ms(self, q: float) -> float:
@@ -118,6 +119,8 @@ class Terminal:
         stats.fetches += 1
         if bill["type"] != "bill":
             stats.fetch_errors += 1
+            code = str(bill.get("code", "?"))
+            stats.fetch_failures[code] = stats.fetch_failures.get(code, 0) + 1
             if bill.get("code") in BACK_OFF_CODES:
                 await trio.sleep(BACK_OFF_S)
             return

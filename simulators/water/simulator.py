@@ -1,4 +1,4 @@
-"""A village water supply scheme like mGramSeva (seed 003).
+"""A village water supply scheme like mGramSeva (a committee billing its connections).
 
 Connections are metered (billed on consumption) or non-metered (a flat charge per
 billing cycle: monthly, quarterly, half-yearly or yearly). Demands for every

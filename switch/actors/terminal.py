@@ -313,7 +313,9 @@ class TerminalSession:
             if self._in_flight and code is ErrorCode.IDLE_TIMEOUT:
                 self._last_frame_at = trio.current_time()  # waiting on us, not idle
                 continue
-            raise ProtocolError(code, f"no frame for {self._cfg.idle_timeout_s:.0f}s")
+            if code is ErrorCode.FRAME_TIMEOUT:
+                raise ProtocolError(code, f"frame not finished in {self._cfg.frame_timeout_s:g} s")
+            raise ProtocolError(code, f"no frame for {self._cfg.idle_timeout_s:g} s")
 
     def _deadline(self) -> tuple[float, ErrorCode]:
         idle = self._last_frame_at + self._cfg.idle_timeout_s

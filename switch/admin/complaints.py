@@ -1,4 +1,4 @@
-"""/v1/complaints: grievance redressal (seed 000) and claims (seeds 002/004).
+"""/v1/complaints: grievance redressal for agents and consumers, and claims.
 
 States and who moves them:
 

@@ -1,4 +1,4 @@
-"""KYC field rules (seed 000 C), pure: each returns the field's normal form or raises
+"""KYC field rules of an agent's application, pure: each returns the field's normal form or raises
 ``ValueError`` with the message an operator sees next to the field.
 
 PAN: 5 letters, 4 digits, a letter (the 4th letter says who holds it; P for a person).

@@ -60,7 +60,7 @@ class UserChangeIn(Strict):
 
 
 class AgentIn(Strict):
-    """An agent's application (seed 000 C)."""
+    """An agent's application: who they are, their shop, their bank account."""
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
     email: EmailStr

@@ -48,20 +48,36 @@ def sim() -> None:
 @sim.command("fleet")
 @click.option("--credentials-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--duration", "duration_s", type=float, default=30.0, show_default=True)
-@click.option("--biller", default="UPPCL", show_default=True)
-@click.option("--accounts", default=1000, show_default=True, help="Distinct consumer accounts.")
-@click.option("--seed", default=1, show_default=True)
+@click.option("--biller", default="UPPCL", show_default=True, help="The switch's biller id.")
+@click.option(
+    "--kind",
+    type=click.Choice(["discom", "water"]),
+    default="discom",
+    show_default=True,
+    help="Which simulator stands behind the biller: its consumers are the ones asked for.",
+)
+@click.option(
+    "--accounts",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Distinct consumer accounts (the simulator's first N; it knows 5000 discom, 2000 water).",
+)
+@click.option("--seed", default=1, show_default=True, help="The simulator's --seed.")
 def sim_fleet(
-    credentials_dir: Path, duration_s: float, biller: str, accounts: int, seed: int
+    credentials_dir: Path, duration_s: float, biller: str, kind: str, accounts: int, seed: int
 ) -> None:
-    """Run every terminal in CREDENTIALS_DIR against the switch: fetch, then pay."""
+    """Run every terminal in CREDENTIALS_DIR against the switch: fetch, then pay.
+
+    Prints one JSON line of figures; exits 1 with the reason when no pay succeeded."""
     from simulators.epos.fleet import Consumer, run_fleet
+    from simulators.run import consumer_accounts
     from switch.provisioning.credentials import Credentials
 
     creds = Credentials.read_dir(credentials_dir)
     if not creds:
         raise click.ClickException(f"no *.json credentials in {credentials_dir}")
-    consumers = [Consumer(biller, f"{1_000_000_000 + i}") for i in range(accounts)]
+    consumers = [Consumer(biller, a) for a in consumer_accounts(kind, seed, accounts)]
     stats, _ = trio.run(run_fleet, creds, consumers, duration_s)
     click.echo(
         json.dumps(
@@ -75,9 +91,14 @@ def sim_fleet(
                 "p50_ms": stats.percentile_ms(0.5),
                 "p99_ms": stats.percentile_ms(0.99),
                 "failures": stats.failures,
+                "fetch_failures": stats.fetch_failures,
+                "reconnects": stats.reconnects,
             }
         )
     )
+    if stats.pays_ok == 0:
+        why = {**stats.fetch_failures, **stats.failures} or {"no answer": stats.reconnects}
+        raise click.ClickException(f"no pay succeeded in {duration_s:g} s: {why}")
 
 
 @sim.command("biller")

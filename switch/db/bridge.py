@@ -1,8 +1,8 @@
 """Drive asyncio libraries (asyncpg, redis-py) from trio.
 
 asyncpg speaks asyncio; the switch speaks trio. We run one asyncio event loop
-(uvloop where installed) in a dedicated thread and hand it coroutines. DESIGN.md's
-measurements chose this over trio-asyncio: about the same throughput at two thirds of
+(uvloop where installed) in a dedicated thread and hand it coroutines. Measured
+against trio-asyncio, this won: about the same throughput at two thirds of
 the caller's CPU. The crossing costs a thread hop each way, so callers cross once per
 *batch* (the ledger's group commit), never once per pay.
 """

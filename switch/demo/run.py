@@ -18,9 +18,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from simulators.discom.simulator import discom_account
 from simulators.epos.fleet import Consumer, FleetStats, pay_part, run_fleet
-from simulators.water.simulator import water_account
+from simulators.run import consumer_accounts
 from switch.config import Config
 from switch.config import load as load_config
 from switch.db.database import Database
@@ -49,10 +48,10 @@ async def _drive(demo: DemoStack, opts: DemoOptions, console: Console) -> dict[s
     async with Database.open(demo.database_url, 4) as db, Ledger.open(db) as ledger:
         creds = demo.credentials
         consumers = [
-            Consumer("UPPCL", discom_account(opts.seed, n)) for n in range(DISCOM_ACCOUNTS)
+            Consumer("UPPCL", a) for a in consumer_accounts("discom", opts.seed, DISCOM_ACCOUNTS)
         ]
         consumers += [
-            Consumer("JALSEWA", water_account(opts.seed, n)) for n in range(WATER_ACCOUNTS)
+            Consumer("JALSEWA", a) for a in consumer_accounts("water", opts.seed, WATER_ACCOUNTS)
         ]
         stats = FleetStats()
         started = time.perf_counter()

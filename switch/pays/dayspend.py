@@ -1,8 +1,8 @@
 """What each agent has spent today (IST calendar day), counted across every switch
 process: the per-day wallet limit's counter.
 
-A counter per agent and day lives in Redis (DESIGN.md: Redis for cross-process
-counters, never the book of record). Admitting a pay adds its amount only if the
+A counter per agent and day lives in Redis (Redis keeps cross-process counters;
+it is never the book of record). Admitting a pay adds its amount only if the
 total stays within the limit, atomically (a Lua script), so concurrent pays from an
 agent's several terminals, on any process, can never pass the limit together. A pay
 voided after it was admitted gives its amount back. The book of record stays

@@ -335,7 +335,7 @@ class PayStore:
 
 
 def sms_text(pay: Pay, state: PayState, error_code: str | None, biller_txn: str | None) -> str:
-    """The depositor's SMS (seed 000, D.8-9): a receipt, or a failure and what to do."""
+    """The depositor's SMS: a receipt, or a failure and what to do (collect the cash)."""
     rupees = f"Rs {pay.amount_paise // 100}.{pay.amount_paise % 100:02d}"
     if state is PayState.POSTED:
         return (

@@ -124,7 +124,7 @@ async def agent_statement(
     end: dt.date,
     billers: Sequence[BillerConfig],
 ) -> dict[str, Any]:
-    """The agent's payments with status, and a summary (seed 000 B.11)."""
+    """The agent's payments with status, and a summary (the agent's statement)."""
     check_range(start, end)
     agent = await db.fetchrow(
         "SELECT id, name, region, district, state FROM agents WHERE id = $1", agent_id

@@ -20,6 +20,8 @@ from switch.server import RunningSwitch
 from tests.billers.conftest import World
 from tests.ops.conftest import OPS, get, promtool_check_metrics
 
+DOCS = OPS.parent / "docs"
+
 PAY = {"biller": "UPPCL", "account": "1234567890", "amount_paise": 150_00}
 
 
@@ -195,3 +197,18 @@ def test_json_logs_carry_the_pay(capsys) -> None:  # type: ignore[no-untyped-def
     logger.warning("posted", extra=pay_fields(P()))
     logger.removeHandler(handler)
     assert stream.getvalue().rstrip().endswith("posted txn=42 terminal=T00000007 biller=UPPCL")
+
+
+def test_gauges_sampled_from_the_database_are_never_summed_over_processes() -> None:
+    """Every switch process samples the same shared database: a sum over processes
+    would count each backlog once per process. The dashboard and alerts take max."""
+    rows = [r for r in (DOCS / "operations.md").read_text().splitlines() if "| gauge* |" in r]
+    sampled = {m for r in rows for m in re.findall(r"switch_\w+", r.split("|")[1])}
+    assert {"switch_pays_open", "switch_recon_open_cases", "switch_sms_outbox_pending"} <= sampled
+    dashboard = json.loads((OPS / "grafana" / "switch-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    exprs += [
+        r["expr"] for r in yaml.safe_load((OPS / "alerts.yml").read_text())["groups"][0]["rules"]
+    ]
+    summed = {m for e in exprs for m in re.findall(r"\bsum(?: by \([^)]*\))? ?\((switch_\w+)", e)}
+    assert not summed & sampled, summed & sampled
