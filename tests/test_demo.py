@@ -10,6 +10,8 @@ from pathlib import Path
 
 import psutil
 
+from tests.helpers import switch_cli
+
 
 def test_the_demo_runs_and_its_books_agree(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCH_")}
@@ -38,6 +40,16 @@ def test_the_demo_runs_and_its_books_agree(tmp_path: Path) -> None:
     for biller, b in day["billers"].items():
         assert b["gross_paise"] == result["billers"][biller]["switch_paise"]
         assert Path(b["file"]).is_file() and Path(b["file"] + ".sha256").is_file()
+    # Commands beside (and after) the demo see its data with --demo.
+    report = switch_cli(env, "--demo", "report", "biller", "--format", "json")
+    assert report.returncode == 0, report.stderr
+    assert {r["biller"] for r in json.loads(report.stdout)} == set(day["billers"])
+    verified = switch_cli(env, "--demo", "settle", "files", "--verify")
+    assert verified.returncode == 0 and all(f["ok"] for f in json.loads(verified.stdout))
+    elsewhere = env | {"SWITCH_SETTLEMENT_FILES_DIR": str(tmp_path / "empty")}
+    nothing = switch_cli(elsewhere, "--demo", "settle", "files", "--verify")
+    assert nothing.returncode == 0 and "no settlement files of this database" in nothing.stderr
+    assert switch_cli(env, "db", "stop").returncode == 0
     leftovers = [
         p
         for p in psutil.process_iter(["pid", "cmdline"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from switch import __version__
-from switch.cli.common import load_config
+from switch.cli.common import demo_config, load_config
 from switch.cli.db import db
 from switch.cli.demo import demo
 from switch.cli.ledger import ledger
@@ -24,9 +24,16 @@ from switch.cli.users import user
     default=None,
     help="TOML config file (default: $SWITCH_CONFIG, then the user config dir).",
 )
+@click.option(
+    "--demo",
+    "beside_demo",
+    is_flag=True,
+    help="Work on the demo's database and configuration (the last `switch demo`): "
+    "`switch --demo user add ...` while it runs, `switch --demo report biller` after.",
+)
 @click.version_option(__version__, prog_name="switch")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None) -> None:
+def cli(ctx: click.Context, config_path: str | None, beside_demo: bool) -> None:
     """A bill-payment transaction switch: e-POS terminals, billers, and a
     double-entry ledger that cannot lose a paisa.
 
@@ -34,7 +41,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     directory (see `switch db status`); set SWITCH_DATABASE_URL and SWITCH_REDIS_URL
     to use servers of your own. docs/configuration.md lists every setting.
     """
-    ctx.obj = load_config(config_path)
+    ctx.obj = demo_config(config_path) if beside_demo else load_config(config_path)
 
 
 for command in (db, ledger, agent, terminal, wallet, user, serve, sim, demo, settle, recon, report):

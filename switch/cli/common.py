@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import warnings
 from collections.abc import Awaitable, Callable
@@ -46,6 +47,21 @@ def load_config(path: str | None) -> Config:
         return config_mod.load(path)
     except config_mod.ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def demo_config(path: str | None) -> Config:
+    """The configuration ``switch demo`` wrote for its switch, on the demo's database
+    (the same embedded servers and data directory): commands beside the demo see
+    what it sees. Refused before any demo ran here."""
+    from switch.demo.setup import DEMO_DB
+
+    base = load_config(path)
+    written = base.services.resolved_data_dir() / "demo" / "switch.toml"
+    if not written.exists():
+        raise click.ClickException(f"no demo has run with this data directory ({written})")
+    cfg = load_config(str(written))
+    services = dataclasses.replace(base.services, database_name=DEMO_DB)
+    return cfg.replace(services=services)
 
 
 def start_services(cfg: Config, *, migrate_schema: bool = True) -> ServiceUrls:

@@ -17,6 +17,7 @@ from switch.cli.common import run_with_ledger
 from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger
+from switch.money import rupees
 from switch.settlement import reports
 from switch.settlement.calendar import IST
 
@@ -28,12 +29,6 @@ def _range(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.date,
     """Default: the last 30 days up to today (IST)."""
     today = dt.datetime.now(IST).date()
     return reports.default_range(start and start.date(), end and end.date(), today)
-
-
-def rupees(paise: int) -> str:
-    """Integer paise as ₹ with Indian grouping left to the reader: 123456 -> ₹1234.56."""
-    sign = "-" if paise < 0 else ""
-    return f"{sign}₹{abs(paise) // 100:,}.{abs(paise) % 100:02d}"
 
 
 def emit(rows: Sequence[dict[str, Any]], fmt: str, out: Path | None, title: str) -> None:

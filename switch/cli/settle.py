@@ -103,6 +103,16 @@ def settle_files(
 
     results = with_settlement(cfg, run)
     echo_json(results)
+    if verify and results and all(r["missing"] for r in results):
+        # Nothing of this database's is here: another data directory or database
+        # (the demo's: `switch --demo ...`), not a broken file.
+        click.echo(
+            f"no settlement files of this database's {len(results)} settled windows in "
+            f"{cfg.settlement.files_dir or 'the data directory'}: `switch settle files` "
+            "writes them (or point --config / --demo at the setup that settled them)",
+            err=True,
+        )
+        return
     if not all(r["ok"] for r in results):
         sys.exit(1)
 

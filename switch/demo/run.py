@@ -27,6 +27,7 @@ from switch.demo.endofday import end_of_day
 from switch.demo.setup import DISCOM_ACCOUNTS, WATER_ACCOUNTS, DemoStack, demo_stack
 from switch.demo.stack import Stack
 from switch.ledger import Ledger
+from switch.money import count, rupees
 
 
 @dataclass(frozen=True)
@@ -207,17 +208,15 @@ def print_summary(result: dict[str, Any], console: Console) -> None:
     console.print(table)
     for biller, figures in result["billers"].items():
         console.print(
-            f"  {biller}: switch posted {figures['switch_posted']:,} "
-            f"(₹{figures['switch_paise'] / 100:,.2f}), biller applied "
-            f"{figures['biller_applied']:,} (₹{figures['biller_paise'] / 100:,.2f})"
+            f"  {biller}: switch posted {count(figures['switch_posted'])} "
+            f"({rupees(figures['switch_paise'])}), biller applied "
+            f"{count(figures['biller_applied'])} ({rupees(figures['biller_paise'])})"
         )
     _print_end_of_day(result["end_of_day"], console)
 
 
 def _print_end_of_day(day: dict[str, Any], console: Console) -> None:
-    def rs(paise: int) -> str:
-        return f"₹{paise / 100:,.2f}"
-
+    rs = rupees
     console.print(f"[bold]end of day {day['business_date']}[/]: settlement and reconciliation")
     for biller, b in day["billers"].items():
         console.print(

@@ -92,6 +92,10 @@ def demo_stack(
             f"metrics on http://127.0.0.1:{stack.ports['switch_metrics']}/metrics, "
             f"admin API on http://127.0.0.1:{stack.ports['switch_admin']}/v1/docs"
         )
+        console.print(
+            "commands beside the demo (and after it) see its data with --demo: "
+            "`switch --demo user add ...`, `switch --demo report biller`"
+        )
         console.print(f"provisioning {terminals} agents with a terminal and ₹5 lakh each")
         creds_dir = workdir / "credentials"
         identity = public_bytes(load_or_create(workdir / "switch.key"))

@@ -138,18 +138,28 @@ class Settlement:
 
     async def files(self, day: dt.date | None, verify: bool) -> list[dict[str, object]]:
         """Write every settled window's file again (or with ``verify`` only check it):
-        ok means the bytes match their .sha256 and the digest settled with."""
+        ok means the bytes match their .sha256 and the digest settled with; ``missing``
+        that the file is not there (never written here: ``settle files`` writes it)."""
         out: list[dict[str, object]] = []
         for w in await self.windows():
             if w.state != "settled" or (day is not None and w.business_date != day):
                 continue
             path = self.files_dir / w.biller_id / files.file_name(w)
-            if verify:
+            missing = verify and not path.exists()
+            if missing:
+                ok = False
+            elif verify:
                 ok = files.verify(path) and files.digest(path.read_bytes()) == w.file_sha256
             else:
                 ok = await self.write_file(w) == w.file_sha256
             out.append(
-                {"biller_id": w.biller_id, "file": str(path), "sha256": w.file_sha256, "ok": ok}
+                {
+                    "biller_id": w.biller_id,
+                    "file": str(path),
+                    "sha256": w.file_sha256,
+                    "ok": ok,
+                    "missing": missing,
+                }
             )
         return out
 
