@@ -123,7 +123,9 @@ async def test_a_frozen_redis_is_skipped_and_its_counters_rebuilt(
         os.kill(pid, signal.SIGCONT)
     stats = switch.policy.day_spend.stats
     assert during == ["success"] * 6
-    assert stats.breaker_opened == 1 and stats.redis_errors <= 2  # not one wait per pay
+    # Not one timeout per pay: the breaker sent them to PostgreSQL (a slow machine may
+    # see it try Redis again once after its 2 s).
+    assert 1 <= stats.breaker_opened <= stats.redis_errors <= 3
     await trio.sleep(BREAKER_OPEN_S + 0.2)  # the breaker tries Redis again
     assert await pay(creds, "F7", 100_00) == "success"  # 100 + 300 + 100 = the limit
     assert await pay(creds, "F8", 1) == "limit_exceeded"  # the rebuilt counter knew the 300
