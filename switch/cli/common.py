@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import getpass
 import json
 import warnings
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     ReportError,
     CalendarError,
     TopUpRefused,
+    click.ClickException,  # raised inside a command's trio function
     BillerUnavailable,
 )
 
@@ -47,6 +49,17 @@ def load_config(path: str | None) -> Config:
         return config_mod.load(path)
     except config_mod.ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def by_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--by NAME``: who the audit log records for this change (default: cli:<OS user>)."""
+    return click.option(
+        "--by",
+        "actor",
+        default=lambda: f"cli:{getpass.getuser()}",
+        show_default="cli:<OS user>",
+        help="Recorded in the audit log as who made the change.",
+    )(fn)
 
 
 def demo_config(path: str | None) -> Config:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from switch.cli.common import echo_json, run_with_ledger
+from switch.cli.common import by_option, echo_json, run_with_ledger
 from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger, top_up_key
@@ -35,16 +35,36 @@ def agent() -> None:
 @click.option("--fps-id", required=True, help="FPS outlet id (unique).")
 @click.option("--region", default="", help="Region (MIS reports), e.g. Purvanchal.")
 @click.option("--district", default="", help="District (MIS reports), e.g. Varanasi.")
+@by_option
 @click.pass_obj
-def agent_add(cfg: Config, name: str, mobile: str, fps_id: str, region: str, district: str) -> None:
-    """Add an agent and open its wallet. Prints the agent as JSON."""
+def agent_add(
+    cfg: Config, name: str, mobile: str, fps_id: str, region: str, district: str, actor: str
+) -> None:
+    """Add an agent and open its wallet (audited). Prints the agent as JSON."""
 
     async def run(db: Database, ledger: Ledger) -> store.Agent:
         return await store.add_agent(
-            db, ledger, name, mobile, fps_id, region=region, district=district
+            db, ledger, name, mobile, fps_id, region=region, district=district, actor=actor
         )
 
     echo_json(run_with_ledger(cfg, run).__dict__)
+
+
+@agent.command("list")
+@click.option("--state", default=None, help="Only agents in this state (e.g. active, blocked).")
+@click.pass_obj
+def agent_list(cfg: Config, state: str | None) -> None:
+    """Every agent (id, name, FPS id, state, region, district), oldest first."""
+
+    async def run(db: Database, ledger: Ledger) -> list[dict[str, object]]:
+        rows = await db.fetch(
+            """SELECT id, name, mobile, fps_id, state, region, district FROM agents
+                WHERE $1::text IS NULL OR state = $1 ORDER BY id""",
+            state,
+        )
+        return [dict(r) for r in rows]
+
+    echo_json(run_with_ledger(cfg, run))
 
 
 @agent.command("show")
@@ -65,28 +85,31 @@ def _set_state(
     what: str,
     ident: str,
     state: str,
-    setter: Callable[[Database, str, str], Awaitable[store.Agent | store.Terminal]],
+    setter: Callable[[Database, str, str, str], Awaitable[store.Agent | store.Terminal]],
+    actor: str,
 ) -> None:
     async def run(db: Database, ledger: Ledger) -> store.Agent | store.Terminal:
-        return await setter(db, ident, state)
+        return await setter(db, ident, state, actor)
 
     click.echo(f"{what} {ident}: {run_with_ledger(cfg, run).state}")
 
 
 @agent.command("block")
 @click.argument("agent_id")
+@by_option
 @click.pass_obj
-def agent_block(cfg: Config, agent_id: str) -> None:
+def agent_block(cfg: Config, agent_id: str, actor: str) -> None:
     """Block an agent: all its terminals are refused at the handshake."""
-    _set_state(cfg, "agent", agent_id, "blocked", store.set_agent_state)
+    _set_state(cfg, "agent", agent_id, "blocked", store.set_agent_state, actor)
 
 
 @agent.command("unblock")
 @click.argument("agent_id")
+@by_option
 @click.pass_obj
-def agent_unblock(cfg: Config, agent_id: str) -> None:
+def agent_unblock(cfg: Config, agent_id: str, actor: str) -> None:
     """Unblock an agent."""
-    _set_state(cfg, "agent", agent_id, "active", store.set_agent_state)
+    _set_state(cfg, "agent", agent_id, "active", store.set_agent_state, actor)
 
 
 @click.group()
@@ -107,9 +130,10 @@ def terminal() -> None:
 @click.option(
     "--address", default=None, help="host:port terminals dial (default: the configured listener)."
 )
+@by_option
 @click.pass_obj
 def terminal_add(
-    cfg: Config, agent_id: str, count: int, out_dir: Path, address: str | None
+    cfg: Config, agent_id: str, count: int, out_dir: Path, address: str | None, actor: str
 ) -> None:
     """Generate a terminal id and key pair; store the public key; write the device's
     credentials file (terminal id, private key, switch public key, address)."""
@@ -121,7 +145,7 @@ def terminal_add(
     async def run(db: Database, ledger: Ledger) -> list[Path]:
         paths = []
         for _ in range(count):
-            t, key = await store.add_terminal(db, agent_id)
+            t, key = await store.add_terminal(db, agent_id, actor)
             path = out_dir / f"{t.id}.json"
             Credentials.issue(t.id, agent_id, key, switch_key, address).write(path)
             paths.append(path)
@@ -131,20 +155,39 @@ def terminal_add(
         click.echo(f"{path.stem}: credentials written to {path}")
 
 
+@terminal.command("list")
+@click.option("--agent", "agent_id", default=None, help="Only this agent's terminals.")
+@click.pass_obj
+def terminal_list(cfg: Config, agent_id: str | None) -> None:
+    """Every terminal (id, agent, state), oldest first."""
+
+    async def run(db: Database, ledger: Ledger) -> list[dict[str, object]]:
+        rows = await db.fetch(
+            """SELECT id, agent_id, state FROM terminals
+                WHERE $1::text IS NULL OR agent_id = $1 ORDER BY id""",
+            agent_id,
+        )
+        return [dict(r) for r in rows]
+
+    echo_json(run_with_ledger(cfg, run))
+
+
 @terminal.command("block")
 @click.argument("terminal_id")
+@by_option
 @click.pass_obj
-def terminal_block(cfg: Config, terminal_id: str) -> None:
+def terminal_block(cfg: Config, terminal_id: str, actor: str) -> None:
     """Block a terminal: refused at its next handshake."""
-    _set_state(cfg, "terminal", terminal_id, "blocked", store.set_terminal_state)
+    _set_state(cfg, "terminal", terminal_id, "blocked", store.set_terminal_state, actor)
 
 
 @terminal.command("unblock")
 @click.argument("terminal_id")
+@by_option
 @click.pass_obj
-def terminal_unblock(cfg: Config, terminal_id: str) -> None:
+def terminal_unblock(cfg: Config, terminal_id: str, actor: str) -> None:
     """Unblock a terminal."""
-    _set_state(cfg, "terminal", terminal_id, "active", store.set_terminal_state)
+    _set_state(cfg, "terminal", terminal_id, "active", store.set_terminal_state, actor)
 
 
 @click.group()
@@ -158,7 +201,7 @@ def wallet() -> None:
 @click.option(
     "--bank-ref", required=True, help="The bank's reference: a top-up happens once per reference."
 )
-@click.option("--by", "actor", default="cli", show_default=True, help="Recorded in the audit log.")
+@by_option
 @click.pass_obj
 def wallet_topup(cfg: Config, agent_id: str, amount_paise: int, bank_ref: str, actor: str) -> None:
     """Move money from funding (the bank) into an agent's wallet, once per bank reference,
@@ -186,7 +229,7 @@ def wallet_topup(cfg: Config, agent_id: str, amount_paise: int, bank_ref: str, a
 
 @wallet.command("freeze")
 @click.option("--agent", "agent_id", required=True)
-@click.option("--by", "actor", default="cli", show_default=True, help="Recorded in the audit log.")
+@by_option
 @click.pass_obj
 def wallet_freeze(cfg: Config, agent_id: str, actor: str) -> None:
     """Refuse new pays from this agent's wallet (every switch process within seconds)."""
@@ -195,7 +238,7 @@ def wallet_freeze(cfg: Config, agent_id: str, actor: str) -> None:
 
 @wallet.command("unfreeze")
 @click.option("--agent", "agent_id", required=True)
-@click.option("--by", "actor", default="cli", show_default=True, help="Recorded in the audit log.")
+@by_option
 @click.pass_obj
 def wallet_unfreeze(cfg: Config, agent_id: str, actor: str) -> None:
     """Lift a freeze."""
@@ -207,7 +250,7 @@ def wallet_unfreeze(cfg: Config, agent_id: str, actor: str) -> None:
 @click.option("--max-balance-paise", type=click.IntRange(1), default=None)
 @click.option("--per-txn-paise", type=click.IntRange(1), default=None)
 @click.option("--per-day-paise", type=click.IntRange(1), default=None)
-@click.option("--by", "actor", default="cli", show_default=True, help="Recorded in the audit log.")
+@by_option
 @click.pass_obj
 def wallet_limits(
     cfg: Config,

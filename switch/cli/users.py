@@ -12,8 +12,10 @@ from switch.admin.auth import Auth, check_password
 from switch.admin.errors import ApiError
 from switch.admin.roles import STAFF_ROLES
 from switch.admin.users import create_user
-from switch.cli.common import echo_json, run_with_ledger
+from switch.cli.common import by_option, echo_json, run_with_ledger
 from switch.config import Config
+from switch.db import Connection
+from switch.db.audit import audit
 from switch.db.database import Database
 from switch.ledger import Ledger
 
@@ -27,7 +29,7 @@ def user() -> None:
 @click.option("--username", required=True)
 @click.option("--role", required=True, type=click.Choice(STAFF_ROLES))
 @click.option("--mobile", required=True, help="For password-reset codes by SMS.")
-@click.option("--by", "actor", default="cli", show_default=True, help="Recorded in the audit log.")
+@by_option
 @click.option("--password", default=None, help="Default: a random one, printed once.")
 @click.pass_obj
 def user_add(
@@ -61,5 +63,44 @@ def user_list(cfg: Config) -> None:
             "SELECT username, role, agent_id, disabled, locked_until FROM users ORDER BY id"
         )
         return [dict(r) for r in rows]
+
+    echo_json(run_with_ledger(cfg, run))
+
+
+@user.command("disable")
+@click.argument("username")
+@by_option
+@click.pass_obj
+def user_disable(cfg: Config, username: str, actor: str) -> None:
+    """Disable a login: its password and every token it holds stop working at once."""
+    _set_disabled(cfg, username, actor, disabled=True)
+
+
+@user.command("enable")
+@click.argument("username")
+@by_option
+@click.pass_obj
+def user_enable(cfg: Config, username: str, actor: str) -> None:
+    """Enable a disabled login again."""
+    _set_disabled(cfg, username, actor, disabled=False)
+
+
+def _set_disabled(cfg: Config, username: str, actor: str, *, disabled: bool) -> None:
+    async def run(db: Database, ledger: Ledger) -> dict[str, Any]:
+        async def change(conn: Connection) -> dict[str, Any]:
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    """UPDATE users SET disabled = $2 WHERE username = $1
+                       RETURNING username, role, agent_id, disabled""",
+                    username,
+                    disabled,
+                )
+                if row is None:
+                    raise click.ClickException(f"no user {username}")
+                action = "user.disable" if disabled else "user.enable"
+                await audit(conn, actor, action, "user", username, None, dict(row))
+                return dict(row)
+
+        return await db.run(change)
 
     echo_json(run_with_ledger(cfg, run))

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from switch.db import Connection
+from switch.db.audit import audit
 from switch.db.database import Database
+from switch.db.rows import json_ready
 from switch.ledger import AccountKind, Ledger
 from switch.protocols.terminal.crypto import public_bytes
 
@@ -67,7 +71,10 @@ async def add_agent(
     *,
     region: str = "",
     district: str = "",
+    actor: str | None = None,
 ) -> Agent:
+    """Add an active agent with an open wallet; with ``actor``, audited (the agent
+    row and its audit entry in one transaction)."""
     name = name.strip()
     if not 0 < len(name) <= 100:
         raise ProvisioningError("name: must be 1-100 characters")
@@ -82,22 +89,33 @@ async def add_agent(
     agent_no = await db.fetchval("SELECT nextval('agent_no')")
     agent_id = f"AG{agent_no:06d}"
     wallet = await ledger.open_account(AccountKind.WALLET, f"wallet:{agent_id}", name)
+    sql = """INSERT INTO agents (id, name, mobile, fps_id, wallet_account_id, region, district)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *"""
+    args = (agent_id, name, mobile, fps_id, wallet.id, region.strip(), district.strip())
     try:
-        row = await db.fetchrow(
-            """INSERT INTO agents (id, name, mobile, fps_id, wallet_account_id, region, district)
-               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *""",
-            agent_id,
-            name,
-            mobile,
-            fps_id,
-            wallet.id,
-            region.strip(),
-            district.strip(),
-        )
+        row = await _write(db, actor, "agent.add", "agent", agent_id, sql, *args)
     except asyncpg.UniqueViolationError as exc:
         raise ProvisioningError(f"fps_id: an agent with FPS id {fps_id} already exists") from exc
     assert row is not None
     return _agent(row)
+
+
+async def _write(
+    db: Database, actor: str | None, action: str, kind: str, ident: str, sql: str, *args: Any
+) -> asyncpg.Record | None:
+    """One write returning its row; with ``actor``, its audit entry in the same
+    transaction (never a change without its entry, nor an entry without its change)."""
+    if actor is None:
+        return await db.fetchrow(sql, *args)
+
+    async def run(conn: Connection) -> asyncpg.Record | None:
+        async with conn.transaction():
+            row = await conn.fetchrow(sql, *args)
+            if row is not None:
+                await audit(conn, actor, action, kind, ident, None, json_ready(row))
+            return row
+
+    return await db.run(run)
 
 
 async def get_agent(db: Database, agent_id: str) -> Agent:
@@ -107,36 +125,38 @@ async def get_agent(db: Database, agent_id: str) -> Agent:
     return _agent(row)
 
 
-async def set_agent_state(db: Database, agent_id: str, state: str) -> Agent:
-    row = await db.fetchrow(
-        "UPDATE agents SET state = $2 WHERE id = $1 RETURNING *", agent_id, state
-    )
+async def set_agent_state(
+    db: Database, agent_id: str, state: str, actor: str | None = None
+) -> Agent:
+    sql = "UPDATE agents SET state = $2 WHERE id = $1 RETURNING *"
+    row = await _write(db, actor, f"agent.{_verb(state)}", "agent", agent_id, sql, agent_id, state)
     if row is None:
         raise ProvisioningError(f"no agent {agent_id}")
     return _agent(row)
 
 
-async def add_terminal(db: Database, agent_id: str) -> tuple[Terminal, Ed25519PrivateKey]:
+async def add_terminal(
+    db: Database, agent_id: str, actor: str | None = None
+) -> tuple[Terminal, Ed25519PrivateKey]:
     agent = await get_agent(db, agent_id)
     if agent.state != "active":
         raise ProvisioningError(f"agent {agent_id} is {agent.state}")
     key = Ed25519PrivateKey.generate()
     terminal_no = await db.fetchval("SELECT nextval('terminal_no')")
     terminal_id = f"T{terminal_no:08d}"
-    row = await db.fetchrow(
-        "INSERT INTO terminals (id, agent_id, public_key) VALUES ($1, $2, $3) RETURNING *",
-        terminal_id,
-        agent_id,
-        public_bytes(key),
-    )
+    sql = "INSERT INTO terminals (id, agent_id, public_key) VALUES ($1, $2, $3) RETURNING *"
+    args = (terminal_id, agent_id, public_bytes(key))
+    row = await _write(db, actor, "terminal.add", "terminal", terminal_id, sql, *args)
     assert row is not None
     return _terminal(row), key
 
 
-async def set_terminal_state(db: Database, terminal_id: str, state: str) -> Terminal:
-    row = await db.fetchrow(
-        "UPDATE terminals SET state = $2 WHERE id = $1 RETURNING *", terminal_id, state
-    )
+async def set_terminal_state(
+    db: Database, terminal_id: str, state: str, actor: str | None = None
+) -> Terminal:
+    sql = "UPDATE terminals SET state = $2 WHERE id = $1 RETURNING *"
+    action = f"terminal.{_verb(state)}"
+    row = await _write(db, actor, action, "terminal", terminal_id, sql, terminal_id, state)
     if row is None:
         raise ProvisioningError(f"no terminal {terminal_id}")
     return _terminal(row)
@@ -172,6 +192,10 @@ async def terminal_access(db: Database, terminal_id: str) -> TerminalAccess | No
         row["agent_state"],
         row["wallet_account_id"],
     )
+
+
+def _verb(state: str) -> str:
+    return {"active": "unblock", "blocked": "block"}.get(state, state)
 
 
 def _agent(row: asyncpg.Record) -> Agent:

@@ -69,3 +69,48 @@ async def test_the_command_line_top_up_keeps_the_ceiling_and_the_audit(
         "SELECT actor FROM audit_log WHERE action = 'wallet.topup' AND object_id = $1", agent
     )
     assert [e["actor"] for e in entries] == ["asha"]
+
+
+async def test_every_change_from_the_command_line_is_audited(
+    admin: Admin, database_url: str, services: ServiceUrls, tmp_path: Path
+) -> None:
+    env = env_for(database_url, services, tmp_path)
+    added = switch_cli(
+        env, "agent", "add", "--name", "Ram Store", "--mobile", "9876543210", "--fps-id", "FPS-77"
+    )
+    assert added.returncode == 0, added.stderr
+    agent = json.loads(added.stdout)["id"]
+    creds = tmp_path / "creds"
+    term = switch_cli(
+        env, "terminal", "add", "--agent", agent, "--out-dir", str(creds), "--by", "asha"
+    )
+    terminal = term.stdout.split(":")[0]
+    assert term.returncode == 0 and (creds / f"{terminal}.json").exists()
+    assert switch_cli(env, "agent", "block", agent, "--by", "ravi").returncode == 0
+    assert switch_cli(env, "terminal", "block", terminal, "--by", "ravi").returncode == 0
+    listed = json.loads(switch_cli(env, "agent", "list", "--state", "blocked").stdout)
+    assert [a["id"] for a in listed] == [agent]
+    terminals = json.loads(switch_cli(env, "terminal", "list", "--agent", agent).stdout)
+    assert terminals == [{"id": terminal, "agent_id": agent, "state": "blocked"}]
+    entries = await admin.sw.db.fetch(
+        "SELECT actor, action, object_id FROM audit_log WHERE object_kind IN ('agent', 'terminal')"
+        " ORDER BY id"
+    )
+    assert [(e["action"], e["object_id"]) for e in entries] == [
+        ("agent.add", agent),
+        ("terminal.add", terminal),
+        ("agent.block", agent),
+        ("terminal.block", terminal),
+    ]
+    assert entries[0]["actor"].startswith("cli:") and entries[1]["actor"] == "asha"
+
+    made = switch_cli(
+        env, "user", "add", "--username", "mira", "--role", "support", "--mobile", "9876512340"
+    )
+    await admin.login("mira", json.loads(made.stdout)["password"])
+    assert (await admin.call("mira", "GET", "/v1/me")).status_code == 200
+    assert switch_cli(env, "user", "disable", "mira", "--by", "asha").returncode == 0
+    assert (await admin.call("mira", "GET", "/v1/me")).status_code == 401  # its token too
+    missing = switch_cli(env, "user", "disable", "nobody")
+    assert missing.returncode == 1 and "no user nobody" in missing.stderr
+    assert "Traceback" not in missing.stderr
