@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -30,7 +31,6 @@ from switch.config import TerminalsConfig
 from switch.db.batch import BatcherBusy
 from switch.db.bridge import BridgeClosed
 from switch.db.database import Database
-from switch.db.periodic import DATABASE_ERRORS
 from switch.ledger import LedgerUnavailable
 from switch.ops.metrics import SwitchMetrics
 from switch.pays.service import RequestFailed, TerminalContext, TerminalService
@@ -51,8 +51,14 @@ from switch.provisioning.store import terminal_access
 log = logging.getLogger("switch.terminal")
 # The database is away: the request is answered ``unavailable`` (retry with the same
 # ref), never ``internal_error``, and the session goes on.
+# A query the database refused for its content (a DataError, a constraint) is a fault
+# of ours, answered internal_error and logged: not this.
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
-    *DATABASE_ERRORS,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
     LedgerUnavailable,
     BridgeClosed,
 )

@@ -250,3 +250,47 @@ async def test_a_newer_session_replaces_the_older(
         lost = await wait_lost(first)
         assert lost.code == "session_replaced"
         await second.ping()
+
+
+async def test_edge_values_get_documented_answers_never_an_internal_error(
+    switch: RunningSwitch, terminals: list[Credentials]
+) -> None:
+    """Values at and past the schema's bounds (the largest txn, the calendar's ends),
+    and a seeded sample across them: every answer is a documented one."""
+    import random
+
+    from switch.protocols.terminal.errors import ErrorCode
+
+    documented = {c.value for c in ErrorCode}
+    edge = [
+        ({"from": "2026-01-01", "to": "2026-01-31", "after": 2**63 - 1}, "payments"),
+        ({"from": "2026-01-01", "to": "2026-01-31", "after": 2**63}, "invalid_request"),
+        ({"from": "0001-01-01", "to": "0001-01-01"}, "invalid_request"),
+        ({"from": "9999-12-31", "to": "9999-12-31"}, "invalid_request"),
+        ({"from": "2099-12-31", "to": "2099-12-31"}, "payments"),
+        ({"from": "2000-01-01", "to": "2000-01-01"}, "payments"),
+    ]
+    rng = random.Random(5)
+    years = [1, 1999, 2000, 2026, 2099, 2100, 9999]
+    sample = [
+        {
+            "from": f"{rng.choice(years):04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            "to": f"{rng.choice(years):04d}-12-31",
+            "after": rng.choice([0, 1, 2**31, 2**63 - 1, 2**63, 2**64 - 1]),
+        }
+        for _ in range(30)
+    ]
+    async with connect(terminals[0]) as conn:
+        for fields, expected in edge:
+            answer = await conn.request("list_payments", **fields)
+            assert answer.get("code", answer["type"]) == expected, (fields, answer)
+            dates = {k: v for k, v in fields.items() if k != "after"}
+            summary = await conn.request("summary", **dates)
+            assert summary.get("code", summary["type"]) in ("summary", "invalid_request")
+        for fields in sample:
+            for kind in ("list_payments", "summary"):
+                body = fields if kind == "list_payments" else {k: fields[k] for k in ("from", "to")}
+                answer = await conn.request(kind, **body)
+                assert answer["type"] != "error" or answer["code"] in documented, answer
+                assert answer.get("code") != "internal_error", (kind, body, answer)
+        await conn.ping()  # the session survived all of it

@@ -225,3 +225,28 @@ def test_errors_after_the_handshake_are_macced_and_numbered() -> None:
     client.receive_data(server.reject(ErrorCode.BAD_MAC))
     ev = client.next_event()
     assert isinstance(ev, Message) and ev.fields["code"] == "bad_mac"
+
+
+# X25519 public keys of small order: the shared secret is all zeros whatever our key.
+LOW_ORDER_KEYS = [
+    bytes(32),
+    bytes([1]) + bytes(31),
+    bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+    bytes.fromhex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+]
+
+
+@pytest.mark.parametrize("eph", LOW_ORDER_KEYS, ids=["zero", "one", "order8", "p-1"])
+def test_a_low_order_ephemeral_key_is_a_failed_handshake(eph: bytes) -> None:
+    """A terminal whose signature verifies but whose ephemeral key is of small order
+    gets handshake_failed, like every bad handshake (not a crashed session)."""
+    server = ServerSession(SWITCH)
+    hello = frame(encode({"type": "hello", "v": 1, "tid": "T1", "eph": eph}))
+    server.receive_data(hello)
+    assert isinstance(server.next_event(), HelloReceived)
+    server_hello = server.accept_hello(crypto.public_bytes(TERMINAL))
+    sig = TERMINAL.sign(crypto.terminal_transcript(hello, server_hello))
+    server.receive_data(frame(encode({"type": "auth", "sig": sig})))
+    with pytest.raises(ProtocolError) as err:
+        server.next_event()
+    assert err.value.code is ErrorCode.HANDSHAKE_FAILED

@@ -95,13 +95,21 @@ def binary(size: int) -> Check:
     return check
 
 
+FIRST_DATE, LAST_DATE = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+
+
 def date(name: str, v: Any) -> Any:
+    """A calendar date YYYY-MM-DD in 2000..2099 (the switch's records lie there; the
+    bound keeps day arithmetic away from the calendar's ends)."""
     if not isinstance(v, str) or not DATE_RE.fullmatch(v):
         raise _bad(name, "must be a date YYYY-MM-DD")
     try:
-        return dt.date.fromisoformat(v)
+        day = dt.date.fromisoformat(v)
     except ValueError as exc:
         raise _bad(name, "is not a real date") from exc
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise _bad(name, f"must be between {FIRST_DATE} and {LAST_DATE}")
+    return day
 
 
 @dataclass(frozen=True)
@@ -160,7 +168,8 @@ REQUESTS: dict[str, Schema] = {
     ),
     "status": Schema({"rid": RID, "ref": REF}, {}),
     "list_payments": Schema(
-        {"rid": RID, "from": date, "to": date}, {"limit": uint(100, low=1), "after": uint(2**63)}
+        {"rid": RID, "from": date, "to": date},
+        {"limit": uint(100, low=1), "after": uint(2**63 - 1)},
     ),
     "summary": Schema({"rid": RID, "from": date, "to": date}, {}),
 }

@@ -234,12 +234,17 @@ class ServerSession:
         transcript = crypto.terminal_transcript(self._client_hello, self._server_hello)
         if not crypto.verify(self._terminal_key, sig, transcript):
             raise ProtocolError(ErrorCode.HANDSHAKE_FAILED, "terminal signature does not verify")
-        t2s, s2t = crypto.session_keys(
-            self._eph,
-            self._terminal_eph,
-            self._client_hello,
-            self._server_hello,
-        )
+        try:
+            t2s, s2t = crypto.session_keys(
+                self._eph,
+                self._terminal_eph,
+                self._client_hello,
+                self._server_hello,
+            )
+        except ValueError as exc:
+            # A low-order ephemeral key (all-zero shared secret): refused like any other
+            # bad handshake, even from a terminal whose signature verified.
+            raise ProtocolError(ErrorCode.HANDSHAKE_FAILED, "unusable ephemeral key") from exc
         self._channel = Channel(send_key=s2t, recv_key=t2s)
         self.state = ServerState.OPEN
         return Authenticated(self.terminal_id)
