@@ -114,7 +114,7 @@ class RefuseNul:
         query = scope.get("query_string", b"").lower()
         bad = "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
         headers = dict(scope.get("headers", []))
-        if not bad and headers.get(b"content-type", b"").startswith(b"application/json"):
+        if not bad and _is_json(headers.get(b"content-type", b"")):
             body, more = b"", True
             while more and len(body) <= self.max_body_bytes:
                 message = await receive()
@@ -133,6 +133,12 @@ class RefuseNul:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def _is_json(content_type: bytes) -> bool:
+    """application/json or any +json type, in any letter case (FastAPI parses them all)."""
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
 
 
 def _field(loc: Any) -> str:

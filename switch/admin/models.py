@@ -5,9 +5,9 @@ the OpenAPI spec."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from switch.admin import kyc
 from switch.admin.auth import check_password
@@ -24,7 +24,18 @@ assert set(StaffRole.__args__) == set(STAFF_ROLES)  # type: ignore[attr-defined]
 
 
 class Strict(BaseModel):
+    """Every body of the API: unknown fields refused, text stripped, and no NUL in any
+    text field (PostgreSQL text cannot hold one): a field error, whatever content type
+    the body came with."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("NUL characters are not allowed")
+        return value
 
 
 class LoginIn(Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from pathlib import Path
 
 import asyncpg
@@ -201,3 +202,19 @@ async def serves(creds: Credentials) -> bool:
     async with connect(creds) as conn:
         answer = await conn.request("fetch_bill", biller="UPPCL", account="1234567890")
     return bool(answer["type"] == "bill")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "Application/JSON", "application/vnd.api+json"]
+)
+async def test_a_nul_in_a_json_body_is_a_field_error_whatever_its_content_type(
+    admin: Admin, content_type: str
+) -> None:
+    body = json.dumps(application(1, name="Ram\u0000Store")).encode()
+    headers = {
+        "Authorization": f"Bearer {admin.tokens['onboarding']}",
+        "Content-Type": content_type,
+    }
+    r = await admin.http.request("POST", "/v1/agents", content=body, headers=headers)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", r.text
+    assert await admin.sw.db.fetchval("SELECT count(*) FROM agents") == 0
