@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from switch import __version__
-from switch.cli.common import demo_config, load_config
+from switch.cli.common import Commands, demo_config, load_config
 from switch.cli.db import db
 from switch.cli.demo import demo
 from switch.cli.ledger import ledger
@@ -16,7 +16,7 @@ from switch.cli.settle import recon, settle
 from switch.cli.users import user
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",

@@ -51,6 +51,21 @@ def load_config(path: str | None) -> Config:
         raise click.ClickException(str(exc)) from exc
 
 
+class Commands(click.Group):
+    """A command group whose list shows each command's whole first sentence, wrapped,
+    where click would cut it at the terminal's width with "..."."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=200)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 def by_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--by NAME``: who the audit log records for this change (default: cli:<OS user>)."""
     return click.option(

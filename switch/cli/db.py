@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import click
 
-from switch.cli.common import echo_json, start_services, with_connection
+from switch.cli.common import Commands, echo_json, start_services, with_connection
 from switch.config import Config
 from switch.db.migrate import current_version, migrate, shipped_migrations
 from switch.services import status as services_status
 from switch.services import stop as services_stop
 
 
-@click.group()
+@click.group(
+    cls=Commands, short_help="Embedded PostgreSQL and Redis: start, stop, status, migrate."
+)
 def db() -> None:
     """Start, stop and inspect the database and Redis; migrate the schema."""
 

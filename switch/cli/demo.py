@@ -12,7 +12,9 @@ from switch.config import Config
 from switch.demo.run import DemoOptions, print_summary, run_demo
 
 
-@click.command()
+@click.command(
+    short_help="Everything on this machine, under load and checked; then its end of day."
+)
 @click.option(
     "--duration",
     "duration_s",

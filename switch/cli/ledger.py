@@ -6,12 +6,12 @@ import sys
 
 import click
 
-from switch.cli.common import start_services, with_connection
+from switch.cli.common import Commands, start_services, with_connection
 from switch.config import Config
 from switch.ledger import invariants
 
 
-@click.group()
+@click.group(cls=Commands)
 def ledger() -> None:
     """Inspect the double-entry ledger."""
 

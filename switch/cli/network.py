@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from switch.cli.common import by_option, echo_json, run_with_ledger
+from switch.cli.common import Commands, by_option, echo_json, run_with_ledger
 from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger, top_up_key
@@ -24,9 +24,9 @@ from switch.provisioning.credentials import Credentials
 from switch.provisioning.identity import identity_path, load_or_create
 
 
-@click.group()
+@click.group(cls=Commands)
 def agent() -> None:
-    """Add, show, block and unblock agents (shop owners)."""
+    """Add, list, show, block and unblock agents (shop owners)."""
 
 
 @agent.command("add")
@@ -112,9 +112,9 @@ def agent_unblock(cfg: Config, agent_id: str, actor: str) -> None:
     _set_state(cfg, "agent", agent_id, "active", store.set_agent_state, actor)
 
 
-@click.group()
+@click.group(cls=Commands)
 def terminal() -> None:
-    """Provision, block and unblock e-POS terminals."""
+    """Provision, list, block and unblock e-POS terminals."""
 
 
 @terminal.command("add")
@@ -190,7 +190,7 @@ def terminal_unblock(cfg: Config, terminal_id: str, actor: str) -> None:
     _set_state(cfg, "terminal", terminal_id, "active", store.set_terminal_state, actor)
 
 
-@click.group()
+@click.group(cls=Commands)
 def wallet() -> None:
     """Fund agents' wallets; limits and freezes."""
 

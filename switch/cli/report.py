@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from switch.cli.common import run_with_ledger
+from switch.cli.common import Commands, run_with_ledger
 from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger
@@ -67,7 +67,7 @@ def _options(fn: Any) -> Any:
     )(fn)
 
 
-@click.group()
+@click.group(cls=Commands)
 def report() -> None:
     """MIS: agent statements; totals by biller, region, district, agent or day; a chart."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import trio
 
-from switch.cli.common import start_services
+from switch.cli.common import Commands, start_services
 from switch.config import Config
 from switch.ops.logs import setup_logging
 from switch.server import serve as serve_switch
@@ -42,7 +42,7 @@ def serve(cfg: Config, port: int | None, metrics_port: int | None) -> None:
     trio.run(serve_switch, cfg, urls.database_url, urls.redis_url)
 
 
-@click.group()
+@click.group(cls=Commands)
 def sim() -> None:
     """Simulators of the outside world."""
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from switch.cli.common import echo_json, run_with_ledger
+from switch.cli.common import Commands, echo_json, run_with_ledger
 from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger
@@ -45,7 +45,7 @@ def _billers(cfg: Config, chosen: tuple[str, ...]) -> list[str]:
     return list(chosen) or known
 
 
-@click.group()
+@click.group(cls=Commands)
 def settle() -> None:
     """Close business days and settle each biller (windows, ledger transfers, files)."""
 
@@ -117,7 +117,7 @@ def settle_files(
         sys.exit(1)
 
 
-@click.group()
+@click.group(cls=Commands)
 def recon() -> None:
     """Match settled days against each biller's own report; handle the breaks."""
 

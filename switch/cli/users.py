@@ -12,7 +12,7 @@ from switch.admin.auth import Auth, check_password
 from switch.admin.errors import ApiError
 from switch.admin.roles import STAFF_ROLES
 from switch.admin.users import create_user
-from switch.cli.common import by_option, echo_json, run_with_ledger
+from switch.cli.common import Commands, by_option, echo_json, run_with_ledger
 from switch.config import Config
 from switch.db import Connection
 from switch.db.audit import audit
@@ -20,7 +20,7 @@ from switch.db.database import Database
 from switch.ledger import Ledger
 
 
-@click.group()
+@click.group(cls=Commands)
 def user() -> None:
     """Staff logins for the admin API."""
 

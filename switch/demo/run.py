@@ -6,7 +6,6 @@ Redis are stopped too if the demo was the one to start them.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass
@@ -92,7 +91,8 @@ async def _live(stats: FleetStats, started: float, opts: DemoOptions, console: C
 def _table(stats: FleetStats, started: float, rate: float, opts: DemoOptions) -> Table:
     elapsed = time.perf_counter() - started
     table = Table(
-        title=f"switch demo: {opts.terminals} terminals, {elapsed:.0f}/{opts.duration_s:.0f} s"
+        title=f"switch demo: {opts.terminals} terminals, {elapsed:.0f}/{opts.duration_s:.0f} s",
+        caption="as the terminals see it, refreshed each second; final figures when it stops",
     )
     for column in (
         "fetches",
@@ -164,6 +164,8 @@ async def _summary(
         "p95_ms": stats.percentile_ms(0.95),
         "p99_ms": stats.percentile_ms(0.99),
         "failures": stats.failures,
+        "fetch_failures": stats.fetch_failures,
+        "reconnects": stats.reconnects,
         "invariants_ok": not violations,
         "violations": violations,
         "billers_agree": all(b["agree"] for b in per_biller.values()),
@@ -182,23 +184,36 @@ async def _unsettled(db: Database) -> int:
     )
 
 
+def _counts(by_code: dict[str, int]) -> str:
+    """{"biller_rejected": 3} -> "biller_rejected 3" (most first); "none" when empty."""
+    ranked = sorted(by_code.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{code} {count(n)}" for code, n in ranked) or "none"
+
+
 def print_summary(result: dict[str, Any], console: Console) -> None:
     table = Table(title="demo summary", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     rows = [
         ("terminals / duration", f"{result['terminals']} / {result['duration_s']} s"),
-        ("fetches", f"{result['fetches']:,}"),
+        ("fetches", count(result["fetches"])),
         (
-            "pays ok / failed / pending",
-            f"{result['pays_ok']:,} / {result['pays_failed']:,} / {result['pays_pending']:,}",
+            "pays ok / failed / pending (the terminals' answers)",
+            f"{count(result['pays_ok'])} / {count(result['pays_failed'])} / "
+            f"{count(result['pays_pending'])}",
+        ),
+        (
+            "posted by the switch (with pays a terminal stopped waiting for)",
+            count(sum(b["switch_posted"] for b in result["billers"].values())),
         ),
         ("pays/s", f"{result['pays_per_s']:,}"),
         (
             "latency p50 / p95 / p99",
             f"{result['p50_ms']} / {result['p95_ms']} / {result['p99_ms']} ms",
         ),
-        ("failures", json.dumps(result["failures"])),
+        ("pay failures", _counts(result["failures"])),
+        ("fetch failures", _counts(result["fetch_failures"])),
+        ("reconnects", count(result["reconnects"])),
         ("ledger invariants", "ok" if result["invariants_ok"] else "BROKEN"),
         ("switch and billers agree", "yes" if result["billers_agree"] else "NO"),
         ("SMS sent / received", f"{result['sms_sent']:,} / {result['sms_received']:,}"),
