@@ -56,3 +56,65 @@ def test_the_demo_runs_and_its_books_agree(tmp_path: Path) -> None:
         if p.pid not in before and str(tmp_path) in " ".join(p.info["cmdline"] or [])
     ]
     assert leftovers == [], [p.info["cmdline"] for p in leftovers]
+
+
+async def test_a_demo_that_stays_up_can_be_explored(tmp_path: Path) -> None:
+    """`switch demo --keep-running --spare-terminals 2`: after its run everything
+    serves until Ctrl-C: the printed staff login logs in to the admin API, the metrics
+    answer, the prometheus.yml names them, a spare terminal pays on its own."""
+    import re
+    import signal
+
+    import httpx
+    import trio
+
+    from simulators.epos.connection import connect
+    from switch.provisioning.credentials import Credentials
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCH_")}
+    env["SWITCH_DATA_DIR"] = str(tmp_path / "data")
+    args = ["demo", "--duration", "2", "--terminals", "4", "--keep-running"]
+    proc = subprocess.Popen(  # noqa: ASYNC220 (started once; read through a thread)
+        [sys.executable, "-m", "switch", *args, "--spare-terminals", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        assert proc.stdout is not None
+        with trio.fail_after(240):
+            while not lines or lines[-1].strip() != "ready":
+                line = await trio.to_thread.run_sync(proc.stdout.readline)
+                assert line, "".join(lines)
+                lines.append(line)
+        out = "".join(lines)
+        admin = re.search(r"admin API\s+(http://\S+)/v1/docs\s+\(login (\S+) / (\S+)\)", out)
+        metrics = re.search(r"metrics\s+(http://\S+)\s+\(--config.file=(\S+)\)", out)
+        spare = re.search(r"spare terminals the fleet never used: (\S+)", out)
+        assert admin and metrics and spare, out
+        async with httpx.AsyncClient(base_url=admin[1], timeout=10) as http:
+            login = await http.post(
+                "/v1/auth/login", json={"username": admin[2], "password": admin[3]}
+            )
+            assert login.status_code == 200, login.text
+        async with httpx.AsyncClient(timeout=10) as http:
+            assert (await http.get(metrics[1])).status_code == 200
+        prometheus = json.loads(Path(metrics[2]).read_text())  # noqa: ASYNC240
+        assert {c["job_name"] for c in prometheus["scrape_configs"]} == {
+            "switch",
+            "discom",
+            "water",
+            "sms",
+        }
+        [creds, *_] = Credentials.read_dir(Path(spare[1]))
+        async with connect(creds) as conn:
+            paid = await conn.request(
+                "pay", ref="MINE-1", biller="UPPCL", account="2001000007", amount_paise=100_00
+            )
+        assert paid["status"] == "success", paid
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rc = await trio.to_thread.run_sync(lambda: proc.wait(timeout=60))
+    assert rc == 0

@@ -32,8 +32,31 @@ from switch.demo.run import DemoOptions, print_summary, run_demo
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Consumers and choices.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="After the run, keep everything up until Ctrl-C to explore it: fixed ports "
+    "(terminals 7400, admin 8080, metrics 9400, billers 7501-7503) where free, a staff "
+    "login, a prometheus.yml.",
+)
+@click.option(
+    "--spare-terminals",
+    type=click.IntRange(0, 1000),
+    default=0,
+    show_default=True,
+    help="Terminals the fleet never uses (credentials in <demo dir>/spare-credentials): "
+    "for your own client or locust.",
+)
 @click.pass_obj
-def demo(cfg: Config, duration_s: float, terminals: int, seed: int, as_json: bool) -> None:
+def demo(
+    cfg: Config,
+    duration_s: float,
+    terminals: int,
+    seed: int,
+    as_json: bool,
+    keep_running: bool,
+    spare_terminals: int,
+) -> None:
     """The whole system on this machine: embedded PostgreSQL and Redis, a discom and a
     water-scheme simulator, the SMS gateway, the switch, and TERMINALS e-POS terminals
     fetching and paying bills for DURATION seconds. Ends with a summary: throughput,
@@ -45,11 +68,15 @@ def demo(cfg: Config, duration_s: float, terminals: int, seed: int, as_json: boo
         raise click.BadParameter("must be 1..5000", param_hint="--terminals")
     if not 1 <= duration_s <= 3600:
         raise click.BadParameter("must be 1..3600 seconds", param_hint="--duration")
-    result = run_demo(cfg, DemoOptions(duration_s, terminals, seed, as_json))
-    if as_json:
-        click.echo(json.dumps(result))
-    else:
-        print_summary(result, Console())
+
+    def report(result: dict[str, object]) -> None:
+        if as_json:
+            click.echo(json.dumps(result))
+        else:
+            print_summary(result, Console())
+
+    opts = DemoOptions(duration_s, terminals, seed, as_json, keep_running, spare_terminals)
+    result = run_demo(cfg, opts, report)
     day = result["end_of_day"]
     square = day["settled_all"] and day["reconciled_clean"]
     if not (result["invariants_ok"] and result["billers_agree"] and square):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from simulators.run import consumer_accounts
 from switch.config import Config
 from switch.config import load as load_config
 from switch.db.database import Database
+from switch.demo import explore
 from switch.demo.endofday import end_of_day
 from switch.demo.setup import DISCOM_ACCOUNTS, WATER_ACCOUNTS, DemoStack, demo_stack
 from switch.demo.stack import Stack
@@ -35,12 +37,31 @@ class DemoOptions:
     terminals: int = 200
     seed: int = 1
     as_json: bool = False
+    keep_running: bool = False  # stay up to be explored until Ctrl-C (switch/demo/explore.py)
+    spare_terminals: int = 0
 
 
-def run_demo(cfg: Config, opts: DemoOptions) -> dict[str, Any]:
+def run_demo(
+    cfg: Config, opts: DemoOptions, report: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Run the demo; ``report`` is given the result as soon as it is known (before a
+    demo that keeps running waits for Ctrl-C)."""
     console = Console(stderr=opts.as_json)
-    with demo_stack(cfg, seed=opts.seed, terminals=opts.terminals, console=console) as demo:
+    with demo_stack(
+        cfg,
+        seed=opts.seed,
+        terminals=opts.terminals,
+        console=console,
+        fixed_ports=opts.keep_running,
+        spare_terminals=opts.spare_terminals,
+    ) as demo:
         result: dict[str, Any] = trio.run(_drive, demo, opts, console)
+        if report is not None:
+            report(result)
+        if opts.keep_running:
+            result["explore"] = info = trio.run(explore.prepare, demo, cfg)
+            explore.print_info(info, console)
+            trio.run(explore.until_stopped)
     return result
 
 

@@ -31,6 +31,7 @@ from switch.provisioning.identity import load_or_create
 from switch.services import ensure_running, postgres
 from switch.services import redis as redis_service
 from switch.services import stop as stop_services
+from switch.services.common import port_or_free
 
 DEMO_DB = "switch_demo"
 DISCOM_ACCOUNTS = 50_000
@@ -48,6 +49,7 @@ class DemoStack:
     credentials: list[Credentials]
     credentials_dir: Path
     config_file: Path  # the switch's configuration, as the demo wrote it
+    spare_credentials_dir: Path | None = None  # terminals the fleet never uses
 
     def metrics_targets(self) -> dict[str, int]:
         """Every process with a /metrics endpoint, by job name."""
@@ -60,10 +62,31 @@ class DemoStack:
         }
 
 
+# The ports a demo that stays up (--keep-running) asks for first: the same as the
+# README's by-hand path, so bookmarks and a prometheus.yml keep working across runs.
+FIXED_PORTS = {
+    "discom": 7501,
+    "water": 7502,
+    "sms": 7503,
+    "switch": 7400,
+    "switch_metrics": 9400,
+    "switch_admin": 8080,
+}
+
+
 @contextmanager
 def demo_stack(
-    cfg: Config, *, seed: int, terminals: int, console: Console | None = None
+    cfg: Config,
+    *,
+    seed: int,
+    terminals: int,
+    console: Console | None = None,
+    fixed_ports: bool = False,
+    spare_terminals: int = 0,
 ) -> Iterator[DemoStack]:
+    """The demo's world; with ``fixed_ports`` on FIXED_PORTS where they are free, with
+    ``spare_terminals`` more terminals (credentials in ``spare-credentials/``) that the
+    fleet leaves alone, for a person's own client or locust."""
     console = console or Console(stderr=True, quiet=True)
     services = cfg.services
     were_running = (
@@ -82,11 +105,15 @@ def demo_stack(
     try:
         url = _fresh_database(cfg, urls.database_url)
         console.print(f"[bold]demo[/] in {workdir}: starting billers, SMS gateway and the switch")
-        stack.start_simulator("discom", seed=seed, accounts=DISCOM_ACCOUNTS)
-        stack.start_simulator("water", seed=seed, accounts=WATER_ACCOUNTS)
-        stack.start_simulator("sms", seed=seed)
+        wanted = {k: port_or_free(v) for k, v in FIXED_PORTS.items()} if fixed_ports else {}
+        stack.ports.update({k: v for k, v in wanted.items() if k.startswith("switch_")})
+        stack.start_simulator(
+            "discom", seed=seed, accounts=DISCOM_ACCOUNTS, port=wanted.get("discom")
+        )
+        stack.start_simulator("water", seed=seed, accounts=WATER_ACCOUNTS, port=wanted.get("water"))
+        stack.start_simulator("sms", seed=seed, port=wanted.get("sms"))
         config_file = _write_config(workdir, stack)
-        port = stack.start_switch(config_file, url, urls.redis_url)
+        port = stack.start_switch(config_file, url, urls.redis_url, wanted.get("switch"))
         console.print(
             f"switch: terminals on 127.0.0.1:{port}, "
             f"metrics on http://127.0.0.1:{stack.ports['switch_metrics']}/metrics, "
@@ -99,9 +126,20 @@ def demo_stack(
         console.print(f"provisioning {terminals} agents with a terminal and ₹5 lakh each")
         creds_dir = workdir / "credentials"
         identity = public_bytes(load_or_create(workdir / "switch.key"))
-        creds = trio.run(_provision, url, identity, port, terminals, creds_dir)
+        creds = trio.run(_provision, url, identity, port, terminals, creds_dir, "DEMO")
+        spare_dir = workdir / "spare-credentials" if spare_terminals else None
+        if spare_dir is not None:
+            trio.run(_provision, url, identity, port, spare_terminals, spare_dir, "SPARE")
         yield DemoStack(
-            stack, workdir, url, port, stack.ports["switch_metrics"], creds, creds_dir, config_file
+            stack,
+            workdir,
+            url,
+            port,
+            stack.ports["switch_metrics"],
+            creds,
+            creds_dir,
+            config_file,
+            spare_dir,
         )
     finally:
         stack.stop()
@@ -110,7 +148,7 @@ def demo_stack(
 
 
 async def _provision(
-    url: str, switch_key: bytes, port: int, terminals: int, out_dir: Path
+    url: str, switch_key: bytes, port: int, terminals: int, out_dir: Path, prefix: str
 ) -> list[Credentials]:
     async with Database.open(url, 4) as db, Ledger.open(db) as ledger:
         return await provision_fleet(
@@ -120,7 +158,7 @@ async def _provision(
             f"127.0.0.1:{port}",
             agents=terminals,
             wallet_paise=WALLET_PAISE,
-            prefix="DEMO",
+            prefix=prefix,
             out_dir=out_dir,
         )
 

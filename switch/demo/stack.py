@@ -28,8 +28,10 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start_simulator(self, kind: str, *, seed: int, accounts: int | None = None) -> int:
-        port = free_tcp_port()
+    def start_simulator(
+        self, kind: str, *, seed: int, accounts: int | None = None, port: int | None = None
+    ) -> int:
+        port = port or free_tcp_port()
         args = [
             "sim",
             "biller",

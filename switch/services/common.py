@@ -41,6 +41,16 @@ def free_tcp_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def port_or_free(preferred: int, host: str = "127.0.0.1") -> int:
+    """``preferred`` if nothing listens there now, else any free port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, preferred))
+        except OSError:
+            return free_tcp_port(host)
+    return preferred
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
