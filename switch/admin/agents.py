@@ -18,16 +18,16 @@ import asyncpg
 import trio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
-from switch.admin.auth import Principal, new_password
+from switch.admin import onboarding
+from switch.admin.auth import Principal
 from switch.admin.common import After, Limit, deps_of, own_agent, page
 from switch.admin.errors import ApiError
 from switch.admin.models import AgentIn
+from switch.admin.onboarding import AGENT_SQL, agent_row, expect
 from switch.admin.roles import allow
-from switch.admin.users import create_user
 from switch.db import Connection
 from switch.db.audit import audit
 from switch.db.rows import json_ready
-from switch.ledger import AccountKind
 
 router = APIRouter(prefix="/v1", tags=["agents"])
 DocumentKind = Literal[
@@ -39,11 +39,6 @@ MAGIC = {
     b"%PDF-": "application/pdf",
 }
 KYC_FOR = frozenset({"onboarding", "admin", "auditor", "finance"})  # see bank and PAN in full
-AGENT_SQL = """SELECT a.id, a.name, a.mobile, a.fps_id, a.state, a.region, a.district,
-                      a.created_at, k.email, k.date_of_birth, k.pan, k.gstin, k.bank_account,
-                      k.ifsc, k.residential_address, k.shop_address, k.submitted_by,
-                      k.submitted_at, k.approved_by, k.approved_at
-                 FROM agents a LEFT JOIN agent_kyc k ON k.agent_id = a.id"""
 
 
 def _shown(row: asyncpg.Record | None, who: Principal) -> dict[str, Any]:
@@ -55,71 +50,12 @@ def _shown(row: asyncpg.Record | None, who: Principal) -> dict[str, Any]:
     return agent
 
 
-async def _agent(conn: Connection, agent_id: str, *, lock: bool = False) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        AGENT_SQL + " WHERE a.id = $1" + (" FOR UPDATE OF a" if lock else ""), agent_id
-    )
-    if row is None:
-        raise ApiError("not_found", f"no agent {agent_id}")
-    return row
-
-
 @router.post("/agents", status_code=201, summary="Enter an agent's application (pending KYC)")
 async def apply(
     body: AgentIn, request: Request, who: Annotated[Principal, Depends(allow("agents.create"))]
 ) -> dict[str, Any]:
     deps = deps_of(request)
-    agent_no = await deps.db.fetchval("SELECT nextval('agent_no')")
-    agent_id = f"AG{agent_no:06d}"
-    wallet = await deps.ledger.open_account(AccountKind.WALLET, f"wallet:{agent_id}", body.name)
-
-    async def insert(conn: Connection) -> dict[str, Any]:
-        async with conn.transaction():
-            taken = await conn.fetchrow(
-                """SELECT (SELECT 1 FROM agent_kyc WHERE pan = $1) AS pan,
-                          (SELECT 1 FROM agents WHERE fps_id = $2) AS fps_id""",
-                body.pan,
-                body.fps_id,
-            )
-            assert taken is not None
-            fields = {k: f"an agent with this {k} exists" for k in ("pan", "fps_id") if taken[k]}
-            if fields:
-                raise ApiError("duplicate", "already registered", fields)
-            try:
-                await conn.execute(
-                    """INSERT INTO agents (id, name, mobile, fps_id, wallet_account_id, state,
-                                           region, district)
-                       VALUES ($1, $2, $3, $4, $5, 'pending_kyc', $6, $7)""",
-                    agent_id,
-                    body.name,
-                    body.mobile,
-                    body.fps_id,
-                    wallet.id,
-                    body.region,
-                    body.district,
-                )
-                await conn.execute(
-                    """INSERT INTO agent_kyc (agent_id, email, date_of_birth, pan, gstin,
-                           bank_account, ifsc, residential_address, shop_address, submitted_by)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-                    agent_id,
-                    str(body.email),
-                    body.date_of_birth,
-                    body.pan,
-                    body.gstin,
-                    body.bank_account,
-                    body.ifsc,
-                    body.residential_address,
-                    body.shop_address,
-                    who.username,
-                )
-            except asyncpg.UniqueViolationError as exc:  # a race with another application
-                raise ApiError("duplicate", "already registered (PAN or FPS id)") from exc
-            agent = json_ready(await _agent(conn, agent_id))
-            await audit(conn, who.username, "agent.apply", "agent", agent_id, None, agent)
-            return agent
-
-    return await deps.db.run(insert)
+    return await onboarding.apply(deps.db, deps.ledger, who.username, body)
 
 
 @router.get("/agents", summary="List agents (an agent's login sees itself)")
@@ -151,7 +87,7 @@ async def get(
     agent_id: str, request: Request, who: Annotated[Principal, Depends(allow("agents.read"))]
 ) -> dict[str, Any]:
     own_agent(who, agent_id)
-    return _shown(await deps_of(request).db.run(lambda c: _agent(c, agent_id)), who)
+    return _shown(await deps_of(request).db.run(lambda c: agent_row(c, agent_id)), who)
 
 
 @router.post(
@@ -181,7 +117,7 @@ async def upload(
 
     async def record(conn: Connection) -> dict[str, Any]:
         async with conn.transaction():
-            await _agent(conn, agent_id)
+            await agent_row(conn, agent_id)
             row = await conn.fetchrow(
                 """INSERT INTO agent_documents (agent_id, kind, content_type, size_bytes,
                        sha256, uploaded_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
@@ -228,32 +164,7 @@ async def documents(
 async def approve(
     agent_id: str, request: Request, who: Annotated[Principal, Depends(allow("agents.approve"))]
 ) -> dict[str, Any]:
-    async def change(conn: Connection) -> dict[str, Any]:
-        async with conn.transaction():
-            before = await _agent(conn, agent_id, lock=True)
-            _expect(before, "pending_kyc")
-            if before["submitted_by"] == who.username:
-                raise ApiError("four_eyes", "a second person must approve what you entered")
-            await conn.execute(
-                """UPDATE agent_kyc SET approved_by = $2, approved_at = now()
-                    WHERE agent_id = $1""",
-                agent_id,
-                who.username,
-            )
-            await conn.execute("UPDATE agents SET state = 'approved' WHERE id = $1", agent_id)
-            after = await _agent(conn, agent_id)
-            await audit(
-                conn,
-                who.username,
-                "agent.approve",
-                "agent",
-                agent_id,
-                json_ready(before),
-                json_ready(after),
-            )
-            return json_ready(after)
-
-    return await deps_of(request).db.run(change)
+    return await onboarding.approve(deps_of(request).db, who.username, agent_id)
 
 
 @router.post(
@@ -264,38 +175,7 @@ async def activate(
     agent_id: str, request: Request, who: Annotated[Principal, Depends(allow("agents.activate"))]
 ) -> dict[str, Any]:
     deps = deps_of(request)
-    agent = await deps.db.run(lambda c: _agent(c, agent_id))
-    _expect(agent, "approved")
-    password = new_password()
-    username = agent_id.lower()
-    await create_user(
-        deps.db, deps.auth, who.username, username, "agent", agent["mobile"], password, agent_id
-    )
-
-    async def change(conn: Connection) -> dict[str, Any]:
-        async with conn.transaction():
-            before = await _agent(conn, agent_id, lock=True)
-            _expect(before, "approved")
-            await conn.execute("UPDATE agents SET state = 'active' WHERE id = $1", agent_id)
-            await conn.execute(
-                "INSERT INTO sms_outbox (mobile, body) VALUES ($1, $2)",
-                before["mobile"],
-                f"Welcome to the bill switch, {before['name']}. Portal login: {username} "
-                f"password: {password} (change it at first login).",
-            )
-            after = await _agent(conn, agent_id)
-            await audit(
-                conn,
-                who.username,
-                "agent.activate",
-                "agent",
-                agent_id,
-                json_ready(before),
-                json_ready(after),
-            )
-            return json_ready(after) | {"login": username}
-
-    return await deps.db.run(change)
+    return await onboarding.activate(deps.db, deps.auth, who.username, agent_id)
 
 
 async def _set_state(
@@ -305,8 +185,8 @@ async def _set_state(
 
     async def change(conn: Connection) -> dict[str, Any]:
         async with conn.transaction():
-            before = await _agent(conn, agent_id, lock=True)
-            _expect(before, *allowed_from)
+            before = await agent_row(conn, agent_id, lock=True)
+            expect(before, *allowed_from)
             if to == "closed":
                 balance = await conn.fetchval(
                     """SELECT w.balance_paise FROM agents a
@@ -320,7 +200,7 @@ async def _set_state(
                     )
                 await conn.execute("UPDATE users SET disabled = true WHERE agent_id = $1", agent_id)
             await conn.execute("UPDATE agents SET state = $2 WHERE id = $1", agent_id, to)
-            after = await _agent(conn, agent_id)
+            after = await agent_row(conn, agent_id)
             await audit(
                 conn,
                 who.username,
@@ -357,10 +237,3 @@ async def close(
     agent_id: str, request: Request, who: Annotated[Principal, Depends(allow("agents.block"))]
 ) -> dict[str, Any]:
     return await _set_state(request, who, agent_id, ("active", "blocked"), "closed")
-
-
-def _expect(agent: asyncpg.Record, *states: str) -> None:
-    if agent["state"] not in states:
-        raise ApiError(
-            "invalid_state", f"agent {agent['id']} is {agent['state']}, not {' or '.join(states)}"
-        )

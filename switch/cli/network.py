@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from switch.cli.common import Commands, by_option, echo_json, run_with_ledger
+from switch.cli.onboarding import register as register_onboarding
 from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger, top_up_key
@@ -26,7 +27,7 @@ from switch.provisioning.identity import identity_path, load_or_create
 
 @click.group(cls=Commands)
 def agent() -> None:
-    """Add, list, show, block and unblock agents (shop owners)."""
+    """Onboard (apply, approve, activate), list, show, block and unblock agents."""
 
 
 @agent.command("add")
@@ -35,14 +36,38 @@ def agent() -> None:
 @click.option("--fps-id", required=True, help="FPS outlet id (unique).")
 @click.option("--region", default="", help="Region (MIS reports), e.g. Purvanchal.")
 @click.option("--district", default="", help="District (MIS reports), e.g. Varanasi.")
+@click.option(
+    "--bootstrap",
+    is_flag=True,
+    help="Required: this creates an active agent without KYC or a second approver, "
+    "allowed only as the first agent of an empty system (then: agent apply/approve/activate).",
+)
 @by_option
 @click.pass_obj
 def agent_add(
-    cfg: Config, name: str, mobile: str, fps_id: str, region: str, district: str, actor: str
+    cfg: Config,
+    name: str,
+    mobile: str,
+    fps_id: str,
+    region: str,
+    district: str,
+    bootstrap: bool,
+    actor: str,
 ) -> None:
-    """Add an agent and open its wallet (audited). Prints the agent as JSON."""
+    """The first agent of an empty system, active at once (audited). Prints it as JSON."""
+    if not bootstrap:
+        raise click.UsageError(
+            "agent add skips KYC and four eyes: only with --bootstrap, for the first agent "
+            "of an empty system; onboard agents with `switch agent apply`, then approve and "
+            "activate"
+        )
 
     async def run(db: Database, ledger: Ledger) -> store.Agent:
+        if await db.fetchval("SELECT count(*) FROM agents"):
+            raise store.ProvisioningError(
+                "--bootstrap is for the first agent only: this system has agents; "
+                "use `switch agent apply`"
+            )
         return await store.add_agent(
             db, ledger, name, mobile, fps_id, region=region, district=district, actor=actor
         )
@@ -110,6 +135,9 @@ def agent_block(cfg: Config, agent_id: str, actor: str) -> None:
 def agent_unblock(cfg: Config, agent_id: str, actor: str) -> None:
     """Unblock an agent."""
     _set_state(cfg, "agent", agent_id, "active", store.set_agent_state, actor)
+
+
+register_onboarding(agent)
 
 
 @click.group(cls=Commands)

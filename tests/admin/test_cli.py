@@ -76,7 +76,9 @@ async def test_every_change_from_the_command_line_is_audited(
 ) -> None:
     env = env_for(database_url, services, tmp_path)
     added = switch_cli(
-        env, "agent", "add", "--name", "Ram Store", "--mobile", "9876543210", "--fps-id", "FPS-77"
+        env,
+        *("agent", "add", "--bootstrap", "--name", "Ram Store"),
+        *("--mobile", "9876543210", "--fps-id", "FPS-77"),
     )
     assert added.returncode == 0, added.stderr
     agent = json.loads(added.stdout)["id"]
@@ -114,3 +116,51 @@ async def test_every_change_from_the_command_line_is_audited(
     missing = switch_cli(env, "user", "disable", "nobody")
     assert missing.returncode == 1 and "no user nobody" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+async def test_onboarding_from_the_command_line_keeps_kyc_and_four_eyes(
+    admin: Admin, database_url: str, services: ServiceUrls, tmp_path: Path
+) -> None:
+    env = env_for(database_url, services, tmp_path)
+    kyc = {
+        "--name": "Sita Kirana",
+        "--email": "sita@example.in",
+        "--mobile": "9876543211",
+        "--date-of-birth": "1990-04-01",
+        "--pan": "ABCPS1234K",
+        "--fps-id": "FPS-88",
+        "--residential-address": "12 Lanka, Varanasi",
+        "--shop-address": "Shop 3, Lanka, Varanasi",
+        "--bank-account": "123456789012",
+        "--ifsc": "SBIN0001234",
+    }
+    args = [x for kv in kyc.items() for x in kv]
+    bad = switch_cli(env, "agent", "apply", *args, "--pan", "NOTAPAN", "--by", "asha")
+    assert bad.returncode == 1 and "pan" in bad.stderr and "Traceback" not in bad.stderr
+    applied = switch_cli(env, "agent", "apply", *args, "--by", "asha")
+    assert applied.returncode == 0, applied.stderr
+    agent = json.loads(applied.stdout)
+    assert agent["state"] == "pending_kyc"
+    own = switch_cli(env, "agent", "approve", agent["id"], "--by", "asha")
+    assert own.returncode == 1 and "second person" in own.stderr
+    approved = switch_cli(env, "agent", "approve", agent["id"], "--by", "ravi")
+    assert approved.returncode == 0 and json.loads(approved.stdout)["state"] == "approved"
+    active = switch_cli(env, "agent", "activate", agent["id"], "--by", "ravi")
+    assert active.returncode == 0 and json.loads(active.stdout)["state"] == "active"
+    sms = await admin.sw.db.fetchval(
+        "SELECT body FROM sms_outbox WHERE mobile = '9876543211' ORDER BY id DESC LIMIT 1"
+    )
+    assert sms is not None and "Portal login" in sms
+    entries = await admin.sw.db.fetch(
+        "SELECT actor, action FROM audit_log WHERE object_id = $1 ORDER BY id", agent["id"]
+    )
+    assert [(e["actor"], e["action"]) for e in entries] == [
+        ("asha", "agent.apply"),
+        ("ravi", "agent.approve"),
+        ("ravi", "agent.activate"),
+    ]
+    bypass = ["--name", "X", "--mobile", "9876543212", "--fps-id", "FPS-99"]
+    unasked = switch_cli(env, "agent", "add", *bypass)
+    assert unasked.returncode == 2 and "--bootstrap" in unasked.stderr
+    late = switch_cli(env, "agent", "add", "--bootstrap", *bypass)
+    assert late.returncode == 1 and "first agent only" in late.stderr
