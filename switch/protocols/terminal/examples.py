@@ -9,6 +9,7 @@ that docs/protocol.md holds exactly what this prints.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -109,6 +110,11 @@ def transcript() -> tuple[list[Step], dict[str, bytes]]:
         "switch X25519 ephemeral public key": crypto.public_bytes(
             X25519PrivateKey.from_private_bytes(SWITCH_EPH)
         ),
+        # What Ed25519 signs: these 32-byte digests (section 4), not the transcripts.
+        "digest the switch signs": crypto.server_transcript(
+            hello, crypto.public_bytes(X25519PrivateKey.from_private_bytes(SWITCH_EPH))
+        ),
+        "digest the terminal signs": crypto.terminal_transcript(hello, server_hello),
         "k_t2s": t2s,
         "k_s2t": s2t,
     }
@@ -137,6 +143,23 @@ def render() -> str:
     ]
     out += [f"{name:<38} {value.hex()}" for name, value in keys.items()]
     out.append("```")
+    out += [
+        "",
+        "The terminal's credentials file for these keys (section 8a):",
+        "",
+        "```json",
+        json.dumps(
+            {
+                "terminal_id": TERMINAL_ID,
+                "agent_id": "AG000001",
+                "private_key": TERMINAL_SEED.hex(),
+                "switch_public_key": keys["switch Ed25519 public key"].hex(),
+                "address": "127.0.0.1:7400",
+            },
+            indent=2,
+        ),
+        "```",
+    ]
     for step in steps:
         out += ["", f"**{step.title}** ({step.direction}, {len(step.wire)} bytes)", "", "```"]
         out.append(hexdump(step.wire))
