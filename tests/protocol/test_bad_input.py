@@ -294,3 +294,14 @@ async def test_edge_values_get_documented_answers_never_an_internal_error(
                 assert answer["type"] != "error" or answer["code"] in documented, answer
                 assert answer.get("code") != "internal_error", (kind, body, answer)
         await conn.ping()  # the session survived all of it
+
+
+async def test_a_frame_left_unfinished_is_cut_with_the_frame_timeout_named(
+    switch: RunningSwitch, terminals: list[Credentials]
+) -> None:
+    async with connect(terminals[0]) as conn:
+        await conn.send_raw(b"\x00\x00\x00\x40ab")  # a 64-byte frame, 2 bytes of it
+        lost = await wait_lost(conn)
+    assert lost.code == "frame_timeout"
+    limit = switch.deps.cfg.frame_timeout_s
+    assert f"frame not finished in {limit:g} s" in str(lost), str(lost)
