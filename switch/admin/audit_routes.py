@@ -4,6 +4,7 @@ refuses any update or delete."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -37,4 +38,13 @@ async def entries(
         after or 0,
         limit + 1,
     )
-    return page([json_ready(r) for r in rows], limit)
+    return page([_entry(r) for r in rows], limit)
+
+
+def _entry(row: Any) -> dict[str, Any]:
+    """An entry with its before and after as the objects they are (not JSON text
+    inside JSON)."""
+    entry = json_ready(row)
+    for side in ("before", "after"):
+        entry[side] = json.loads(entry[side]) if entry[side] is not None else None
+    return entry

@@ -326,8 +326,8 @@ async def test_sensitive_actions_are_audited_and_the_log_cannot_change(admin: Ad
         "wallet.freeze",
     ]
     entry = r.json()["items"][1]
-    assert entry["actor"] == "onboarding2" and '"pending_kyc"' in entry["before"]
-    assert '"approved"' in entry["after"]
+    assert entry["actor"] == "onboarding2" and entry["before"]["state"] == "pending_kyc"
+    assert entry["after"]["state"] == "approved"  # objects, not JSON text inside JSON
     for method in ("POST", "PUT", "PATCH", "DELETE"):
         r = await admin.call("admin", method, "/v1/audit")
         assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
