@@ -51,6 +51,9 @@ class AdminDeps:
     sessions: SessionRegistry | None = None  # live terminal sessions (to cut on block)
 
 
+MAX_BODY_BYTES = 1024 * 1024  # every body but an upload's
+
+
 def create_app(deps: AdminDeps) -> FastAPI:
     app = FastAPI(
         title="Bill-payment switch: back office",
@@ -64,7 +67,13 @@ def create_app(deps: AdminDeps) -> FastAPI:
     )
     app.state.deps = deps
     errors.install(app)
-    app.add_middleware(errors.RefuseNul, max_body_bytes=1024 * 1024)
+    app.add_middleware(errors.RefuseNul, max_body_bytes=MAX_BODY_BYTES)
+    # Added last, so it runs first: nothing reads a body past the limit.
+    app.add_middleware(
+        errors.LimitBody,
+        max_body_bytes=MAX_BODY_BYTES,
+        max_upload_bytes=deps.cfg.admin.max_upload_bytes,
+    )
     for module in (
         auth_routes,
         users,

@@ -98,6 +98,65 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body_of("internal_error", "internal error"), status_code=500)
 
 
+class LimitBody:
+    """ASGI middleware: one size limit on every request body, whatever its content type,
+    enforced while it streams in (a declared Content-Length over it is refused before
+    reading; a body that grows past it is cut off at the limit): nothing is held in
+    memory beyond it. Uploads (multipart) get ``max_upload_bytes`` plus room for their
+    form fields; every other body ``max_body_bytes``."""
+
+    UPLOAD_OVERHEAD_BYTES = 64 * 1024
+
+    def __init__(self, app: Any, max_body_bytes: int, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes + self.UPLOAD_OVERHEAD_BYTES
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+        limit = self.max_upload_bytes if multipart else self.max_body_bytes
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, send, limit)
+            return
+        seen = 0
+        refused = started = False
+
+        async def limited() -> dict[str, Any]:
+            nonlocal seen, refused
+            message: dict[str, Any] = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                refused = True
+                return {"type": "http.disconnect"}  # the route stops reading here
+            return message
+
+        async def guarded_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if not refused:
+                started = True
+                await send(message)
+
+        await self.app(scope, limited, guarded_send)
+        if refused and not started:
+            await self._refuse(scope, send, limit)
+
+    @staticmethod
+    async def _refuse(scope: dict[str, Any], send: Any, limit: int) -> None:
+        response = JSONResponse(
+            body_of("too_large", f"a request body is at most {limit} bytes"), status_code=413
+        )
+
+        async def nothing() -> dict[str, Any]:
+            return {"type": "http.disconnect"}
+
+        await response(scope, nothing, send)
+
+
 class RefuseNul:
     """ASGI middleware: a NUL character in the path, the query or a JSON body is refused
     as ``invalid_request`` before any route sees it (PostgreSQL text cannot hold one,

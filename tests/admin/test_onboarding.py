@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -218,3 +219,25 @@ async def test_a_nul_in_a_json_body_is_a_field_error_whatever_its_content_type(
     r = await admin.http.request("POST", "/v1/agents", content=body, headers=headers)
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", r.text
     assert await admin.sw.db.fetchval("SELECT count(*) FROM agents") == 0
+
+
+async def test_every_body_has_a_size_limit_whatever_its_content_type(admin: Admin) -> None:
+    """10 MB of text/plain (declared, and streamed in chunks without a length) is
+    refused with 413 at the limit, never read whole into memory."""
+    big = b"x" * (10 * 1024 * 1024)
+    headers = {"Authorization": f"Bearer {admin.tokens['onboarding']}"}
+    declared = await admin.http.post(
+        "/v1/agents", content=big, headers=headers | {"Content-Type": "text/plain"}
+    )
+    assert declared.status_code == 413 and declared.json()["error"]["code"] == "too_large"
+
+    async def chunks() -> Any:
+        for _ in range(160):
+            yield b"y" * 65536
+
+    streamed = await admin.http.post(
+        "/v1/agents", content=chunks(), headers=headers | {"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413, streamed.text
+    ok = await admin.http.post("/v1/agents", json=application(3), headers=headers)
+    assert ok.status_code == 201  # an ordinary body still passes
