@@ -72,3 +72,14 @@ async def agent_with_terminals(sw: Any, terminals: int, wallet_paise: int = 0) -
         terminals_per_agent=terminals,
         wallet_paise=wallet_paise,
     )
+
+
+def png_bytes(size: tuple[int, int] = (8, 8)) -> bytes:
+    """A real PNG (uploads are decoded, not sniffed)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 120, 40)).save(out, format="PNG")
+    return out.getvalue()

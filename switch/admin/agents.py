@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from switch.admin import onboarding
 from switch.admin.auth import Principal
 from switch.admin.common import After, Limit, deps_of, own_agent, page
+from switch.admin.documents import NotADocument, check_document
 from switch.admin.errors import ApiError
 from switch.admin.models import AgentIn
 from switch.admin.onboarding import AGENT_SQL, agent_row, expect
@@ -33,11 +34,6 @@ router = APIRouter(prefix="/v1", tags=["agents"])
 DocumentKind = Literal[
     "photo", "pan_card", "address_proof", "bank_proof", "shop_photo", "deposit_slip", "other"
 ]
-MAGIC = {
-    b"\xff\xd8\xff": "image/jpeg",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"%PDF-": "application/pdf",
-}
 KYC_FOR = frozenset({"onboarding", "admin", "auditor", "finance"})  # see bank and PAN in full
 
 
@@ -93,7 +89,8 @@ async def get(
 @router.post(
     "/agents/{agent_id}/documents",
     status_code=201,
-    summary="Attach a photo or document (JPEG, PNG or PDF; size-limited)",
+    summary="Attach a photo or document (a JPEG or PNG image, re-encoded without its "
+    "metadata, or a PDF; each parsed; size-limited)",
 )
 async def upload(
     agent_id: str,
@@ -107,11 +104,11 @@ async def upload(
     content = await file.read(limit + 1)
     if len(content) > limit:
         raise ApiError("too_large", f"a document is at most {limit} bytes", {"file": "too large"})
-    content_type = next((t for magic, t in MAGIC.items() if content.startswith(magic)), None)
-    if content_type is None:
-        raise ApiError(
-            "unsupported_type", "only JPEG, PNG or PDF", {"file": "not JPEG, PNG or PDF"}
-        )
+    await deps.db.run(lambda conn: agent_row(conn, agent_id))  # 404 before anything is kept
+    try:  # decoding is CPU work: off the event loop
+        content_type, content = await trio.to_thread.run_sync(check_document, content)
+    except NotADocument as exc:
+        raise ApiError("unsupported_type", str(exc), {"file": str(exc)}) from exc
     digest = hashlib.sha256(content).hexdigest()
     await trio.to_thread.run_sync(_store, deps.documents_dir, digest, content)
 

@@ -17,6 +17,7 @@ from simulators.epos.connection import ConnectionLost, HandshakeRefused, connect
 from switch.admin import kyc
 from switch.provisioning.credentials import Credentials
 from tests.admin.conftest import Admin, active_agent, agent_login, application
+from tests.helpers import png_bytes
 
 TODAY = dt.date.today()
 UNDER_18 = (TODAY - dt.timedelta(days=365 * 17)).isoformat()
@@ -111,44 +112,72 @@ async def test_activation_sends_the_agents_login_by_sms(admin: Admin) -> None:
     assert r.status_code == 200 and r.json()["balance_paise"] == 0
 
 
-async def test_documents_are_stored_by_sha256_and_checked(admin: Admin) -> None:
+async def upload(admin: Admin, agent: str, name: str, content: bytes, kind: str = "photo") -> Any:
+    return await admin.call(
+        "onboarding",
+        "POST",
+        f"/v1/agents/{agent}/documents",
+        data={"kind": kind},
+        files={"file": (name, content, "application/octet-stream")},
+    )
+
+
+async def test_documents_are_parsed_stored_by_sha256_and_checked(admin: Admin) -> None:
     r = await admin.call("onboarding", "POST", "/v1/agents", json=application(1))
     agent = r.json()["id"]
-    r = await admin.call(
-        "onboarding",
-        "POST",
-        f"/v1/agents/{agent}/documents",
-        data={"kind": "pan_card"},
-        files={"file": ("pan.png", PNG, "image/png")},
-    )
+    r = await upload(admin, agent, "pan.png", png_bytes(), "pan_card")
     assert r.status_code == 201, r.text
-    digest = hashlib.sha256(PNG).hexdigest()
-    assert (r.json()["sha256"], r.json()["size_bytes"], r.json()["content_type"]) == (
-        digest,
-        len(PNG),
-        "image/png",
-    )
-    stored = Path(admin.cfg.admin.documents_dir) / digest
-    assert hashlib.sha256(stored.read_bytes()).hexdigest() == digest
-    text = await admin.call(
-        "onboarding",
-        "POST",
-        f"/v1/agents/{agent}/documents",
-        data={"kind": "photo"},
-        files={"file": ("x.png", b"just text", "image/png")},
-    )
-    assert text.status_code == 415 and text.json()["error"]["code"] == "unsupported_type"
+    stored = Path(admin.cfg.admin.documents_dir) / r.json()["sha256"]
+    kept = stored.read_bytes()  # what is kept is the image re-encoded, named by its hash
+    assert hashlib.sha256(kept).hexdigest() == r.json()["sha256"]
+    assert (r.json()["size_bytes"], r.json()["content_type"]) == (len(kept), "image/png")
+    for name, content in (
+        ("x.png", b"just text"),
+        ("fake.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64),  # the magic bytes and nothing
+        ("page.pdf", b"%PDF-1.4\n<html><script>alert(1)</script></html>"),
+    ):
+        refused = await upload(admin, agent, name, content)
+        assert refused.status_code == 415, (name, refused.text)
+        assert refused.json()["error"]["code"] == "unsupported_type"
     big = b"%PDF-" + b"0" * admin.cfg.admin.max_upload_bytes
-    large = await admin.call(
-        "onboarding",
-        "POST",
-        f"/v1/agents/{agent}/documents",
-        data={"kind": "other"},
-        files={"file": ("x.pdf", big, "application/pdf")},
-    )
+    large = await upload(admin, agent, "x.pdf", big, "other")
     assert large.status_code == 413 and large.json()["error"]["code"] == "too_large"
     listed = await admin.call("auditor", "GET", f"/v1/agents/{agent}/documents")
-    assert [d["sha256"] for d in listed.json()["items"]] == [digest]
+    assert [d["sha256"] for d in listed.json()["items"]] == [r.json()["sha256"]]
+
+
+async def test_a_photo_loses_its_metadata_and_a_real_pdf_is_kept(admin: Admin) -> None:
+    import io
+
+    from PIL import Image
+    from pypdf import PdfWriter
+
+    r = await admin.call("onboarding", "POST", "/v1/agents", json=application(2))
+    agent = r.json()["id"]
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x010E] = "taken at 25.3176N 82.9739E"  # what a phone puts there
+    photo = io.BytesIO()
+    Image.new("RGB", (16, 12), (10, 200, 30)).save(photo, format="JPEG", exif=exif)
+    assert b"PhoneMaker" in photo.getvalue()
+    r = await upload(admin, agent, "shop.jpg", photo.getvalue(), "shop_photo")
+    assert r.status_code == 201 and r.json()["content_type"] == "image/jpeg", r.text
+    kept = (Path(admin.cfg.admin.documents_dir) / r.json()["sha256"]).read_bytes()
+    assert b"PhoneMaker" not in kept and not Image.open(io.BytesIO(kept)).getexif()
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    pdf = io.BytesIO()
+    writer.write(pdf)
+    r = await upload(admin, agent, "address.pdf", pdf.getvalue(), "address_proof")
+    assert r.status_code == 201 and r.json()["content_type"] == "application/pdf", r.text
+    assert r.json()["sha256"] == hashlib.sha256(pdf.getvalue()).hexdigest()  # as it came
+
+
+async def test_a_document_for_no_agent_writes_nothing(admin: Admin) -> None:
+    r = await upload(admin, "AG999999", "p.png", png_bytes())
+    assert r.status_code == 404
+    directory = Path(admin.cfg.admin.documents_dir)
+    assert not directory.exists() or list(directory.iterdir()) == []  # noqa: ASYNC240
 
 
 async def test_blocking_an_agent_cuts_its_live_terminal(admin: Admin) -> None:

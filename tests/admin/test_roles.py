@@ -15,8 +15,9 @@ from tests.admin.conftest import (
     application,
     service_complaint,
 )
+from tests.helpers import png_bytes
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = png_bytes()
 _n = itertools.count(100)
 
 
