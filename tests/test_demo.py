@@ -114,7 +114,16 @@ async def test_a_demo_that_stays_up_can_be_explored(tmp_path: Path) -> None:
                 "pay", ref="MINE-1", biller="UPPCL", account="2001000007", amount_paise=100_00
             )
         assert paid["status"] == "success", paid
+        secrets = [admin[3], creds.private_key.hex(), "$argon2"]
     finally:
         proc.send_signal(signal.SIGINT)
         rc = await trio.to_thread.run_sync(lambda: proc.wait(timeout=60))
     assert rc == 0
+    # No secret in any log the demo's processes wrote: not the staff password or its
+    # hash, not a terminal's private key.
+    logs = {
+        p.name: p.read_text(errors="replace") for p in (tmp_path / "data" / "demo").glob("*.log")
+    }
+    assert {"switch.log", "discom.log"} <= set(logs)
+    leaked = [(name, s) for name, text in logs.items() for s in secrets if s in text]
+    assert leaked == [], leaked
