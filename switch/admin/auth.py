@@ -27,6 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from switch.admin.errors import ApiError
 from switch.config import AdminConfig
+from switch.db import Connection
 from switch.db.database import Database
 
 MIN_PASSWORD_CHARS = 10
@@ -100,10 +101,13 @@ class Auth:
             await self.passwords.verify(await self._decoy(), password)
             raise ApiError("bad_credentials", "wrong username or password")
         now = dt.datetime.now(dt.UTC)
-        if user["locked_until"] is not None and user["locked_until"] > now:
-            raise ApiError("account_locked", f"locked until {user['locked_until'].isoformat()}")
+        # Each attempt is counted as failed *before* its password is checked, atomically
+        # under the user's row: a burst of concurrent guesses gets exactly the allowed
+        # number evaluated (it once got 7-19 of 5), and success clears the count.
+        locked_until = await self._attempt(user["id"])
+        if locked_until is not None:
+            raise ApiError("account_locked", f"locked until {locked_until.isoformat()}")
         if not await self.passwords.verify(user["password_hash"], password):
-            await self._failed(user["id"])
             raise ApiError("bad_credentials", "wrong username or password")
         token = secrets.token_urlsafe(32)
         expires = now + dt.timedelta(seconds=self._cfg.token_ttl_s)
@@ -122,16 +126,40 @@ class Auth:
             "agent_id": user["agent_id"],
         }
 
-    async def _failed(self, user_id: int) -> None:
-        await self._db.execute(
-            """UPDATE users SET failed_logins = failed_logins + 1,
-                      locked_until = CASE WHEN failed_logins + 1 >= $2
-                                          THEN now() + make_interval(secs => $3) END
-                WHERE id = $1""",
-            user_id,
-            self._cfg.max_failed_logins,
-            self._cfg.lockout_s,
-        )
+    async def _attempt(self, user_id: int) -> dt.datetime | None:
+        """Take one attempt of the user's allowance, under the user's row lock: None if
+        this attempt may be checked, else when the lock ends. The attempt that uses up
+        the allowance is still checked (and locks the login if it fails: a success
+        clears it); a lock that has run out starts a new allowance."""
+        cfg = self._cfg
+
+        async def take(conn: Connection) -> dt.datetime | None:
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    """SELECT failed_logins, locked_until, now() AS now FROM users
+                        WHERE id = $1 FOR UPDATE""",
+                    user_id,
+                )
+                assert row is not None
+                locked, now = row["locked_until"], row["now"]
+                if locked is not None and locked > now:
+                    until: dt.datetime = locked
+                    return until  # refused unchecked
+                tries = 1 if locked is not None else row["failed_logins"] + 1
+                lock = (
+                    now + dt.timedelta(seconds=cfg.lockout_s)
+                    if tries >= cfg.max_failed_logins
+                    else None
+                )
+                await conn.execute(
+                    "UPDATE users SET failed_logins = $2, locked_until = $3 WHERE id = $1",
+                    user_id,
+                    tries,
+                    lock,
+                )
+                return None
+
+        return await self._db.run(take)
 
     async def _decoy(self) -> str:
         if self._decoy_hash is None:
@@ -218,10 +246,15 @@ class Auth:
         bad = ApiError("bad_credentials", "the code is wrong, used or expired")
         if reset is None:
             raise bad
-        if not await self.passwords.verify(reset["code_hash"], code):
-            await self._db.execute(
-                "UPDATE password_resets SET attempts = attempts + 1 WHERE id = $1", reset["id"]
-            )
+        # The guess is counted before it is checked, atomically: concurrent guesses can
+        # never get more than RESET_TRIES checks of one code.
+        counted = await self._db.fetchval(
+            """UPDATE password_resets SET attempts = attempts + 1
+                WHERE id = $1 AND attempts < $2 RETURNING attempts""",
+            reset["id"],
+            RESET_TRIES,
+        )
+        if counted is None or not await self.passwords.verify(reset["code_hash"], code):
             raise bad
         await self._db.execute(
             """WITH used AS (UPDATE password_resets SET used_at = now() WHERE id = $1),

@@ -116,3 +116,50 @@ async def test_change_own_password(admin: Admin) -> None:
     )
     assert r.status_code == 200
     await admin.login("support", "next-password-2")
+
+
+async def test_a_burst_of_guesses_gets_only_the_allowed_checks(admin: Admin) -> None:
+    """Twenty wrong passwords at once: exactly max_failed_logins are checked (401), the
+    rest find the login locked (423); before, 7-19 of them were checked."""
+    import trio
+
+    codes: list[int] = []
+
+    async def guess(n: int) -> None:
+        body = {"username": "support", "password": f"wrong-{n}"}
+        codes.append((await admin.http.post("/v1/auth/login", json=body)).status_code)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(20):
+            nursery.start_soon(guess, n)
+    assert codes.count(401) == admin.cfg.admin.max_failed_logins
+    assert codes.count(423) == 20 - admin.cfg.admin.max_failed_logins
+
+
+async def test_a_burst_of_reset_codes_gets_only_the_allowed_checks(admin: Admin) -> None:
+    """Twenty guesses of one reset code at once, the right one among them last: at most
+    RESET_TRIES are checked, so the right code, coming after them, no longer works."""
+    import trio
+
+    from switch.admin.auth import RESET_TRIES
+
+    await admin.http.post("/v1/auth/password-reset/request", json={"username": "finance"})
+    body = await admin.sw.db.fetchval("SELECT body FROM sms_outbox ORDER BY id DESC LIMIT 1")
+    code = re.search(r"code is ([0-9]{6})", body).group(1)  # type: ignore[union-attr]
+    wrong = [f"{(int(code) + n) % 10**6:06d}" for n in range(1, 20)]
+    answers: list[int] = []
+
+    async def confirm(guess: str) -> None:
+        r = await admin.http.post(
+            "/v1/auth/password-reset/confirm",
+            json={"username": "finance", "code": guess, "new_password": "brand-new-pass-7"},
+        )
+        answers.append(r.status_code)
+
+    async with trio.open_nursery() as nursery:
+        for guess in wrong:
+            nursery.start_soon(confirm, guess)
+    attempts = await admin.sw.db.fetchval("SELECT attempts FROM password_resets")
+    assert attempts == RESET_TRIES and answers == [401] * len(wrong)
+    await confirm(code)
+    assert answers[-1] == 401  # the code's checks are used up
