@@ -4,6 +4,7 @@ with its KYC validated field by field, approval by a second person, activation."
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
@@ -47,6 +48,19 @@ def _refusal(exc: Exception) -> click.ClickException:
     return click.ClickException("invalid application: " + "; ".join(lines))
 
 
+def _step(cfg: Config, step: Callable[[Database, Ledger], Awaitable[dict[str, Any]]]) -> None:
+    """Run one onboarding step and print its answer; a refusal is one line, exit 1."""
+    from switch.admin.errors import ApiError
+
+    async def run(db: Database, ledger: Ledger) -> dict[str, Any]:
+        try:
+            return await step(db, ledger)
+        except ApiError as exc:
+            raise _refusal(exc) from None
+
+    echo_json(run_with_ledger(cfg, run))
+
+
 def register(agent: click.Group) -> None:
     """Add the onboarding commands to ``switch agent``."""
 
@@ -58,21 +72,13 @@ def register(agent: click.Group) -> None:
         """Enter an agent's application with its KYC (pending until a second person
         approves it). Prints the agent as JSON."""
         from switch.admin import onboarding
-        from switch.admin.errors import ApiError
         from switch.admin.models import AgentIn
 
         try:
             body = AgentIn(**{k: v for k, v in fields.items() if v is not None})
         except ValidationError as exc:
             raise _refusal(exc) from None
-
-        async def run(db: Database, ledger: Ledger) -> dict[str, Any]:
-            try:
-                return await onboarding.apply(db, ledger, actor, body)
-            except ApiError as exc:
-                raise _refusal(exc) from None
-
-        echo_json(run_with_ledger(cfg, run))
+        _step(cfg, lambda db, ledger: onboarding.apply(db, ledger, actor, body))
 
     @agent.command("approve")
     @click.argument("agent_id")
@@ -81,15 +87,8 @@ def register(agent: click.Group) -> None:
     def agent_approve(cfg: Config, agent_id: str, actor: str) -> None:
         """Approve an application's KYC: --by must be someone other than who entered it."""
         from switch.admin import onboarding
-        from switch.admin.errors import ApiError
 
-        async def run(db: Database, ledger: Ledger) -> dict[str, Any]:
-            try:
-                return await onboarding.approve(db, actor, agent_id)
-            except ApiError as exc:
-                raise _refusal(exc) from None
-
-        echo_json(run_with_ledger(cfg, run))
+        _step(cfg, lambda db, ledger: onboarding.approve(db, actor, agent_id))
 
     @agent.command("activate")
     @click.argument("agent_id")
@@ -99,12 +98,5 @@ def register(agent: click.Group) -> None:
         """Activate an approved agent: its portal login is created and sent by SMS."""
         from switch.admin import onboarding
         from switch.admin.auth import Auth
-        from switch.admin.errors import ApiError
 
-        async def run(db: Database, ledger: Ledger) -> dict[str, Any]:
-            try:
-                return await onboarding.activate(db, Auth(db, cfg.admin), actor, agent_id)
-            except ApiError as exc:
-                raise _refusal(exc) from None
-
-        echo_json(run_with_ledger(cfg, run))
+        _step(cfg, lambda db, ledger: onboarding.activate(db, Auth(db, cfg.admin), actor, agent_id))
