@@ -100,6 +100,7 @@ async def running_switch(
             settlement,
             policy.day_spend.stats,
             supervisor.statistics(),
+            deps.gate.statistics(),
         )
         metrics.watch(lambda: live)
         try:
@@ -194,8 +195,17 @@ async def _terminal_listener(
     accept_scope = trio.CancelScope()
 
     async def handle(stream: trio.SocketStream) -> None:
-        async with limiter:
-            await TerminalSession(stream, deps).run()
+        ip = str(stream.socket.getpeername()[0])
+        if deps.gate.admit(ip) is not None:  # over a bound: closed unanswered
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await stream.aclose()
+            return
+        session = TerminalSession(stream, deps, ip)
+        try:
+            async with limiter:
+                await session.run()
+        finally:
+            deps.gate.closed(ip, authenticated=session.terminal_id is not None)
 
     async with trio.open_nursery() as nursery:
 

@@ -27,6 +27,7 @@ import asyncpg
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from switch.actors.gate import ConnectionGate
 from switch.config import TerminalsConfig
 from switch.db.batch import BatcherBusy
 from switch.db.bridge import BridgeClosed
@@ -130,11 +131,16 @@ class TerminalDeps:
     registry: SessionRegistry = field(default_factory=SessionRegistry)
     stats: TerminalStats = field(default_factory=TerminalStats)
     metrics: SwitchMetrics = field(default_factory=SwitchMetrics)
+    gate: ConnectionGate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gate = ConnectionGate(self.cfg)
 
 
 class TerminalSession:
-    def __init__(self, stream: trio.abc.Stream, deps: TerminalDeps) -> None:
+    def __init__(self, stream: trio.abc.Stream, deps: TerminalDeps, peer_ip: str = "") -> None:
         cfg = deps.cfg
+        self.peer_ip = peer_ip  # the gate's key (switch/actors/gate.py)
         self._stream = stream
         self._deps = deps
         self._cfg = cfg
@@ -195,7 +201,7 @@ class TerminalSession:
         self._read_scope.cancel()
 
     async def _run(self) -> None:
-        with trio.move_on_after(self._cfg.handshake_timeout_s) as handshake:
+        with trio.move_on_after(self._deps.gate.handshake_timeout_s()) as handshake:
             ctx = await self._handshake()
         if handshake.cancelled_caught:
             raise ProtocolError(ErrorCode.HANDSHAKE_TIMEOUT, "handshake not finished in time")
@@ -247,6 +253,7 @@ class TerminalSession:
             return None
         assert isinstance(event, Authenticated)
         self.terminal_id, self.agent_id = event.terminal_id, access.agent_id
+        self._deps.gate.authenticated(self.peer_ip)  # its place among pending is free
         self._deps.registry.register(event.terminal_id, self)
         await self._write(
             self._proto.send(

@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 from switch.ops.series import Buckets, Counts, families
 
 if TYPE_CHECKING:
+    from switch.actors.gate import GateStatistics
     from switch.actors.notifier import NotifierStats
     from switch.actors.supervisor import SupervisorStatistics
     from switch.actors.terminal import TerminalStats
@@ -207,6 +208,7 @@ class LiveStats:
     settlement: Settlement
     day_spend: DaySpendStats | None = None
     supervisor: SupervisorStatistics | None = None
+    gate: GateStatistics | None = None
 
 
 class _Observed(Collector):
@@ -336,6 +338,19 @@ def _background_metrics(live: LiveStats) -> Iterator[Metric]:
     )
     if live.day_spend is not None:
         yield from _day_limit_metrics(live.day_spend)
+    if live.gate is not None:
+        yield _counter(
+            "switch_terminal_connections_refused",
+            "Terminal connections closed on arrival: too many from one address, or too "
+            "many handshakes pending",
+            ["reason"],
+            {(r,): n for r, n in live.gate.refused.items()},
+        )
+        yield _gauge(
+            "switch_terminal_handshakes_pending",
+            "Terminal connections still in their handshake",
+            live.gate.pending_handshakes,
+        )
     if live.supervisor is not None:
         yield _counter(
             "switch_task_restarts",

@@ -210,10 +210,17 @@ async def test_a_peer_sending_one_byte_a_second_is_cut_off(
     )
 
 
+async def silent(port: int, n: int, source: str = "127.0.0.2") -> list[trio.SocketStream]:
+    """``n`` connections from ``source`` that never say a word."""
+    return [await trio.open_tcp_stream("127.0.0.1", port, local_address=source) for _ in range(n)]
+
+
 async def test_a_thousand_silent_connections_are_closed_and_pays_go_on(
     switch: RunningSwitch, terminals: list[Credentials]
 ) -> None:
-    streams = [await trio.open_tcp_stream("127.0.0.1", switch.port) for _ in range(1000)]
+    """From one address, only max_handshakes_per_ip wait for their handshake deadline;
+    the rest are closed on arrival; a real terminal elsewhere pays meanwhile."""
+    streams = await silent(switch.port, 1000)
     try:
         async with connect(terminals[0]) as conn:  # a real terminal, meanwhile
             result = await conn.request("pay", **PAY)
@@ -221,7 +228,9 @@ async def test_a_thousand_silent_connections_are_closed_and_pays_go_on(
         with trio.fail_after(10):
             while switch.deps.stats.connected:  # noqa: ASYNC110 (watching the switch's count)
                 await trio.sleep(0.05)
-        assert switch.deps.stats.handshake_failures.get("handshake_timeout") == 1000
+        held = switch.deps.cfg.max_handshakes_per_ip
+        assert switch.deps.stats.handshake_failures.get("handshake_timeout") == held
+        assert switch.deps.gate.statistics().refused["handshakes_per_ip"] == 1000 - held
     finally:
         for s in streams:
             await s.aclose()
