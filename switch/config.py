@@ -95,7 +95,7 @@ class TerminalsConfig:
     rate_burst: int = 40
     max_connections: int = 20_000
     max_connections_per_ip: int = 2_000  # terminals behind one carrier address share it
-    max_handshakes_per_ip: int = 64  # of those, still in their handshake
+    max_handshakes_per_ip: int = 256  # of those, still in their handshake
     busy_handshakes: int = 500  # pending handshakes (all addresses) past which ...
     busy_handshake_timeout_s: float = 2.0  # ... a new one gets this long, not the usual
     shutdown_grace_s: float = 10.0

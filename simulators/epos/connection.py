@@ -61,6 +61,14 @@ class EposConnection:
         self.welcome: dict[str, Any] = {}
 
     async def handshake(self) -> None:
+        try:
+            await self._handshake()
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            # Reset by the switch (a full door, a restart): a lost connection, as for
+            # a real terminal, which reconnects.
+            raise HandshakeRefused("closed", f"connection lost during handshake: {exc}") from exc
+
+    async def _handshake(self) -> None:
         await self._stream.send_all(self._proto.start())
         event = await self._next_event()
         if isinstance(event, Message):  # an error instead of server_hello

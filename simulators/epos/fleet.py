@@ -110,7 +110,13 @@ class Terminal:
                         await self.fetch_and_pay(conn, consumers(), stats)
                         if pause_s:
                             await trio.sleep(pause_s)
-            except (ConnectionLost, RequestTimeout, OSError, trio.TooSlowError):
+            except (
+                ConnectionLost,
+                RequestTimeout,
+                OSError,
+                trio.TooSlowError,
+                trio.BrokenResourceError,
+            ):
                 stats.reconnects += 1
                 await trio.sleep(0.2)
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import trio
 
 from simulators.epos.fleet import Consumer, run_fleet
+from switch.config import Config
 from switch.protocols.billers.base import BillerPayment, BillerReceipt
 from switch.protocols.billers.stub import StubConnector
 from switch.provisioning.credentials import Credentials
-from switch.server import RunningSwitch
-from tests.helpers import scalar
+from switch.server import RunningSwitch, running_switch
+from switch.services import ServiceUrls
+from tests.helpers import agent_with_terminals, scalar
 
 CONSUMERS = [Consumer("UPPCL", f"{1_000_000_000 + i}") for i in range(50)]
 
@@ -57,3 +61,20 @@ async def test_a_pay_that_times_out_is_asked_again_with_the_same_ref(
     assert len({r["ref"] for r in receipts}) == len(receipts)
     pays = scalar(database_url, "SELECT count(*) FROM pays WHERE state = 'posted'")
     assert pays == len(receipts)
+
+
+async def test_terminals_over_the_handshake_door_reconnect_and_pay(
+    switch_config: Config, database_url: str, services: ServiceUrls
+) -> None:
+    """Ten terminals connecting at once from one address through a door of three
+    pending handshakes: the rest are closed on arrival and, as real terminals do,
+    reconnect; every one gets to pay (a plain `switch demo` once crashed here)."""
+    terminals_cfg = dataclasses.replace(switch_config.terminals, max_handshakes_per_ip=3)
+    async with running_switch(
+        switch_config.replace(terminals=terminals_cfg), database_url, services.redis_url
+    ) as sw:
+        creds = await agent_with_terminals(sw, 10, wallet_paise=9_00_000_00)
+        stats, fleet = await run_fleet(creds, CONSUMERS, duration_s=3.0, pause_s=0.05)
+        assert sw.deps.gate.statistics().refused["handshakes_per_ip"] > 0
+        assert stats.reconnects > 0 and all(t.receipts for t in fleet)
+        assert await sw.ledger.check_invariants() == []
