@@ -58,8 +58,11 @@ async def one_terminal(sw: Any, wallet_paise: int = 0) -> Any:
     return creds
 
 
-async def agent_with_terminals(sw: Any, terminals: int, wallet_paise: int = 0) -> list[Any]:
-    """One agent with ``terminals`` terminals on the running switch ``sw``."""
+async def agent_with_terminals(
+    sw: Any, terminals: int, wallet_paise: int = 0, out_dir: Any = None
+) -> list[Any]:
+    """One agent with ``terminals`` terminals on the running switch ``sw`` (their
+    credentials files written to ``out_dir`` if given)."""
     from switch.protocols.terminal.crypto import public_bytes
     from switch.provisioning.fleet import provision_fleet
 
@@ -71,6 +74,7 @@ async def agent_with_terminals(sw: Any, terminals: int, wallet_paise: int = 0) -
         agents=1,
         terminals_per_agent=terminals,
         wallet_paise=wallet_paise,
+        out_dir=out_dir,
     )
 
 

@@ -81,15 +81,12 @@ def agent_add(
 def agent_list(cfg: Config, state: str | None) -> None:
     """Every agent (id, name, FPS id, state, region, district), oldest first."""
 
-    async def run(db: Database, ledger: Ledger) -> list[dict[str, object]]:
-        rows = await db.fetch(
-            """SELECT id, name, mobile, fps_id, state, region, district FROM agents
-                WHERE $1::text IS NULL OR state = $1 ORDER BY id""",
-            state,
-        )
-        return [dict(r) for r in rows]
-
-    echo_json(run_with_ledger(cfg, run))
+    _list(
+        cfg,
+        """SELECT id, name, mobile, fps_id, state, region, district FROM agents
+            WHERE $1::text IS NULL OR state = $1 ORDER BY id""",
+        state,
+    )
 
 
 @agent.command("show")
@@ -101,6 +98,15 @@ def agent_show(cfg: Config, agent_id: str) -> None:
     async def run(db: Database, ledger: Ledger) -> dict[str, object]:
         a = await store.get_agent(db, agent_id)
         return {**a.__dict__, "balance_paise": await ledger.balance(a.wallet_account_id)}
+
+    echo_json(run_with_ledger(cfg, run))
+
+
+def _list(cfg: Config, sql: str, *args: object) -> None:
+    """Print the rows of one query as JSON (the list commands)."""
+
+    async def run(db: Database, ledger: Ledger) -> list[dict[str, object]]:
+        return [dict(r) for r in await db.fetch(sql, *args)]
 
     echo_json(run_with_ledger(cfg, run))
 
@@ -189,15 +195,12 @@ def terminal_add(
 def terminal_list(cfg: Config, agent_id: str | None) -> None:
     """Every terminal (id, agent, state), oldest first."""
 
-    async def run(db: Database, ledger: Ledger) -> list[dict[str, object]]:
-        rows = await db.fetch(
-            """SELECT id, agent_id, state FROM terminals
-                WHERE $1::text IS NULL OR agent_id = $1 ORDER BY id""",
-            agent_id,
-        )
-        return [dict(r) for r in rows]
-
-    echo_json(run_with_ledger(cfg, run))
+    _list(
+        cfg,
+        """SELECT id, agent_id, state FROM terminals
+            WHERE $1::text IS NULL OR agent_id = $1 ORDER BY id""",
+        agent_id,
+    )
 
 
 @terminal.command("block")

@@ -9,10 +9,8 @@ from pathlib import Path
 
 import trio
 
-from switch.protocols.terminal.crypto import public_bytes
-from switch.provisioning.fleet import provision_fleet
 from tests.billers.conftest import World
-from tests.helpers import switch_cli
+from tests.helpers import agent_with_terminals, switch_cli
 
 
 async def fleet(world: World, creds_dir: Path, *args: str) -> tuple[int, str, str]:
@@ -26,17 +24,7 @@ async def fleet(world: World, creds_dir: Path, *args: str) -> tuple[int, str, st
 
 
 async def test_the_fleet_pays_the_simulators_own_consumers(world: World, tmp_path: Path) -> None:
-    sw = world.switch
-    await provision_fleet(
-        sw.db,
-        sw.ledger,
-        public_bytes(sw.deps.identity),
-        f"127.0.0.1:{sw.port}",
-        agents=2,
-        wallet_paise=50_000_00,
-        prefix="HAND",
-        out_dir=tmp_path / "creds",
-    )
+    await agent_with_terminals(world.switch, 2, wallet_paise=50_000_00, out_dir=tmp_path / "creds")
     rc, out, err = await fleet(world, tmp_path / "creds", "--accounts", "200")
     figures = json.loads(out)
     assert rc == 0, err
