@@ -227,7 +227,7 @@ def wallet() -> None:
 
 
 @wallet.command("topup")
-@click.option("--agent", "agent_id", required=True)
+@click.option("--agent", "agent_id", required=True, help="The agent's id, e.g. AG000001.")
 @click.option("--amount-paise", type=int, required=True, help="Amount in paise (₹1 = 100).")
 @click.option(
     "--bank-ref", required=True, help="The bank's reference: a top-up happens once per reference."
@@ -259,7 +259,7 @@ def wallet_topup(cfg: Config, agent_id: str, amount_paise: int, bank_ref: str, a
 
 
 @wallet.command("freeze")
-@click.option("--agent", "agent_id", required=True)
+@click.option("--agent", "agent_id", required=True, help="The agent's id, e.g. AG000001.")
 @by_option
 @click.pass_obj
 def wallet_freeze(cfg: Config, agent_id: str, actor: str) -> None:
@@ -268,7 +268,7 @@ def wallet_freeze(cfg: Config, agent_id: str, actor: str) -> None:
 
 
 @wallet.command("unfreeze")
-@click.option("--agent", "agent_id", required=True)
+@click.option("--agent", "agent_id", required=True, help="The agent's id, e.g. AG000001.")
 @by_option
 @click.pass_obj
 def wallet_unfreeze(cfg: Config, agent_id: str, actor: str) -> None:
@@ -277,10 +277,14 @@ def wallet_unfreeze(cfg: Config, agent_id: str, actor: str) -> None:
 
 
 @wallet.command("limits")
-@click.option("--agent", "agent_id", required=True)
-@click.option("--max-balance-paise", type=click.IntRange(1), default=None)
-@click.option("--per-txn-paise", type=click.IntRange(1), default=None)
-@click.option("--per-day-paise", type=click.IntRange(1), default=None)
+@click.option("--agent", "agent_id", required=True, help="The agent's id, e.g. AG000001.")
+@click.option(
+    "--max-balance-paise", type=click.IntRange(1), default=None, help="Most the wallet may hold."
+)
+@click.option("--per-txn-paise", type=click.IntRange(1), default=None, help="Most one pay may be.")
+@click.option(
+    "--per-day-paise", type=click.IntRange(1), default=None, help="Most a day's pays may add to."
+)
 @by_option
 @click.pass_obj
 def wallet_limits(

@@ -60,7 +60,14 @@ def _options(fn: Any) -> Any:
         default=None,
         help="Write to this file instead of the terminal.",
     )(fn)
-    fn = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)(fn)
+    fn = click.option(
+        "--format",
+        "fmt",
+        type=FORMATS,
+        default="table",
+        show_default=True,
+        help="A table to read, CSV, or JSON.",
+    )(fn)
     fn = click.option("--to", "end", type=DATE, default=None, help="Last day (IST), inclusive.")(fn)
     return click.option(
         "--from", "start", type=DATE, default=None, help="First day (IST); default 30 days back."
@@ -144,6 +151,7 @@ for _group in ("biller", "region", "district", "day"):
     type=click.Path(dir_okay=False, path_type=Path),
     default="mis-daily.png",
     show_default=True,
+    help="The PNG to write.",
 )
 @click.pass_obj
 def report_chart(cfg: Config, start: Any, end: Any, out: Path) -> None:

@@ -48,8 +48,20 @@ def sim() -> None:
 
 
 @sim.command("fleet")
-@click.option("--credentials-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--duration", "duration_s", type=float, default=30.0, show_default=True)
+@click.option(
+    "--credentials-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where the terminals' credentials files are (switch terminal add --out-dir).",
+)
+@click.option(
+    "--duration",
+    "duration_s",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds the terminals pay bills.",
+)
 @click.option("--biller", default="UPPCL", show_default=True, help="The switch's biller id.")
 @click.option(
     "--kind",

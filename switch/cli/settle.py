@@ -69,7 +69,9 @@ def settle_close(cfg: Config, billers: tuple[str, ...], day: dt.datetime | None)
 
 @settle.command("status")
 @click.option("--biller", "billers", multiple=True, help="Only this biller (repeatable).")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option(
+    "--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="Windows shown."
+)
 @click.pass_obj
 def settle_status(cfg: Config, billers: tuple[str, ...], limit: int) -> None:
     """The open window of each biller (what it holds so far) and the latest closed ones."""
@@ -146,10 +148,16 @@ def recon_run(cfg: Config, billers: tuple[str, ...], day: dt.datetime | None) ->
 
 @recon.command("cases")
 @click.option(
-    "--state", type=click.Choice(["open", "resolved", "all"]), default="open", show_default=True
+    "--state",
+    type=click.Choice(["open", "resolved", "all"]),
+    default="open",
+    show_default=True,
+    help="Which cases.",
 )
 @click.option("--biller", default=None, help="Only this biller.")
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--limit", default=100, show_default=True, type=click.IntRange(1, 10_000), help="Cases shown."
+)
 @click.pass_obj
 def recon_cases(cfg: Config, state: str, biller: str | None, limit: int) -> None:
     """List reconciliation cases."""

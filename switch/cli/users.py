@@ -26,8 +26,10 @@ def user() -> None:
 
 
 @user.command("add")
-@click.option("--username", required=True)
-@click.option("--role", required=True, type=click.Choice(STAFF_ROLES))
+@click.option("--username", required=True, help="The login name (lower case).")
+@click.option(
+    "--role", required=True, type=click.Choice(STAFF_ROLES), help="What the login may do."
+)
 @click.option("--mobile", required=True, help="For password-reset codes by SMS.")
 @by_option
 @click.option("--password", default=None, help="Default: a random one, printed once.")
