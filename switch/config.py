@@ -220,8 +220,17 @@ class AdminConfig:
     host: str = "127.0.0.1"
     port: int = 8080  # 0: any free port (printed at start)
     token_ttl_s: float = 3600.0  # a login lasts this long
-    max_failed_logins: int = 5  # then the login is locked for ...
-    lockout_s: float = 900.0  # ... this long
+    # Failed sign-ins (wrong passwords and reset codes) allowed in any sliding window
+    # of ``lockout_s``: per user from one address (then that address is locked out of
+    # that login, others are not), per user from all addresses together, and per
+    # address whatever the users (then it gets 429 for every login).
+    max_failed_logins: int = 5
+    max_failed_logins_per_user: int = 50
+    max_failed_logins_per_ip: int = 30
+    lockout_s: float = 900.0
+    # Proxies in front of the API (HAProxy, nginx): from these addresses only, the
+    # client's address is read from X-Forwarded-For (its last address not a proxy).
+    trusted_proxies: tuple[str, ...] = ()
     reset_code_ttl_s: float = 600.0  # an SMS password-reset code is good this long
     max_resets_per_hour: int = 3  # codes sent per user per hour (more: silently none)
     argon2_time_cost: int = 2  # argon2id: OWASP's minimum (t=2, m=19 MiB, p=1)
@@ -385,6 +394,9 @@ def _coerce(section: str, key: str, value: Any, kind: type[Any]) -> Any:
             return value.lower() in {"1", "true", "yes"}
         if kind is int and isinstance(value, float):
             raise ValueError(value)
+        if kind is tuple:  # a TOML array, or a comma-separated environment value
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(item).strip() for item in items if str(item).strip())
         return kind(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[{section}] {key} must be {kind.__name__}, got {value!r}") from exc

@@ -25,6 +25,7 @@ from switch.actors.supervisor import Supervisor
 from switch.actors.terminal import TerminalDeps, TerminalSession
 from switch.admin.auth import Auth
 from switch.admin.complaints import Escalator
+from switch.admin.throttle import Throttle
 from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger
@@ -107,7 +108,7 @@ async def running_switch(
             async with _terminal_listener(cfg, deps) as (port, accepting):
                 ops_port = await _start_ops(cfg, pays, supervisor, db, metrics, accepting)
                 admin_port = await _start_admin(
-                    cfg, pays, supervisor, db, ledger, deps, policy, settlement, port
+                    cfg, pays, supervisor, db, ledger, deps, policy, settlement, port, redis_url
                 )
                 yield RunningSwitch(
                     port,
@@ -266,6 +267,7 @@ async def _start_admin(
     policy: WalletPolicy,
     settlement: Settlement,
     terminal_port: int,
+    redis_url: str | None,
 ) -> int | None:
     """The back-office API (docs/admin-api.md) and the complaints' escalator."""
     if not cfg.admin.enabled:
@@ -273,6 +275,8 @@ async def _start_admin(
     from switch.admin.app import AdminDeps, create_app  # FastAPI: only when served
 
     supervisor.start("complaint escalation", Escalator(db, cfg.admin).run)
+    throttle = Throttle(db, redis_url)  # sign-in windows, shared by every process
+    await nursery.start(throttle.run)
     documents = (
         Path(cfg.admin.documents_dir)
         if cfg.admin.documents_dir
@@ -282,7 +286,7 @@ async def _start_admin(
         db,
         ledger,
         cfg,
-        Auth(db, cfg.admin),
+        Auth(db, cfg.admin, throttle),
         policy,
         public_bytes(deps.identity),
         f"{cfg.terminals.host}:{terminal_port}",

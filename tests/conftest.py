@@ -125,6 +125,8 @@ def switch_config(tmp_path: Path) -> Config:
             documents_dir=str(tmp_path / "documents"),
             argon2_time_cost=1,  # tests log in often; the production cost is in the default
             argon2_memory_kib=8192,
+            # Tests are all on loopback: X-Forwarded-For stands for other addresses.
+            trusted_proxies=("127.0.0.1",),
         ),
     )
 

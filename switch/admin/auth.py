@@ -4,8 +4,12 @@
   so that hashing never stalls the switch's event loop.
 * A login returns a random bearer token; only its SHA-256 is stored, with an expiry
   (``token_ttl_s``). Logout revokes it.
-* ``max_failed_logins`` wrong passwords in a row lock the login for ``lockout_s``;
-  the answer for an unknown user and a wrong password is the same.
+* Failed sign-ins are bounded by sliding windows of ``lockout_s`` (switch/admin/
+  throttle.py): ``max_failed_logins`` per user from one address (that address is then
+  locked out of that login; the user signs in from elsewhere, or unlocks it with a
+  reset), ``max_failed_logins_per_user`` from all addresses, and
+  ``max_failed_logins_per_ip`` per address over any users (a password spray).
+  The answer for an unknown user and a wrong password is the same.
 * A forgotten password is reset with a 6-digit code sent by SMS (the outbox), good
   for ``reset_code_ttl_s`` and 5 tries.
 * Roles, least privilege: each endpoint names the roles that may call it (see
@@ -26,8 +30,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from switch.admin.errors import ApiError
+from switch.admin.throttle import Attempt, Throttle, Window
 from switch.config import AdminConfig
-from switch.db import Connection
 from switch.db.database import Database
 
 MIN_PASSWORD_CHARS = 10
@@ -86,37 +90,68 @@ def token_digest(token: str) -> bytes:
 
 
 class Auth:
-    def __init__(self, db: Database, cfg: AdminConfig) -> None:
+    def __init__(self, db: Database, cfg: AdminConfig, throttle: Throttle | None = None) -> None:
         self._db = db
         self._cfg = cfg
         self.passwords = Passwords(cfg)
+        self.throttle = throttle or Throttle(db, None)
         # The same work for an unknown user as for a wrong password.
         self._decoy_hash: str | None = None
 
-    async def login(self, username: str, password: str) -> dict[str, Any]:
+    def windows(self, username: str, ip: str) -> list[Window]:
+        """The sliding windows a sign-in attempt for ``username`` from ``ip`` counts in.
+
+        The lock an attacker can cause is the narrow one: wrong passwords from one
+        address lock that address out of that login, and the user signs in from
+        anywhere else. Only a spray from many addresses at once (``per_user``) or many
+        failures from one address over any users (``per_ip``) reach wider."""
+        cfg, name = self._cfg, username.strip().lower()
+        return [
+            Window("ip", ip, cfg.max_failed_logins_per_ip, cfg.lockout_s),
+            Window("user", name, cfg.max_failed_logins_per_user, cfg.lockout_s),
+            Window("user_ip", f"{name}|{ip}", cfg.max_failed_logins, cfg.lockout_s),
+        ]
+
+    async def _take(self, username: str, ip: str) -> Attempt:
+        """One attempt from the caller's windows, or the refusal that says which is full."""
+        taken = await self.throttle.take(self.windows(username, ip))
+        if isinstance(taken, Attempt):
+            return taken
+        wait = taken.retry_after_s
+        if taken.window.scope == "ip":
+            raise ApiError(
+                "too_many_attempts",
+                f"too many failed sign-ins from your address: try again in {wait} s",
+                retry_after_s=wait,
+            )
+        raise ApiError(
+            "account_locked",
+            f"too many failed sign-ins: locked for {wait} s (a password reset unlocks it)",
+            retry_after_s=wait,
+        )
+
+    async def login(self, username: str, password: str, ip: str = "") -> dict[str, Any]:
+        # Each attempt is taken from its windows *before* its password is checked,
+        # atomically: a burst of concurrent guesses gets exactly the allowed number
+        # checked (it once got 7-19 of 5). Unknown users count too (no user probing).
+        attempt = await self._take(username, ip)
         user = await self._db.fetchrow(
             "SELECT * FROM users WHERE username = $1", username.strip().lower()
         )
         if user is None or user["disabled"]:
             await self.passwords.verify(await self._decoy(), password)
             raise ApiError("bad_credentials", "wrong username or password")
-        now = dt.datetime.now(dt.UTC)
-        # Each attempt is counted as failed *before* its password is checked, atomically
-        # under the user's row: a burst of concurrent guesses gets exactly the allowed
-        # number evaluated (it once got 7-19 of 5), and success clears the count.
-        locked_until = await self._attempt(user["id"])
-        if locked_until is not None:
-            raise ApiError("account_locked", f"locked until {locked_until.isoformat()}")
         if not await self.passwords.verify(user["password_hash"], password):
             raise ApiError("bad_credentials", "wrong username or password")
+        await self.throttle.give_back(attempt)
+        # Whoever signs in from this address knows the password: its failures go.
+        await self.throttle.clear(self.windows(username, ip)[2:])
         token = secrets.token_urlsafe(32)
-        expires = now + dt.timedelta(seconds=self._cfg.token_ttl_s)
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self._cfg.token_ttl_s)
         await self._db.execute(
-            """WITH ok AS (UPDATE users SET failed_logins = 0, locked_until = NULL
-                            WHERE id = $1)
-               INSERT INTO user_tokens (token_sha256, user_id, expires_at) VALUES ($2, $1, $3)""",
-            user["id"],
+            "INSERT INTO user_tokens (token_sha256, user_id, expires_at) VALUES ($1, $2, $3)",
             token_digest(token),
+            user["id"],
             expires,
         )
         return {
@@ -126,40 +161,18 @@ class Auth:
             "agent_id": user["agent_id"],
         }
 
-    async def _attempt(self, user_id: int) -> dt.datetime | None:
-        """Take one attempt of the user's allowance, under the user's row lock: None if
-        this attempt may be checked, else when the lock ends. The attempt that uses up
-        the allowance is still checked (and locks the login if it fails: a success
-        clears it); a lock that has run out starts a new allowance."""
+    async def _take_ip(self, ip: str) -> Attempt:
         cfg = self._cfg
-
-        async def take(conn: Connection) -> dt.datetime | None:
-            async with conn.transaction():
-                row = await conn.fetchrow(
-                    """SELECT failed_logins, locked_until, now() AS now FROM users
-                        WHERE id = $1 FOR UPDATE""",
-                    user_id,
-                )
-                assert row is not None
-                locked, now = row["locked_until"], row["now"]
-                if locked is not None and locked > now:
-                    until: dt.datetime = locked
-                    return until  # refused unchecked
-                tries = 1 if locked is not None else row["failed_logins"] + 1
-                lock = (
-                    now + dt.timedelta(seconds=cfg.lockout_s)
-                    if tries >= cfg.max_failed_logins
-                    else None
-                )
-                await conn.execute(
-                    "UPDATE users SET failed_logins = $2, locked_until = $3 WHERE id = $1",
-                    user_id,
-                    tries,
-                    lock,
-                )
-                return None
-
-        return await self._db.run(take)
+        taken = await self.throttle.take(
+            [Window("ip", ip, cfg.max_failed_logins_per_ip, cfg.lockout_s)]
+        )
+        if isinstance(taken, Attempt):
+            return taken
+        raise ApiError(
+            "too_many_attempts",
+            f"too many requests from your address: try again in {taken.retry_after_s} s",
+            retry_after_s=taken.retry_after_s,
+        )
 
     async def _decoy(self) -> str:
         if self._decoy_hash is None:
@@ -187,12 +200,15 @@ class Auth:
             "DELETE FROM user_tokens WHERE token_sha256 = $1", token_digest(token)
         )
 
-    async def request_reset(self, username: str) -> None:
+    async def request_reset(self, username: str, ip: str = "") -> None:
         """Send a code if the user exists; say nothing either way (no user probing).
 
         At most ``max_resets_per_hour`` codes per user per hour: each code allows
         RESET_TRIES guesses, so without a bound a stream of requests would make a
-        6-digit code guessable (and flood the user's phone with SMS)."""
+        6-digit code guessable (and flood the user's phone with SMS). Each request
+        counts in its address's window too: one address cannot send codes to
+        thousands of users."""
+        await self._take_ip(ip)
         user = await self._db.fetchrow(
             "SELECT id, mobile FROM users WHERE username = $1 AND NOT disabled",
             username.strip().lower(),
@@ -233,8 +249,14 @@ class Auth:
                 body,
             )
 
-    async def confirm_reset(self, username: str, code: str, new_password: str) -> int:
-        """Set the new password if the latest code matches; returns the user id."""
+    async def confirm_reset(self, username: str, code: str, new_password: str, ip: str = "") -> int:
+        """Set the new password if the latest code matches; returns the user id.
+
+        A guess counts in its address's window (a spray of codes over many users) and
+        against the code's own RESET_TRIES, not in the user's windows: a reset is how a
+        user whose login was locked by someone else's guesses unlocks it, so a lock
+        must not stop it. The right code empties the user's windows."""
+        attempt = await self._take_ip(ip)
         reset = await self._db.fetchrow(
             """SELECT r.id, r.code_hash, r.user_id FROM password_resets r
                  JOIN users u ON u.id = r.user_id
@@ -256,11 +278,12 @@ class Auth:
         )
         if counted is None or not await self.passwords.verify(reset["code_hash"], code):
             raise bad
+        await self.throttle.give_back(attempt)
+        await self.throttle.clear(self.windows(username, ip)[1:])
         await self._db.execute(
             """WITH used AS (UPDATE password_resets SET used_at = now() WHERE id = $1),
                     revoked AS (DELETE FROM user_tokens WHERE user_id = $2)
-               UPDATE users SET password_hash = $3, failed_logins = 0, locked_until = NULL
-                WHERE id = $2""",
+               UPDATE users SET password_hash = $3 WHERE id = $2""",
             reset["id"],
             reset["user_id"],
             await self.passwords.hash(new_password),

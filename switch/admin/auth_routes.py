@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from switch.admin.auth import Principal
-from switch.admin.common import deps_of
+from switch.admin.common import client_ip, deps_of
 from switch.admin.errors import ApiError
 from switch.admin.models import LoginIn, PasswordChangeIn, ResetConfirmIn, ResetRequestIn
 from switch.admin.roles import current
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["auth"])
 
 @router.post("/auth/login", summary="Log in: a bearer token that expires")
 async def login(body: LoginIn, request: Request) -> dict[str, Any]:
-    return await deps_of(request).auth.login(body.username, body.password)
+    return await deps_of(request).auth.login(body.username, body.password, client_ip(request))
 
 
 @router.post("/auth/logout", summary="Revoke this token")
@@ -61,14 +61,14 @@ async def change_password(
     summary="Send a reset code by SMS (the same answer whether or not the user exists)",
 )
 async def request_reset(body: ResetRequestIn, request: Request) -> dict[str, Any]:
-    await deps_of(request).auth.request_reset(body.username)
+    await deps_of(request).auth.request_reset(body.username, client_ip(request))
     return {"status": "if the user exists, a code was sent to its mobile"}
 
 
 @router.post("/auth/password-reset/confirm", summary="Set a new password with the SMS code")
 async def confirm_reset(body: ResetConfirmIn, request: Request) -> dict[str, Any]:
     deps = deps_of(request)
-    await deps.auth.confirm_reset(body.username, body.code, body.new_password)
+    await deps.auth.confirm_reset(body.username, body.code, body.new_password, client_ip(request))
 
     async def log(conn: Any) -> None:
         await audit(

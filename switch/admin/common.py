@@ -25,6 +25,21 @@ def deps_of(request: Request) -> AdminDeps:
     return deps
 
 
+def client_ip(request: Request) -> str:
+    """The caller's address. Behind a proxy named in ``[admin] trusted_proxies``, the
+    last address in X-Forwarded-For that is not itself a trusted proxy (the earlier
+    ones are whatever the client chose to send)."""
+    peer = request.client.host if request.client else ""
+    trusted = deps_of(request).cfg.admin.trusted_proxies
+    if peer not in trusted:
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "")
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        if hop not in trusted:
+            return hop[:64]
+    return peer
+
+
 def page(rows: list[dict[str, Any]], limit: int, key: str = "id") -> dict[str, Any]:
     """``rows`` fetched with ``limit + 1``: the page, and where the next one starts."""
     more = len(rows) > limit

@@ -8,7 +8,8 @@
 | invalid_request | 422 | a field is missing or invalid (``fields`` says which and why) |
 | unauthorized | 401 | no token, or an expired or revoked one |
 | bad_credentials | 401 | wrong username or password |
-| account_locked | 423 | too many failed logins: try again later |
+| account_locked | 423 | too many failed sign-ins to this login (``Retry-After``) |
+| too_many_attempts | 429 | too many failed sign-ins from this address (``Retry-After``) |
 | forbidden | 403 | the role may not do this |
 | not_found | 404 | no such object (or not yours) |
 | duplicate | 409 | PAN, FPS id or username already used |
@@ -39,6 +40,7 @@ STATUS = {
     "unauthorized": 401,
     "bad_credentials": 401,
     "account_locked": 423,
+    "too_many_attempts": 429,
     "forbidden": 403,
     "not_found": 404,
     "method_not_allowed": 405,
@@ -55,12 +57,19 @@ STATUS = {
 
 
 class ApiError(Exception):
-    def __init__(self, code: str, message: str, fields: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        fields: dict[str, str] | None = None,
+        retry_after_s: int | None = None,
+    ) -> None:
         assert code in STATUS, code
         super().__init__(message)
         self.code = code
         self.message = message
         self.fields = fields or {}
+        self.retry_after_s = retry_after_s
 
     @property
     def status(self) -> int:
@@ -77,7 +86,10 @@ def body_of(code: str, message: str, fields: dict[str, str] | None = None) -> di
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(body_of(exc.code, exc.message, exc.fields), status_code=exc.status)
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+        return JSONResponse(
+            body_of(exc.code, exc.message, exc.fields), status_code=exc.status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

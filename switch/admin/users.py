@@ -18,7 +18,7 @@ from switch.db.database import Database
 from switch.db.rows import json_ready
 
 router = APIRouter(prefix="/v1", tags=["users"])
-USER_COLUMNS = "id, username, role, agent_id, mobile, disabled, locked_until, created_at"
+USER_COLUMNS = "id, username, role, agent_id, mobile, disabled, created_at"
 
 
 async def create_user(

@@ -61,9 +61,7 @@ def user_list(cfg: Config) -> None:
     """Every login, staff and agents."""
 
     async def run(db: Database, ledger: Ledger) -> list[dict[str, Any]]:
-        rows = await db.fetch(
-            "SELECT username, role, agent_id, disabled, locked_until FROM users ORDER BY id"
-        )
+        rows = await db.fetch("SELECT username, role, agent_id, disabled FROM users ORDER BY id")
         return [dict(r) for r in rows]
 
     echo_json(run_with_ledger(cfg, run))

@@ -43,12 +43,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 import trio
 from redis.exceptions import RedisError
 
 from switch.db.batch import Batcher, BatcherBusy
 from switch.db.database import Database
+from switch.db.redis_link import open_redis
 
 log = logging.getLogger("switch.pays")
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
@@ -143,24 +143,12 @@ class DaySpend:
                     await self._db.bridge.run(self._redis.aclose())
 
     async def _connect(self) -> None:
-        row = await self._db.fetchrow(
-            "SELECT datname, oid FROM pg_database WHERE datname = current_database()"
+        assert self._url
+        self._redis, self._namespace = await open_redis(
+            self._db, self._url, "spend", REDIS_TIMEOUT_S
         )
-        assert row is not None
-        # Per database (its name and oid): tests' and demos' fresh databases never
-        # share a counter with an earlier one on the same Redis.
-        self._namespace = f"spend:{row['datname']}:{row['oid']}"
-        url = self._url
-        assert url
-
-        async def connect() -> tuple[Any, Any, Any]:
-            client = aioredis.from_url(
-                url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-            )
-            return client, client.register_script(_ADMIT), client.register_script(_GIVE_BACK)
-
-        self._redis, *scripts = await self._db.bridge.run(connect())
-        self._scripts = (scripts[0], scripts[1])
+        client = self._redis
+        self._scripts = (client.register_script(_ADMIT), client.register_script(_GIVE_BACK))
 
     def _key(self, agent_id: str, day: dt.date) -> str:
         return f"{self._namespace}:{agent_id}:{day.isoformat()}"

@@ -23,18 +23,68 @@ async def test_wrong_password_and_unknown_user_look_the_same(admin: Admin) -> No
         assert r.status_code == 401 and r.json()["error"]["code"] == "bad_credentials"
 
 
-async def test_repeated_failures_lock_the_login(admin: Admin) -> None:
+def at(ip: str) -> dict[str, str]:
+    """Headers for a call from ``ip`` (the tests' switch trusts loopback as its proxy)."""
+    return {"X-Forwarded-For": ip}
+
+
+async def login_from(admin: Admin, ip: str, username: str, password: str) -> int:
+    body = {"username": username, "password": password}
+    r = await admin.http.post("/v1/auth/login", json=body, headers=at(ip))
+    return r.status_code
+
+
+async def test_failures_lock_the_login_only_from_where_they_came(admin: Admin) -> None:
+    """Five wrong passwords from one address lock that address out of the login, even
+    with the right password; the user signs in from anywhere else (an attacker cannot
+    lock a user out by guessing), and the lock says when it ends."""
     for _ in range(admin.cfg.admin.max_failed_logins):
-        r = await admin.http.post("/v1/auth/login", json={"username": "support", "password": "x1"})
-        assert r.status_code == 401
+        assert await login_from(admin, "10.1.1.1", "support", "wrong-pass-1") == 401
     locked = await admin.http.post(
-        "/v1/auth/login", json={"username": "support", "password": PASSWORD}
+        "/v1/auth/login",
+        json={"username": "support", "password": PASSWORD},
+        headers=at("10.1.1.1"),
     )
     assert locked.status_code == 423 and locked.json()["error"]["code"] == "account_locked"
-    await admin.sw.db.execute("UPDATE users SET locked_until = now() WHERE username = 'support'")
-    assert (
-        await admin.http.post("/v1/auth/login", json={"username": "support", "password": PASSWORD})
-    ).status_code == 200
+    assert 1 <= int(locked.headers["Retry-After"]) <= admin.cfg.admin.lockout_s
+    assert await login_from(admin, "10.2.2.2", "support", PASSWORD) == 200
+
+
+async def test_a_password_spray_from_one_address_is_stopped(admin: Admin) -> None:
+    """Guesses over many users from one address: past max_failed_logins_per_ip that
+    address gets 429 for every login, right passwords included; other addresses don't."""
+    limit = admin.cfg.admin.max_failed_logins_per_ip
+    users = [f"user{n}" for n in range(20)]
+    codes = [
+        await login_from(admin, "10.6.6.6", users[n % len(users)], "spray-pass-1")
+        for n in range(limit + 5)
+    ]
+    assert codes == [401] * limit + [429] * 5
+    assert await login_from(admin, "10.6.6.6", "finance", PASSWORD) == 429
+    assert await login_from(admin, "10.7.7.7", "finance", PASSWORD) == 200
+
+
+async def test_guesses_from_many_addresses_lock_the_user_until_a_reset(admin: Admin) -> None:
+    """One login guessed from many addresses (each within its own allowance) is locked
+    everywhere after max_failed_logins_per_user; its owner unlocks it with an SMS code."""
+    cfg = admin.cfg.admin
+    per_address = cfg.max_failed_logins
+    for n in range(cfg.max_failed_logins_per_user):
+        ip = f"10.9.{n // per_address}.1"
+        assert await login_from(admin, ip, "finance", f"guess-{n}-x") == 401
+    assert await login_from(admin, "10.200.0.1", "finance", PASSWORD) == 423
+    await admin.http.post(
+        "/v1/auth/password-reset/request", json={"username": "finance"}, headers=at("10.200.0.1")
+    )
+    body = await admin.sw.db.fetchval("SELECT body FROM sms_outbox ORDER BY id DESC LIMIT 1")
+    code = re.search(r"code is ([0-9]{6})", body).group(1)  # type: ignore[union-attr]
+    r = await admin.http.post(
+        "/v1/auth/password-reset/confirm",
+        json={"username": "finance", "code": code, "new_password": "after-reset-9"},
+        headers=at("10.200.0.1"),
+    )
+    assert r.status_code == 200, r.text
+    assert await login_from(admin, "10.200.0.1", "finance", "after-reset-9") == 200
 
 
 async def test_tokens_expire_and_logout_revokes(admin: Admin) -> None:
@@ -119,8 +169,8 @@ async def test_change_own_password(admin: Admin) -> None:
 
 
 async def test_a_burst_of_guesses_gets_only_the_allowed_checks(admin: Admin) -> None:
-    """Twenty wrong passwords at once: exactly max_failed_logins are checked (401), the
-    rest find the login locked (423); before, 7-19 of them were checked."""
+    """Twenty wrong passwords at once from one address: exactly max_failed_logins are
+    checked (401), the rest find the login locked (423); before, 7-19 were checked."""
     import trio
 
     codes: list[int] = []
