@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import trio
@@ -87,7 +89,9 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-async def provision(url: str, identity: Path, address: str, count: int) -> list[Credentials]:
+async def provision(
+    url: str, identity: Path, address: str, count: int, wallet_paise: int = 0
+) -> list[Credentials]:
     switch_pub = crypto.public_bytes(load_or_create(identity))
     async with Database.open(url, 4) as db, Ledger.open(db) as ledger:
         per_agent = 100
@@ -98,8 +102,48 @@ async def provision(url: str, identity: Path, address: str, count: int) -> list[
             address,
             agents=max(1, count // per_agent),
             terminals_per_agent=min(per_agent, count),
+            wallet_paise=wallet_paise,
             prefix="BENCH",
         )
+
+
+STUB_BILLERS = """
+[[billers]]
+id = "UPPCL"
+name = "UPPCL (stub: answers at once)"
+connector = "stub"
+"""
+
+
+@contextmanager
+def switch_process(url: str, identity: Path, port: int, env: dict[str, str]) -> Iterator[int]:
+    """``switch serve`` as its own process on ``port``, with stub billers and ``env``
+    on top of the benchmark's settings; yields its pid once it serves."""
+    config = identity.parent / "bench.toml"
+    config.write_text(STUB_BILLERS)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "switch", "serve", "--port", str(port)],
+        env={
+            **os.environ,
+            "SWITCH_CONFIG": str(config),
+            "SWITCH_DATABASE_URL": url,
+            "SWITCH_REDIS_URL": "redis://unused",
+            "SWITCH_TERMINALS_IDENTITY_KEY_FILE": str(identity),
+            "SWITCH_ADMIN_ENABLED": "false",
+            "SWITCH_OPS_METRICS_PORT": "0",
+            "SWITCH_SMS_ENABLED": "false",
+            **env,
+        },
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()  # "switch serving terminals on ..."
+        yield server.pid
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
 
 
 async def connect_all(
@@ -173,28 +217,13 @@ def main() -> None:
         port = free_tcp_port()
         creds = trio.run(provision, url, identity, f"127.0.0.1:{port}", args.terminals)
         env = {
-            **os.environ,
-            "SWITCH_DATABASE_URL": url,
-            "SWITCH_REDIS_URL": "redis://unused",
-            "SWITCH_TERMINALS_IDENTITY_KEY_FILE": str(identity),
             "SWITCH_TERMINALS_IDLE_TIMEOUT_S": "600",
             "SWITCH_TERMINALS_HANDSHAKE_TIMEOUT_S": "60",
             "SWITCH_TERMINALS_RATE_PER_S": "100000",
             "SWITCH_TERMINALS_RATE_BURST": "100000",
         }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "switch", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert server.stdout is not None
-            server.stdout.readline()  # "switch serving terminals on ..."
-            result |= trio.run(end_to_end, creds, server.pid, args.ping_s)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
+        with switch_process(url, identity, port, env) as pid:
+            result |= trio.run(end_to_end, creds, pid, args.ping_s)
     print(json.dumps(result, indent=2))
 
 

@@ -96,6 +96,8 @@ class TerminalsConfig:
     max_connections: int = 20_000
     max_connections_per_ip: int = 2_000  # terminals behind one carrier address share it
     max_handshakes_per_ip: int = 256  # of those, still in their handshake
+    connect_burst_per_ip: int = 300  # new connections from one address at once, then ...
+    connect_rate_per_ip_per_s: float = 20.0  # ... this many a second
     busy_handshakes: int = 500  # pending handshakes (all addresses) past which ...
     busy_handshake_timeout_s: float = 2.0  # ... a new one gets this long, not the usual
     shutdown_grace_s: float = 10.0

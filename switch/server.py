@@ -9,9 +9,10 @@ drains its queue) and the database pool.
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ from switch.settlement.recon import report_connector
 from switch.settlement.service import Settlement, settlement_for
 
 log = logging.getLogger("switch.server")
+GONE_BEFORE_ACCEPT = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
 pay_log = logging.getLogger("switch.pays")
 READY_DB_TIMEOUT_S = 1.0
 
@@ -195,12 +197,7 @@ async def _terminal_listener(
     limiter = trio.CapacityLimiter(cfg.terminals.max_connections)
     accept_scope = trio.CancelScope()
 
-    async def handle(stream: trio.SocketStream) -> None:
-        ip = str(stream.socket.getpeername()[0])
-        if deps.gate.admit(ip) is not None:  # over a bound: closed unanswered
-            with trio.CancelScope(shield=True), trio.move_on_after(1):
-                await stream.aclose()
-            return
+    async def handle(stream: trio.SocketStream, ip: str) -> None:
         session = TerminalSession(stream, deps, ip)
         try:
             async with limiter:
@@ -212,7 +209,9 @@ async def _terminal_listener(
 
         async def accept() -> None:
             with accept_scope:
-                await trio.serve_listeners(handle, listeners, handler_nursery=nursery)
+                async with trio.open_nursery() as loops:
+                    for listener in listeners:
+                        loops.start_soon(_accept_loop, listener, deps, handle, nursery)
 
         nursery.start_soon(accept)
         log.info("terminal listener on %s:%d", cfg.terminals.host, port)
@@ -226,6 +225,36 @@ async def _terminal_listener(
                 while deps.stats.connected:  # noqa: ASYNC110 (bounded wait for sessions)
                     await trio.sleep(0.05)
             nursery.cancel_scope.cancel()
+
+
+async def _accept_loop(
+    listener: trio.SocketListener,
+    deps: TerminalDeps,
+    handle: Callable[[trio.SocketStream, str], Awaitable[None]],
+    sessions: trio.Nursery,
+) -> None:
+    """Accept connections; one over the gate's bounds is closed here, at once and
+    unanswered, without a task of its own (a flood that reconnects as fast as it is
+    closed costs an accept and a close each, nothing more). Closes the listener when
+    cancelled: the port stops taking connections."""
+    async with listener:
+        while True:
+            try:
+                # The raw socket first: its address comes with it, and a refused one
+                # is closed before any stream (and its socket options) is made.
+                sock, address = await listener.socket.accept()
+            except OSError as exc:
+                if exc.errno in GONE_BEFORE_ACCEPT:
+                    continue  # reset while it waited in the queue: nothing to do
+                # Out of file descriptors or memory: wait a little, then go on.
+                log.warning("terminal accept failed: %r", exc)
+                await trio.sleep(0.1)
+                continue
+            ip = str(address[0])
+            if deps.gate.admit(ip) is not None:
+                sock.close()
+                continue
+            sessions.start_soon(handle, trio.SocketStream(sock), ip)
 
 
 async def _start_ops(

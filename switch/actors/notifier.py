@@ -23,6 +23,16 @@ from switch.db.database import Database
 from switch.protocols.http11 import HttpClient, HttpError
 
 log = logging.getLogger("switch.notifier")
+SECRET_MARK = "{secret}"
+
+
+def with_secret(body: str, secret: str | None) -> str:
+    """The text the gateway sends: the stored body with its secret put in."""
+    return body.replace(SECRET_MARK, secret) if secret is not None else body
+
+
+def _text(row: Any) -> str:
+    return with_secret(row["body"], row["secret"])
 
 
 @dataclass
@@ -55,7 +65,7 @@ class Notifier:
         errors: list[str | None] = [None] * len(rows)
 
         async def send(i: int, row: Any) -> None:
-            message = {"id": f"sms-{row['id']}", "to": row["mobile"], "body": row["body"]}
+            message = {"id": f"sms-{row['id']}", "to": row["mobile"], "body": _text(row)}
             try:
                 r = await client.post("/v1/sms", message)
                 errors[i] = None if r.status == 200 else f"status {r.status}"
@@ -70,7 +80,7 @@ class Notifier:
     async def _send_batch(self, client: HttpClient, rows: list[Any]) -> list[str | None]:
         """All the claimed messages in one request (POST /v1/sms/batch): a request per
         message cost the switch and the gateway more than the messages themselves."""
-        messages = [{"id": f"sms-{r['id']}", "to": r["mobile"], "body": r["body"]} for r in rows]
+        messages = [{"id": f"sms-{r['id']}", "to": r["mobile"], "body": _text(r)} for r in rows]
         try:
             r = await client.post("/v1/sms/batch", {"messages": messages})
             results = r.json().get("results") if r.status == 200 else None
@@ -95,7 +105,7 @@ class Notifier:
                 WHERE id IN (SELECT id FROM sms_outbox
                               WHERE state = 'pending' AND next_attempt_at <= now()
                               ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-            RETURNING id, mobile, body, attempts""",
+            RETURNING id, mobile, body, secret, attempts""",
             self._cfg.batch,
             self._cfg.backoff_base_s,
             self._cfg.backoff_max_s,
@@ -112,12 +122,15 @@ class Notifier:
                 failed.append((row["id"], error, row["attempts"] >= self._cfg.max_attempts))
         if sent:
             await self._db.execute(
-                "UPDATE sms_outbox SET state = 'sent', sent_at = now() WHERE id = ANY($1)", sent
+                """UPDATE sms_outbox SET state = 'sent', sent_at = now(), secret = NULL
+                    WHERE id = ANY($1)""",
+                sent,
             )
         for row_id, error, give_up in failed:
             await self._db.execute(
                 """UPDATE sms_outbox SET last_error = $2,
-                          state = CASE WHEN $3 THEN 'failed' ELSE state END WHERE id = $1""",
+                          state = CASE WHEN $3 THEN 'failed' ELSE state END,
+                          secret = CASE WHEN $3 THEN NULL ELSE secret END WHERE id = $1""",
                 row_id,
                 error,
                 give_up,

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from switch.actors.notifier import SECRET_MARK
 from switch.admin.auth import Auth, new_password
 from switch.admin.errors import ApiError
 from switch.admin.models import AgentIn
@@ -137,10 +138,11 @@ async def activate(db: Database, auth: Auth, actor: str, agent_id: str) -> dict[
             expect(before, "approved")
             await conn.execute("UPDATE agents SET state = 'active' WHERE id = $1", agent_id)
             await conn.execute(
-                "INSERT INTO sms_outbox (mobile, body) VALUES ($1, $2)",
+                "INSERT INTO sms_outbox (mobile, body, secret) VALUES ($1, $2, $3)",
                 before["mobile"],
                 f"Welcome to the bill switch, {before['name']}. Portal login: {username} "
-                f"password: {password} (change it at first login).",
+                f"password: {SECRET_MARK} (change it at first login).",
+                password,
             )
             after = await agent_row(conn, agent_id)
             await audit(

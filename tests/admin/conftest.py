@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 
+from switch.actors.notifier import with_secret
 from switch.admin.auth import Auth
 from switch.admin.roles import STAFF_ROLES
 from switch.admin.users import create_user
@@ -65,18 +67,25 @@ def application(n: int = 1, **changes: Any) -> dict[str, Any]:
     return body | changes
 
 
-@pytest.fixture
-async def admin(switch: RunningSwitch, switch_config: Config) -> AsyncIterator[Admin]:
+@asynccontextmanager
+async def admin_of(switch: RunningSwitch, cfg: Config) -> AsyncIterator[Admin]:
+    """An HTTP client of ``switch``'s admin API, with a staff user per role logged in."""
     assert switch.admin_port is not None
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{switch.admin_port}", timeout=30
     ) as http:
-        a = Admin(switch, switch_config, http)
+        a = Admin(switch, cfg, http)
         for role in STAFF_ROLES:
             await a.user(role, role)
             await a.login(role)
         await a.user("onboarding2", "onboarding")
         await a.login("onboarding2")
+        yield a
+
+
+@pytest.fixture
+async def admin(switch: RunningSwitch, switch_config: Config) -> AsyncIterator[Admin]:
+    async with admin_of(switch, switch_config) as a:
         yield a
 
 
@@ -93,14 +102,23 @@ async def active_agent(a: Admin, n: int = 1) -> str:
     return str(agent_id)
 
 
+async def last_sms(a: Admin, like: str = "%", mobile: str = "%") -> str | None:
+    """The newest SMS whose stored text is ``like``, as the gateway would get it (its
+    secret put in: the stored text holds only a mark)."""
+    row = await a.sw.db.fetchrow(
+        """SELECT body, secret FROM sms_outbox WHERE body LIKE $1 AND mobile LIKE $2
+            ORDER BY id DESC LIMIT 1""",
+        like,
+        mobile,
+    )
+    return None if row is None else with_secret(row["body"], row["secret"])
+
+
 async def agent_login(a: Admin, agent_id: str) -> str:
     """Log in as the agent with the password its activation SMS carried; the token is
     kept under the agent's username (its id in lower case)."""
     username = agent_id.lower()
-    body = await a.sw.db.fetchval(
-        "SELECT body FROM sms_outbox WHERE body LIKE $1 ORDER BY id DESC LIMIT 1",
-        f"%Portal login: {username} %",
-    )
+    body = await last_sms(a, f"%Portal login: {username} %")
     assert body is not None, "no activation SMS"
     password = re.search(r"password: (\S+)", body).group(1)  # type: ignore[union-attr]
     await a.login(username, password)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.admin.conftest import MOBILE, PASSWORD, Admin
+from tests.admin.conftest import MOBILE, PASSWORD, Admin, last_sms
 
 
 async def test_passwords_are_stored_as_argon2id(admin: Admin) -> None:
@@ -76,7 +76,7 @@ async def test_guesses_from_many_addresses_lock_the_user_until_a_reset(admin: Ad
     await admin.http.post(
         "/v1/auth/password-reset/request", json={"username": "finance"}, headers=at("10.200.0.1")
     )
-    body = await admin.sw.db.fetchval("SELECT body FROM sms_outbox ORDER BY id DESC LIMIT 1")
+    body = await last_sms(admin)
     code = re.search(r"code is ([0-9]{6})", body).group(1)  # type: ignore[union-attr]
     r = await admin.http.post(
         "/v1/auth/password-reset/confirm",
@@ -103,7 +103,7 @@ async def test_password_reset_by_sms_code(admin: Admin) -> None:
     quiet = await admin.http.post("/v1/auth/password-reset/request", json={"username": "nobody"})
     asked = await admin.http.post("/v1/auth/password-reset/request", json={"username": "finance"})
     assert quiet.status_code == asked.status_code == 202 and quiet.json() == asked.json()
-    body = await admin.sw.db.fetchval("SELECT body FROM sms_outbox ORDER BY id DESC LIMIT 1")
+    body = await last_sms(admin)
     code = re.search(r"code is ([0-9]{6})", body).group(1)  # type: ignore[union-attr]
     wrong = "000000" if code != "000000" else "111111"
     bad = await admin.http.post(
@@ -194,7 +194,7 @@ async def test_a_burst_of_reset_codes_gets_only_the_allowed_checks(admin: Admin)
     from switch.admin.auth import RESET_TRIES
 
     await admin.http.post("/v1/auth/password-reset/request", json={"username": "finance"})
-    body = await admin.sw.db.fetchval("SELECT body FROM sms_outbox ORDER BY id DESC LIMIT 1")
+    body = await last_sms(admin)
     code = re.search(r"code is ([0-9]{6})", body).group(1)  # type: ignore[union-attr]
     wrong = [f"{(int(code) + n) % 10**6:06d}" for n in range(1, 20)]
     answers: list[int] = []

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from switch.services import ServiceUrls
-from tests.admin.conftest import Admin, active_agent
+from tests.admin.conftest import Admin, active_agent, last_sms
 from tests.helpers import switch_cli
 
 
@@ -147,9 +147,7 @@ async def test_onboarding_from_the_command_line_keeps_kyc_and_four_eyes(
     assert approved.returncode == 0 and json.loads(approved.stdout)["state"] == "approved"
     active = switch_cli(env, "agent", "activate", agent["id"], "--by", "ravi")
     assert active.returncode == 0 and json.loads(active.stdout)["state"] == "active"
-    sms = await admin.sw.db.fetchval(
-        "SELECT body FROM sms_outbox WHERE mobile = '9876543211' ORDER BY id DESC LIMIT 1"
-    )
+    sms = await last_sms(admin, mobile="9876543211")
     assert sms is not None and "Portal login" in sms
     entries = await admin.sw.db.fetch(
         "SELECT actor, action FROM audit_log WHERE object_id = $1 ORDER BY id", agent["id"]

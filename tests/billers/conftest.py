@@ -28,6 +28,7 @@ class World:
     sms: Any
     terminals: list[Credentials]
     ports: dict[str, int]
+    cfg: Config
     # False in tests that break a biller's books on purpose (reconciliation finds it).
     books_agree: bool = True
 
@@ -84,7 +85,7 @@ async def world(
                 prefix="BIL",
             )
             ports = {"discom": discom_port, "water": water_port, "sms": sms_port}
-            world = World(sw, discom, water, sms, terminals, ports)
+            world = World(sw, discom, water, sms, terminals, ports, cfg)
             yield world
             await check_books(sw, discom, water, agree=world.books_agree)
         sims.cancel_scope.cancel()

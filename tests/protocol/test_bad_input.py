@@ -219,7 +219,8 @@ async def test_a_thousand_silent_connections_are_closed_and_pays_go_on(
     switch: RunningSwitch, terminals: list[Credentials]
 ) -> None:
     """From one address, only max_handshakes_per_ip wait for their handshake deadline;
-    the rest are closed on arrival; a real terminal elsewhere pays meanwhile."""
+    the rest are closed on arrival (past the address's burst of new connections, or
+    past its pending handshakes); a real terminal elsewhere pays meanwhile."""
     streams = await silent(switch.port, 1000)
     try:
         async with connect(terminals[0]) as conn:  # a real terminal, meanwhile
@@ -230,7 +231,9 @@ async def test_a_thousand_silent_connections_are_closed_and_pays_go_on(
                 await trio.sleep(0.05)
         held = switch.deps.cfg.max_handshakes_per_ip
         assert switch.deps.stats.handshake_failures.get("handshake_timeout") == held
-        assert switch.deps.gate.statistics().refused["handshakes_per_ip"] == 1000 - held
+        refused = switch.deps.gate.statistics().refused
+        assert refused["rate_per_ip"] > 0  # past the burst, closed before counting
+        assert refused["rate_per_ip"] + refused["handshakes_per_ip"] == 1000 - held
     finally:
         for s in streams:
             await s.aclose()

@@ -128,7 +128,9 @@ class ServerSession:
     ) -> None:
         self._identity = identity
         self._limits = limits or SessionLimits()
-        self._eph = ephemeral or X25519PrivateKey.generate()
+        # Made when a hello arrives, not before: a connection that never says a word
+        # (a flood) costs no key.
+        self._eph_key = ephemeral
         self._reader = FrameReader(self._limits.max_frame)
         self.state = ServerState.AWAIT_HELLO
         self.terminal_id: str | None = None
@@ -137,6 +139,12 @@ class ServerSession:
         self._terminal_eph = b""
         self._server_hello = b""
         self._channel: Channel | None = None
+
+    @property
+    def _eph(self) -> X25519PrivateKey:
+        if self._eph_key is None:
+            self._eph_key = X25519PrivateKey.generate()
+        return self._eph_key
 
     @property
     def mid_frame(self) -> bool:
