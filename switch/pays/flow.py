@@ -1,25 +1,21 @@
 """Driving one pay from wherever it stands to a final state, one durable step at a time.
 
-Each step is a small participant (as in jPOS's TransactionManager): it does one side
-effect and records the resulting state. ``sent`` is written *before* the biller is
-called; ledger effects come *before* the state that records them, and are idempotent,
-so ``drive`` can be called again on any pay, after any crash, and continues:
-
-    received --hold in the ledger-->                     sent | voided (insufficient funds)
-    sent     --call the biller (fresh) or ask its status (resumed)-->
-             applied: post in the ledger, then           posted
-             refused: void in the ledger, then           voided
-             no answer:                                  unknown
-    unknown  --ask the biller's status--> as above, or still unknown
-    reserved, confirmed, rejected (explicit intermediate moments, never written on the
-    happy path) go on to sent, posted and voided.
+``PayFlow`` is the interpreter of the pay's state machine (``switch/pays/machine.py``):
+it loads the stored pay under the pay's lock, asks the machine for the next step,
+does that one side effect (each step is a small participant, as in jPOS's
+TransactionManager: a ledger call or a biller call, nothing else), tells the machine
+what it heard, and records what the machine decided. The rules that keep money safe
+(write ``sent`` before the call, ledger before the state that records it, a pay found
+in ``sent`` is asked about and never sent again, ...) are the machine's, written
+beside its tables. ``drive`` can be called again on any pay, after any crash, and
+continues from the stored state.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -29,6 +25,8 @@ import trio
 from switch.ledger import AlreadyResolved, InsufficientFunds, Ledger, UnknownTransfer, pay_key
 from switch.ledger.types import TransferState
 from switch.ops.logs import pay_fields
+from switch.pays import machine
+from switch.pays.machine import Answer, Case, Decision, Do, Heard, Step
 from switch.pays.states import PayState
 from switch.pays.store import Pay, PayConflict, PayStore
 from switch.protocols.billers.base import (
@@ -44,8 +42,11 @@ from switch.protocols.billers.base import (
 
 log = logging.getLogger("switch.pays")
 
-MAX_STEPS = 8  # the longest path has 5 steps; the bound catches a loop
+MAX_STEPS = 12  # the longest path has 7 steps; the bound catches a loop
 MAX_RELOADS = 4  # stale copies in a row before giving up (each reload is progress)
+
+
+StepFn = Callable[["Pay", Do, "Biller", int], Awaitable[Heard]]
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,18 @@ class PayFlow:
         # retry that arrived while the first was in flight) waits, then reads the
         # outcome. Two drivers could otherwise inquire while the other is sending.
         self._driving: dict[int, trio.Lock] = {}
+        self._steps: dict[Step, StepFn] = {
+            Step.HOLD: self._hold,
+            Step.MARK_SENT: self._mark_sent,
+            Step.SEND: self._send,
+            Step.INQUIRE: self._inquire,
+            Step.CHECK_HOLD: self._check_hold,
+            Step.FIND_TXN: self._find_txn,
+            Step.REVERSE: self._reverse,
+            Step.POST: self._post,
+            Step.VOID: self._void,
+            Step.RELEASE: self._release,
+        }
 
     async def drive_detached(
         self,
@@ -157,37 +170,53 @@ class PayFlow:
             if not lock.locked():  # nobody holds it and nobody was handed it
                 self._driving.pop(pay_id, None)
 
-    async def _drive(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
-        fresh_send = False
+    async def _drive(
+        self, pay: Pay, biller: Biller, wallet_account_id: int, first: Do | None = None
+    ) -> Pay:
+        """The interpreter: ask the machine, do the one step, record what it decided."""
+        do = first
         for _ in range(MAX_STEPS):
-            state = pay.state
-            if state.final:
+            do = do or machine.next_step(pay.state, pay.error_code)
+            if do is None:
+                return pay  # final
+            heard = await self._steps[do.step](pay, do, biller, wallet_account_id)
+            decision = machine.decide(pay.state, do, heard)
+            pay = await self._record(pay, decision)
+            if decision.stop:
                 return pay
-            if state is PayState.RECEIVED:
-                pay = await self._reserve(pay, biller, wallet_account_id)
-                fresh_send = pay.state is PayState.SENT
-            elif state is PayState.RESERVED:
-                pay = await self._store.move(pay, PayState.SENT)
-                fresh_send = True
-            elif state is PayState.SENT and fresh_send:
-                pay = await self._send(pay, biller)
-            elif state in (PayState.SENT, PayState.UNKNOWN):
-                before = pay
-                pay = await self._inquire(pay, biller)
-                if pay is before:
-                    return pay  # still unknown: the terminal hears "pending"
-            elif state is PayState.REVERSING:
-                before = pay
-                pay = await self._reverse(pay, biller)
-                if pay is before:
-                    return pay  # the reversal goes again later (store-and-forward)
-            elif state is PayState.CONFIRMED:
-                pay = await self._post(pay, pay.biller_txn_id)
-            elif state is PayState.REJECTED:
-                pay = await self._void(pay, pay.error_code or "biller_rejected")
+            do = decision.then
         raise AssertionError(f"pay {pay.id} did not settle in {MAX_STEPS} steps")
 
-    async def _reserve(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
+    async def _record(self, pay: Pay, decision: Decision) -> Pay:
+        if decision.case is not None:
+            await self._open_case(pay, decision)
+        if decision.record is None:
+            return pay
+        if decision.record is PayState.REVERSING:
+            log.warning("reversing pay: %s", decision.reason, extra=pay_fields(pay))
+        fields = {
+            "error_code": decision.reason.value if decision.reason else None,
+            "biller_code": decision.biller_code,
+            "biller_txn_id": decision.biller_txn_id,
+        }
+        return await self._store.move(
+            pay, decision.record, **{k: v for k, v in fields.items() if v is not None}
+        )
+
+    async def _open_case(self, pay: Pay, decision: Decision) -> None:
+        if decision.case is Case.NOT_REVERSIBLE:
+            log.warning("biller will not reverse: posted, case opened", extra=pay_fields(pay))
+            detail = f"biller {pay.biller_id} refused to reverse txn {pay.id} ({pay.error_code})"
+            action = "none: posted as the biller applied it; check what the agent was told"
+        else:
+            log.error("biller applied a pay whose hold was voided", extra=pay_fields(pay))
+            detail = f"biller {pay.biller_id} applied txn {pay.id} after its hold was voided"
+            action = "force_post: recover the amount from the agent's wallet"
+        await self._store.open_case("success_after_reversal", pay, detail, action)
+
+    # -- the steps: each does one side effect and says what it heard ----------------
+
+    async def _hold(self, pay: Pay, do: Do, biller: Biller, wallet_account_id: int) -> Heard:
         try:
             await self._ledger.reserve(
                 pay_key(pay.terminal_id, pay.terminal_ref),
@@ -197,56 +226,85 @@ class PayFlow:
                 timeout_s=self._hold_timeout_s,
             )
         except InsufficientFunds:
-            return await self._store.move(pay, PayState.VOIDED, error_code="insufficient_funds")
-        return await self._store.move(pay, PayState.SENT)  # the intent, before the call
+            return Heard(Answer.NO_FUNDS)
+        return Heard(Answer.DONE)
 
-    async def _send(self, pay: Pay, biller: Biller) -> Pay:
+    async def _mark_sent(self, pay: Pay, do: Do, biller: Biller, wallet: int) -> Heard:
+        return Heard(Answer.DONE)  # the record is the step
+
+    async def _send(self, pay: Pay, do: Do, biller: Biller, wallet: int) -> Heard:
         payment = BillerPayment(pay.id, pay.consumer_account, pay.amount_paise, pay.terminal_ref)
         try:
             receipt = await biller.connector.pay(payment)
         except BillerRejected as exc:
-            return await self._void(pay, exc.reason)
+            return Heard(Answer.REFUSED, biller_code=exc.reason)
         except UnknownConsumer:
-            return await self._void(pay, "unknown_consumer")
+            return Heard(Answer.NO_SUCH_CONSUMER)
         except BillerUnavailable:
-            # The request never left: nothing can have been applied.
-            return await self._void(pay, "biller_unavailable")
+            return Heard(Answer.NOT_SENT)  # the request never left
         except OutcomeUnknown as exc:
             log.info("pay outcome unknown: %s", exc, extra=pay_fields(pay))
-            return await self._store.move(pay, PayState.UNKNOWN)
-        if not self._receipt_is_for(pay, receipt):
-            return await self._store.move(pay, PayState.UNKNOWN)  # ask its status
-        return await self._post(pay, receipt.biller_txn_id)
+            return Heard(Answer.NO_ANSWER)
+        return self._applied(pay, receipt)
 
     @staticmethod
-    def _receipt_is_for(pay: Pay, receipt: BillerReceipt) -> bool:
-        """A biller's "applied" for another account or amount is no success: the pay's
-        outcome is unknown until its status says otherwise, and reversed at its
-        deadline if it never does (never posted as it stands)."""
+    def _applied(pay: Pay, receipt: BillerReceipt) -> Heard:
+        """A biller's "applied" for another account or amount is no success (rule 4)."""
         why = receipt.differs_from(pay.consumer_account, pay.amount_paise)
         if why is not None:
             log.warning("biller's answer is not for this pay: %s", why, extra=pay_fields(pay))
-        return why is None
+            return Heard(Answer.MISMATCH)
+        return Heard(Answer.APPLIED, biller_txn_id=receipt.biller_txn_id)
 
-    async def _inquire(self, pay: Pay, biller: Biller) -> Pay:
+    async def _inquire(self, pay: Pay, do: Do, biller: Biller, wallet: int) -> Heard:
         try:
             receipt = await biller.connector.status(pay.id)
         except (BillerUnavailable, OutcomeUnknown):
-            return await self._still_unknown(pay)
-        if receipt is not None:
-            if not self._receipt_is_for(pay, receipt):
-                return await self._still_unknown(pay)
-            return await self._post(pay, receipt.biller_txn_id)
-        # "Not found" now does not mean "never": it may still be on its way. Reverse
-        # it (the biller then refuses it if it arrives) before giving the money back.
-        return await self.start_reversal(pay, "not_applied_at_biller", biller)
+            return Heard(Answer.NO_ANSWER)
+        return Heard(Answer.NOT_FOUND) if receipt is None else self._applied(pay, receipt)
 
-    async def _still_unknown(self, pay: Pay) -> Pay:
-        if pay.state is PayState.SENT:
-            return await self._store.move(pay, PayState.UNKNOWN)
-        return pay
+    async def _check_hold(self, pay: Pay, do: Do, biller: Biller, wallet: int) -> Heard:
+        state = await self._ledger.state_of(pay_key(pay.terminal_id, pay.terminal_ref))
+        if state is TransferState.POSTED:
+            log.warning("hold already posted: posted, not reversed", extra=pay_fields(pay))
+            return Heard(Answer.HOLD_POSTED)
+        return Heard(Answer.HOLD_NOT_POSTED)
 
-    async def reverse_at_deadline(self, pay: Pay, biller: Biller) -> Pay:
+    async def _find_txn(self, pay: Pay, do: Do, biller: Biller, wallet: int) -> Heard:
+        with contextlib.suppress(BillerUnavailable, OutcomeUnknown):
+            receipt = await biller.connector.status(pay.id)
+            if receipt is not None:
+                return Heard(Answer.APPLIED, biller_txn_id=receipt.biller_txn_id)
+        return Heard(Answer.NO_ANSWER)
+
+    async def _reverse(self, pay: Pay, do: Do, biller: Biller, wallet: int) -> Heard:
+        try:
+            await biller.connector.reverse(pay.id)
+        except NotReversible as exc:
+            return Heard(Answer.WILL_NOT_REVERSE, biller_txn_id=exc.biller_txn_id)
+        except (BillerRejected, BillerUnavailable, OutcomeUnknown):
+            return Heard(Answer.NO_ANSWER)  # no acknowledgement: sent again later
+        log.info("reversal acknowledged: voided", extra=pay_fields(pay))
+        return Heard(Answer.ACKNOWLEDGED)
+
+    async def _post(self, pay: Pay, do: Do, biller: Biller, wallet: int) -> Heard:
+        try:
+            await self._ledger.post(pay_key(pay.terminal_id, pay.terminal_ref))
+        except AlreadyResolved:
+            return Heard(Answer.HOLD_GONE)
+        return Heard(Answer.DONE)
+
+    async def _void(self, pay: Pay, do: Do, biller: Biller, wallet: int) -> Heard:
+        await self._ledger.void(pay_key(pay.terminal_id, pay.terminal_ref))
+        return Heard(Answer.DONE)
+
+    async def _release(self, pay: Pay, do: Do, biller: Biller | None, wallet: int) -> Heard:
+        # Never held, or the hold was declined (insufficient funds): nothing to void.
+        with contextlib.suppress(UnknownTransfer, AlreadyResolved):
+            await self._ledger.void(pay_key(pay.terminal_id, pay.terminal_ref))
+        return Heard(Answer.DONE)
+
+    async def reverse_at_deadline(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Pay:
         """Recovery's decision for a pay still unknown at its deadline: reverse it.
 
         Taken under this pay's lock and from the stored state, never from recovery's
@@ -255,105 +313,27 @@ class PayFlow:
         reversed. Deciding outside the lock once let a pay be posted in the ledger
         by the inquiry and then reversed at the biller (found by the chaos run)."""
         async with self._sole_driver(pay.id):
-            stored = await self._store.get(pay.id)
-            assert stored is not None
-            if stored.state is not PayState.UNKNOWN:
-                return stored
-            return await self.start_reversal(stored, "unknown_at_deadline", biller)
-
-    async def start_reversal(self, pay: Pay, reason: str, biller: Biller) -> Pay:
-        """Record the decision to reverse (durable before the first reversal is sent)."""
-        if await self._hold_posted(pay):
-            return await self._posted_before_a_crash(pay, biller)
-        log.warning("reversing pay: %s", reason, extra=pay_fields(pay))
-        return await self._store.move(pay, PayState.REVERSING, error_code=reason)
-
-    async def _hold_posted(self, pay: Pay) -> bool:
-        key = pay_key(pay.terminal_id, pay.terminal_ref)
-        return await self._ledger.state_of(key) is TransferState.POSTED
-
-    async def _posted_before_a_crash(self, pay: Pay, biller: Biller) -> Pay:
-        """The ledger already posted this pay's hold: a driver had the biller's receipt
-        and posted it, then its process died before recording the pay as posted. The
-        biller applied it; so is the pay, and no reversal may ever be sent for it (one
-        undid a payment at the biller in a chaos run, the agent's money stuck in the
-        payable). Its biller txn id went with the process: asked for again; if the
-        biller cannot say now, reconciliation matches the pay by switch txn id."""
-        log.warning("hold already posted: the pay is posted, not reversed", extra=pay_fields(pay))
-        receipt = None
-        with contextlib.suppress(BillerUnavailable, OutcomeUnknown):
-            receipt = await biller.connector.status(pay.id)
-        txn = receipt.biller_txn_id if receipt is not None else None
-        return await self._store.move(pay, PayState.POSTED, biller_txn_id=txn)
-
-    async def _reverse(self, pay: Pay, biller: Biller) -> Pay:
-        if await self._hold_posted(pay):  # decided before its posting was known
-            return await self._posted_before_a_crash(pay, biller)
-        try:
-            await biller.connector.reverse(pay.id)
-        except NotReversible as exc:
-            # Applied and the biller will not undo it: the money is at the biller, so
-            # the pay is posted; a person looks at why it had to be reversed.
-            log.warning("biller will not reverse: posted, case opened", extra=pay_fields(pay))
-            await self._store.open_case(
-                "success_after_reversal",
-                pay,
-                f"biller {pay.biller_id} refused to reverse txn {pay.id} ({pay.error_code})",
-                "none: posted as the biller applied it; check what the agent was told",
-            )
-            return await self._post(pay, exc.biller_txn_id)  # None: the biller did not say
-        except (BillerRejected, BillerUnavailable, OutcomeUnknown):
-            return pay  # no acknowledgement: the reversal goes again later
-        log.info("reversal acknowledged: voided", extra=pay_fields(pay))
-        return await self._void(pay, pay.error_code or "reversed")
+            stored = await self._reload(pay)
+            first = machine.at_deadline(stored.state)
+            return await self._drive(stored, biller, wallet_account_id, first)
 
     async def expire(self, pay: Pay) -> Pay:
         """Cancel a pay that never reached the biller (received or reserved), and give
-        its hold back if it was taken.
+        its hold back if it was taken (the machine's rule 5).
 
         Decided under this pay's lock from the stored state: a driver may have held
         the lock while recovery waited for it (a ledger that stalled past
         ``recovery_idle_s``) and sent the pay on; then it is no longer ours to cancel
-        and the stored pay is returned for recovery to drive. The pay is recorded as
-        voided *before* its hold is voided: a driver in another process that still
-        holds an older copy can then no longer move it to ``sent`` (its guarded move
-        fails), so nothing is sent for a pay whose money went back. A hold that
-        reaches the ledger after this is given back by recovery's orphan sweep.
+        and the stored pay is returned for recovery to drive. A hold that reaches the
+        ledger after this is given back by recovery's orphan sweep.
         """
         async with self._sole_driver(pay.id):
             stored = await self._reload(pay)
-            if stored.state not in (PayState.RECEIVED, PayState.RESERVED):
+            decision = machine.expire(stored.state)
+            if decision is None:
                 return stored
-            voided = await self._store.move(stored, PayState.VOIDED, error_code="expired")
-            # Never held, or the hold was declined (insufficient funds): nothing to void.
-            with contextlib.suppress(UnknownTransfer, AlreadyResolved):
-                await self._ledger.void(pay_key(pay.terminal_id, pay.terminal_ref))
+            voided = await self._record(stored, decision)
+            assert decision.then is not None
+            heard = await self._release(voided, decision.then, None, 0)
+            machine.decide(voided.state, decision.then, heard)
             return voided
-
-    async def _post(self, pay: Pay, biller_txn_id: str | None) -> Pay:
-        key = pay_key(pay.terminal_id, pay.terminal_ref)
-        try:
-            await self._ledger.post(key)
-        except AlreadyResolved:
-            return await self._applied_after_void(pay, biller_txn_id)
-        return await self._store.move(pay, PayState.POSTED, biller_txn_id=biller_txn_id)
-
-    async def _applied_after_void(self, pay: Pay, biller_txn_id: str | None) -> Pay:
-        """The biller applied a pay whose hold the ledger had already voided (only its
-        safety-net deadline, ``hold_timeout_s``, does that to a pay still in flight):
-        the agent has the money back while the biller has it too. No second movement
-        is made on a guess: the pay ends voided, as its money did, and a case asks
-        finance to recover the amount (force-post)."""
-        log.error("biller applied a pay whose hold was voided: case opened", extra=pay_fields(pay))
-        await self._store.open_case(
-            "success_after_reversal",
-            pay,
-            f"biller {pay.biller_id} applied txn {pay.id} (biller txn {biller_txn_id}) "
-            "after its hold was voided",
-            "force_post: recover the amount from the agent's wallet",
-        )
-        return await self._store.move(pay, PayState.VOIDED, error_code="applied_after_void")
-
-    async def _void(self, pay: Pay, error_code: str) -> Pay:
-        await self._ledger.void(pay_key(pay.terminal_id, pay.terminal_ref))
-        return await self._store.move(pay, PayState.VOIDED, error_code=error_code)

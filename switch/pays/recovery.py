@@ -134,8 +134,9 @@ class Recovery:
                     log.error("biller %s is not configured", pay.biller_id, extra=pay_fields(pay))
                     return
                 if pay.state is PayState.UNKNOWN and self._past_deadline(pay):
-                    pay = await self._flow.reverse_at_deadline(pay, biller)
-                pay = await self._flow.drive(pay, biller, wallet_account_id)
+                    pay = await self._flow.reverse_at_deadline(pay, biller, wallet_account_id)
+                else:
+                    pay = await self._flow.drive(pay, biller, wallet_account_id)
         except Exception:
             log.exception("recovering the pay failed; tried again later", extra=pay_fields(pay))
             self._count("error")

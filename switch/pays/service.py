@@ -15,6 +15,7 @@ from typing import Any
 from switch.ledger import LedgerBusy, LedgerUnavailable
 from switch.pays.flow import Biller, PayFlow
 from switch.pays.limits import WalletPolicy
+from switch.pays.machine import terminal_code
 from switch.pays.states import PayState
 from switch.pays.store import Pay, PayStore
 from switch.protocols.billers.base import (
@@ -223,7 +224,9 @@ def pay_result(pay: Pay) -> dict[str, Any]:
         }
     elif pay.state is PayState.VOIDED:
         body["status"] = "failed"
-        body["code"] = pay.error_code or "failed"
+        body["code"] = terminal_code(pay.error_code)
+        if pay.biller_code:
+            body["biller_code"] = pay.biller_code
     else:
         body["status"] = "pending"
     return body

@@ -43,6 +43,7 @@ class Pay:
     updated_at: dt.datetime
     lease_until: dt.datetime | None = None
     lease_owner: str | None = None
+    biller_code: str | None = None  # a biller's own refusal code (error_code: ours)
 
     def leased_to_another(self, me: str) -> bool:
         """Another switch process holds this pay's lease (it is driving it)."""
@@ -96,6 +97,7 @@ class _Move:
     new: PayState
     error_code: str | None
     biller_txn_id: str | None
+    biller_code: str | None
     sms: str | None
 
 
@@ -122,12 +124,14 @@ SELECT p.*, false FROM input i
 
 MOVES_SQL = """
 WITH input AS (
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-        AS i(id, old_state, new_state, error_code, biller_txn_id, sms)
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::text[])
+        AS i(id, old_state, new_state, error_code, biller_txn_id, sms, biller_code)
 ), moved AS (
     UPDATE pays p SET state = i.new_state, updated_at = now(),
            error_code = coalesce(i.error_code, p.error_code),
-           biller_txn_id = coalesce(i.biller_txn_id, p.biller_txn_id)
+           biller_txn_id = coalesce(i.biller_txn_id, p.biller_txn_id),
+           biller_code = coalesce(i.biller_code, p.biller_code)
       FROM input i
      WHERE p.id = i.id AND p.state = i.old_state
     RETURNING p.*, i.sms
@@ -213,9 +217,13 @@ class PayStore:
         """Move ``pay`` from the state we saw to ``new``; a final move with a
         depositor mobile also queues the SMS, in the same statement."""
         check_transition(pay.state, new)
+        assert set(fields) <= {"error_code", "biller_txn_id", "biller_code"}, fields
         error_code, biller_txn = fields.get("error_code"), fields.get("biller_txn_id")
-        sms = sms_text(pay, new, error_code, biller_txn) if new.final and pay.mobile else None
-        return await self._moves.submit(_Move(pay, new, error_code, biller_txn, sms))
+        biller_code = fields.get("biller_code")
+        sms = None
+        if new.final and pay.mobile:
+            sms = sms_text(pay, new, biller_code or error_code, biller_txn)
+        return await self._moves.submit(_Move(pay, new, error_code, biller_txn, biller_code, sms))
 
     async def _apply_claims(self, claims: Sequence[_Claim]) -> list[tuple[Pay, bool] | Exception]:
         # One row per (terminal, ref): a retry racing its original shares the answer.
@@ -270,6 +278,7 @@ class PayStore:
             [m.error_code for m in moves],
             [m.biller_txn_id for m in moves],
             [m.sms for m in moves],
+            [m.biller_code for m in moves],
         )
         moved = {r["id"]: pay_from_row(r) for r in rows}
         if self.on_final is not None:
@@ -373,4 +382,5 @@ def pay_from_row(row: asyncpg.Record) -> Pay:
         updated_at=row["updated_at"],
         lease_until=row["lease_until"],
         lease_owner=row["lease_owner"],
+        biller_code=row["biller_code"],
     )

@@ -118,7 +118,8 @@ async def test_a_bill_already_paid_is_refused_and_refunded(world: World) -> None
             "pay", ref="P2", biller="UPPCL", account=account, amount_paise=100_00, mobile=MOBILE
         )
     assert first["status"] == "success" and bill["amount_paise"] == 0
-    assert (second["status"], second["code"]) == ("failed", "bill_already_paid")
+    assert (second["status"], second["code"]) == ("failed", "biller_rejected")
+    assert second["biller_code"] == "bill_already_paid"
     assert await wallet(world) == 50_000_00 - due
     [sms] = await sms_to(world, MOBILE, 1)
     assert "bill already paid" in sms
@@ -147,10 +148,12 @@ async def test_partial_and_over_payment_rules(world: World) -> None:
             "pay", ref="B2", biller="JALSEWA", account=wt, amount_paise=wt_due - 100
         )
     assert part["status"] == "success" and rest == el_due - 100_00
-    assert (too_much["status"], too_much["code"]) == ("failed", "amount_too_high")
+    assert (too_much["status"], too_much["code"]) == ("failed", "biller_rejected")
+    assert too_much["biller_code"] == "amount_too_high"
     assert advance["status"] == "success"
     assert bill["amount_paise"] == 0 and world.discom.consumers[el].amount_due_paise == -500_00
-    assert (wt_over["status"], wt_over["code"]) == ("failed", "amount_too_high")
+    assert (wt_over["status"], wt_over["code"]) == ("failed", "biller_rejected")
+    assert wt_over["biller_code"] == "amount_too_high"
     assert wt_part["status"] == "success" and world.water.consumers[wt].amount_due_paise == 100
 
 
@@ -241,7 +244,7 @@ async def test_a_biller_that_answers_garbage_is_asked_not_assumed(
         assert result["status"] == "success"
         assert await wallet(world) == 50_000_00 - 100_00
     else:
-        assert (result["status"], result["code"]) == ("failed", "not_applied_at_biller")
+        assert (result["status"], result["code"]) == ("failed", "reversed")
         assert await wallet(world) == 50_000_00
     assert len(world.discom.payments) == (1 if applied else 0)
 

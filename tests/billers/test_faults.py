@@ -47,14 +47,15 @@ async def pay_with(world: World, kind: str, **fault: Any) -> tuple[dict[str, Any
     return first, last
 
 
-# (kind, extra fault settings, the biller applied it?, final status, final code)
+# (kind, extra fault settings, the biller applied it?, final status, final code: a pay
+# the biller never had is reversed, and the terminal hears "reversed")
 CASES = [
     ("latency", {"latency_ms": [200, 300]}, True, "success", None),
-    ("hang", {}, False, "failed", "not_applied_at_biller"),
+    ("hang", {}, False, "failed", "reversed"),
     ("lose_reply", {}, True, "success", None),
-    ("error_5xx", {}, False, "failed", "not_applied_at_biller"),
+    ("error_5xx", {}, False, "failed", "reversed"),
     ("garbage", {}, True, "success", None),
-    ("reset", {}, False, "failed", "not_applied_at_biller"),
+    ("reset", {}, False, "failed", "reversed"),
     ("duplicate_reply", {}, True, "success", None),
     ("slow_drip", {"drip_ms": 20}, True, "success", None),
 ]
@@ -90,7 +91,7 @@ async def test_a_biller_that_is_down_is_unavailable_then_resolved(world: World) 
         assert await wallet(world) == 50_000_00 - AMOUNT  # still held
         world.discom.faults.clear()  # the biller comes back
         last = await final(conn, "DOWN")
-    assert (last["status"], last["code"]) == ("failed", "not_applied_at_biller")
+    assert (last["status"], last["code"]) == ("failed", "reversed")
     assert await wallet(world) == 50_000_00 and world.discom.payments == {}
 
 

@@ -187,7 +187,7 @@ async def test_a_biller_that_keeps_naming_another_amount_gets_reversed(world: Wo
             "pay", ref="SKEW", biller="UPPCL", account=discom_account(1, 61), amount_paise=AMOUNT
         )
         last = await final(conn, "SKEW")
-    assert (last["status"], last["code"]) == ("failed", "unknown_at_deadline")
+    assert (last["status"], last["code"]) == ("failed", "reversed")
     assert applied(world) == [] and await wallet(world) == 50_000_00
     assert len(world.discom.payments) == 1  # applied once, then reversed
 

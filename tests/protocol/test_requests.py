@@ -95,7 +95,9 @@ async def test_a_rejected_pay_refunds_the_wallet(
             "pay", ref="REJ", biller="UPPCL", account="1234567899", amount_paise=500_00
         )
         status = await conn.request("status", ref="REJ")
-    assert (result["status"], result["code"]) == ("failed", "account_disconnected")
+    # The switch's own code, the biller's beside it (never in its place).
+    assert (result["status"], result["code"]) == ("failed", "biller_rejected")
+    assert result["biller_code"] == "account_disconnected"
     assert status["status"] == "failed"
     assert await wallet(switch, terminals[0]) == 10_000_00
     assert (await switch.ledger.account_by_code("biller:UPPCL")).balance_paise == 0
