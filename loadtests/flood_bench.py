@@ -24,7 +24,6 @@ import argparse
 import json
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -132,7 +131,7 @@ async def flood_figures(
     result["baseline"] = await sample_terminal(creds, samples)
     with tempfile.TemporaryDirectory() as tmp:
         counted = Path(tmp) / "opened"
-        flood = subprocess.Popen(
+        flood = await trio.lowlevel.open_process(
             [
                 sys.executable,
                 "-m",
@@ -154,8 +153,9 @@ async def flood_figures(
             result["flood_s"] = round(time.perf_counter() - t0, 1)
         finally:
             flood.terminate()
-            flood.wait(timeout=30)
-        result["flood_connections_opened"] = int(counted.read_text() or 0)
+            with trio.move_on_after(30):
+                await flood.wait()
+        result["flood_connections_opened"] = int(await trio.Path(counted).read_text() or 0)
     return result
 
 
@@ -165,7 +165,7 @@ async def hold(port: int, sockets: int, addresses: int, count_file: Path) -> Non
     async with trio.open_nursery() as nursery:
         nursery.start_soon(hold_silent, port, sockets, addresses, opened)
         while True:
-            count_file.write_text(str(opened[0]))
+            await trio.Path(count_file).write_text(str(opened[0]))
             await trio.sleep(0.5)
 
 

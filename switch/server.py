@@ -164,7 +164,7 @@ async def _start_pays(
         background=nursery,
         max_driving=cfg.pays.max_driving,
     )
-    recovery = Recovery(db, store, flow, ledger, billers, cfg.pays)
+    recovery = Recovery(store, flow, ledger, billers, cfg.pays)
     supervisor.start("recovery", recovery.run)
     return store, flow, recovery, policy
 

@@ -32,6 +32,13 @@ The rules, each beside the code that keeps it:
 7. **The biller applied what the ledger already voided** (only the hold's safety-net
    deadline does that): the pay ends ``voided`` as its money did, and a case asks a
    person to recover the amount. No second money movement is made on a guess.
+8. **"Applied" is recorded (``confirmed``) before the hold is posted.** The record is
+   a guarded move from the state the driver saw, so of two drivers racing on one pay
+   (one heard "applied", the other "not found" a moment earlier and decided to
+   reverse) exactly one wins: the reverser's ``reversing`` record makes the poster's
+   ``confirmed`` fail, or the other way round. Posting straight after "applied" let a
+   reversal be sent for a pay whose hold was being posted (found by the simulation:
+   the switch posted, the biller reversed).
 """
 
 from __future__ import annotations
@@ -240,8 +247,9 @@ def _void(reason: VoidReason) -> Rule:
     return rule
 
 
-def _post(state: PayState, do: Do, heard: Heard) -> Decision:
-    return Decision(then=Do(Step.POST, biller_txn_id=heard.biller_txn_id))  # rule 2
+def _confirm(state: PayState, do: Do, heard: Heard) -> Decision:
+    # Rule 8: the guarded record first; then next_step(confirmed) posts (rule 2).
+    return Decision(record=S.CONFIRMED, biller_txn_id=heard.biller_txn_id)
 
 
 def _unknown(state: PayState, do: Do, heard: Heard) -> Decision:
@@ -313,7 +321,7 @@ _RULES: dict[Step, dict[Answer, Rule]] = {
     Step.HOLD: {A.DONE: _record_sent_then_send, A.NO_FUNDS: _no_funds},
     Step.MARK_SENT: {A.DONE: _record_sent_then_send},
     Step.SEND: {
-        A.APPLIED: _post,
+        A.APPLIED: _confirm,
         A.MISMATCH: _unknown,
         A.NO_ANSWER: _unknown,
         A.REFUSED: _void(VoidReason.BILLER_REJECTED),
@@ -321,7 +329,7 @@ _RULES: dict[Step, dict[Answer, Rule]] = {
         A.NOT_SENT: _void(VoidReason.BILLER_UNAVAILABLE),
     },
     Step.INQUIRE: {
-        A.APPLIED: _post,
+        A.APPLIED: _confirm,
         A.MISMATCH: _unknown,
         A.NO_ANSWER: _unknown,
         A.NOT_FOUND: _reverse_unless_posted,  # rule 4

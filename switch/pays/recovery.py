@@ -25,60 +25,31 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import trio
 
 from switch.config import PaysConfig
-from switch.db.database import Database
 from switch.ledger import AlreadyResolved, Ledger, UnknownTransfer, pay_key
 from switch.ops.logs import pay_fields
 from switch.pays.flow import Biller, PayFlow
 from switch.pays.states import PayState
-from switch.pays.store import Pay, PayStore, pay_from_row
+from switch.pays.store import Pay, PayStore
 
 log = logging.getLogger("switch.recovery")
-
-LEASE_SQL = """
-UPDATE pays p SET attempts = attempts + 1, lease_owner = $5,
-       lease_until = now() + make_interval(
-           secs => least($2::float8 * power(2, attempts), $3::float8))
-  FROM agents a
- WHERE a.id = p.agent_id
-   AND p.id IN (SELECT id FROM pays
-                 WHERE state NOT IN ('posted', 'voided')
-                   AND updated_at < now() - make_interval(secs => $4::float8)
-                   AND (lease_until IS NULL OR lease_until < now())
-                 ORDER BY updated_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-RETURNING p.*, a.wallet_account_id
-"""
-
-
-# Pending pay holds whose pay is final. The key is pay:<terminal>:<ref> (neither part
-# contains ':'), so the pay is found through its unique (terminal_id, terminal_ref).
-ORPHAN_HOLDS_SQL = """
-SELECT p.terminal_id, p.terminal_ref, p.state
-  FROM transfers t
-  JOIN pays p ON p.terminal_id = split_part(t.idem_key, ':', 2)
-             AND p.terminal_ref = split_part(t.idem_key, ':', 3)
- WHERE t.state = 1 AND t.idem_key LIKE 'pay:%'
-   AND p.state IN ('posted', 'voided')
-   AND t.created_at < now() - make_interval(secs => $2::float8)
- LIMIT $1
-"""
 
 
 class Recovery:
     def __init__(
         self,
-        db: Database,
         store: PayStore,
         flow: PayFlow,
         ledger: Ledger,
         billers: Mapping[str, Biller],
         cfg: PaysConfig,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        self._db = db
+        self._now = now
         self._store = store
         self._flow = flow
         self._ledger = ledger
@@ -96,32 +67,27 @@ class Recovery:
         """Lease and drive one batch of stale pays; return how many were leased."""
         cfg = self._cfg
         idle = cfg.recovery_idle_s if idle_s is None else idle_s
-        rows = await self._db.fetch(
-            LEASE_SQL,
-            cfg.recovery_batch,
-            cfg.inquiry_backoff_base_s,
-            cfg.inquiry_backoff_max_s,
-            idle,
-            self._store.process_id,
+        leased = await self._store.lease_stale(
+            cfg.recovery_batch, cfg.inquiry_backoff_base_s, cfg.inquiry_backoff_max_s, idle
         )
         async with trio.open_nursery() as nursery:
-            for row in rows:
-                nursery.start_soon(self._recover, pay_from_row(row), row["wallet_account_id"])
+            for pay, wallet_account_id in leased:
+                nursery.start_soon(self._recover, pay, wallet_account_id)
         await self.resolve_orphan_holds(idle)
-        return len(rows)
+        return len(leased)
 
     async def resolve_orphan_holds(self, idle_s: float) -> int:
         """Bring pending holds of final pays in line with their pay (see above)."""
-        rows = await self._db.fetch(ORPHAN_HOLDS_SQL, self._cfg.recovery_batch, idle_s)
-        for row in rows:
-            key = pay_key(row["terminal_id"], row["terminal_ref"])
+        orphans = await self._store.final_pays_with_pending_holds(self._cfg.recovery_batch, idle_s)
+        for terminal_id, terminal_ref, state in orphans:
+            key = pay_key(terminal_id, terminal_ref)
             with contextlib.suppress(AlreadyResolved, UnknownTransfer):
-                if row["state"] == PayState.POSTED:
+                if state is PayState.POSTED:
                     await self._ledger.post(key)
                 else:
                     await self._ledger.void(key)
-            self._count(f"orphan_hold_{row['state']}")
-        return len(rows)
+            self._count(f"orphan_hold_{state.value}")
+        return len(orphans)
 
     async def _recover(self, pay: Pay, wallet_account_id: int) -> None:
         try:
@@ -144,7 +110,7 @@ class Recovery:
         self._count(pay.state.value)
 
     def _past_deadline(self, pay: Pay) -> bool:
-        age = dt.datetime.now(dt.UTC) - pay.created_at
+        age = self._now() - pay.created_at
         return age.total_seconds() > self._cfg.unknown_deadline_s
 
     def _count(self, outcome: str) -> None:

@@ -144,6 +144,35 @@ SELECT * FROM moved
 """
 
 
+LEASE_SQL = """
+UPDATE pays p SET attempts = attempts + 1, lease_owner = $5,
+       lease_until = now() + make_interval(
+           secs => least($2::float8 * power(2, attempts), $3::float8))
+  FROM agents a
+ WHERE a.id = p.agent_id
+   AND p.id IN (SELECT id FROM pays
+                 WHERE state NOT IN ('posted', 'voided')
+                   AND updated_at < now() - make_interval(secs => $4::float8)
+                   AND (lease_until IS NULL OR lease_until < now())
+                 ORDER BY updated_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+RETURNING p.*, a.wallet_account_id
+"""
+
+
+# Pending pay holds whose pay is final. The key is pay:<terminal>:<ref> (neither part
+# contains ':'), so the pay is found through its unique (terminal_id, terminal_ref).
+ORPHAN_HOLDS_SQL = """
+SELECT p.terminal_id, p.terminal_ref, p.state
+  FROM transfers t
+  JOIN pays p ON p.terminal_id = split_part(t.idem_key, ':', 2)
+             AND p.terminal_ref = split_part(t.idem_key, ':', 3)
+ WHERE t.state = 1 AND t.idem_key LIKE 'pay:%'
+   AND p.state IN ('posted', 'voided')
+   AND t.created_at < now() - make_interval(secs => $2::float8)
+ LIMIT $1
+"""
+
+
 class PayStore:
     """Pay records, written in group-committed batches once ``run`` is started."""
 
@@ -303,6 +332,25 @@ class PayStore:
             detail,
             action,
         )
+
+    async def lease_stale(
+        self, limit: int, backoff_base_s: float, backoff_max_s: float, idle_s: float
+    ) -> list[tuple[Pay, int]]:
+        """Lease up to ``limit`` pays not final and untouched for ``idle_s`` to this
+        process, each for a backoff that doubles with its attempts; with each, its
+        agent's wallet account."""
+        rows = await self._db.fetch(
+            LEASE_SQL, limit, backoff_base_s, backoff_max_s, idle_s, self.process_id
+        )
+        return [(pay_from_row(r), int(r["wallet_account_id"])) for r in rows]
+
+    async def final_pays_with_pending_holds(
+        self, limit: int, idle_s: float
+    ) -> list[tuple[str, str, PayState]]:
+        """(terminal, ref, state) of final pays whose hold is still pending after
+        ``idle_s``: the hold is to be resolved to match the pay."""
+        rows = await self._db.fetch(ORPHAN_HOLDS_SQL, limit, idle_s)
+        return [(r["terminal_id"], r["terminal_ref"], PayState(r["state"])) for r in rows]
 
     async def get(self, pay_id: int) -> Pay | None:
         row = await self._db.fetchrow("SELECT * FROM pays WHERE id = $1", pay_id)
