@@ -95,15 +95,15 @@ async def running_switch(
         )
         deps = TerminalDeps(identity, cfg.terminals, db, service, metrics=metrics)
         live = LiveStats(
-            deps.stats,
+            deps,
             ledger,
             billers,
-            notifier.stats if notifier else None,
+            notifier,
             recovery,
             settlement,
-            policy.day_spend.stats,
-            supervisor.statistics(),
-            deps.gate.statistics(),
+            policy.day_spend,
+            supervisor,
+            deps.gate,
         )
         metrics.watch(lambda: live)
         try:

@@ -20,7 +20,7 @@ from switch.actors.breaker import BreakerPolicy, CircuitBreaker
 from switch.config import BillerConfig
 from switch.ledger import AccountKind, Ledger
 from switch.ops.metrics import SwitchMetrics
-from switch.pays.flow import Biller
+from switch.pays.flow import Biller, GateStatistics
 from switch.protocols.billers.base import (
     Bill,
     BillerBusy,
@@ -68,6 +68,17 @@ class BillerActor:
     def unavailable(self) -> bool:
         """The breaker is open: new pays are refused before anything is held."""
         return self.breaker.refusing
+
+    def refusal(self) -> str | None:
+        """Whether a new pay or fetch is refused before it starts, and why."""
+        if self.unavailable:
+            return "unavailable"
+        return "busy" if self.saturated else None
+
+    def statistics(self) -> GateStatistics:
+        return GateStatistics(
+            self.breaker.state.value, self.breaker.opened, self.busy_refusals, self.breaker_refusals
+        )
 
     async def fetch_bill(self, account: str) -> Bill:
         return await self._call(self.connector.fetch_bill, account, guarded=True)
@@ -118,9 +129,7 @@ class BillerActor:
         return result
 
     async def aclose(self) -> None:
-        close = getattr(self.connector, "aclose", None)
-        if close is not None:
-            await close()
+        await self.connector.aclose()
 
 
 def make_connector(cfg: BillerConfig) -> Connector:
@@ -149,5 +158,5 @@ async def open_billers(
         # What the biller owes back (refunds from reconciliation): docs/settlement.md.
         await ledger.open_account(AccountKind.RECEIVABLE, f"receivable:{cfg.id}", cfg.name)
         actor = BillerActor(cfg, make_connector(cfg), metrics)
-        billers[cfg.id] = Biller(cfg.id, cfg.name, actor, account.id)
+        billers[cfg.id] = Biller(cfg.id, cfg.name, actor, account.id, gate=actor)
     return billers

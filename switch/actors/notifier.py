@@ -49,6 +49,9 @@ class Notifier:
         self._cfg = cfg
         self.stats = NotifierStats()
 
+    def statistics(self) -> NotifierStats:
+        return self.stats
+
     async def run(self) -> None:
         client = HttpClient(self._cfg.endpoint, max_connections=16, timeout_s=self._cfg.timeout_s)
         try:

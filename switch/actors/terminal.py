@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +34,7 @@ from switch.db.database import Database
 from switch.ledger import LedgerUnavailable
 from switch.ops.metrics import SwitchMetrics
 from switch.pays.service import RequestFailed, TerminalContext, TerminalService
+from switch.protocols.terminal.answers import MAX_MESSAGE_CHARS, check_answer
 from switch.protocols.terminal.errors import ErrorCode, ProtocolError
 from switch.protocols.terminal.session import (
     NEED_DATA,
@@ -135,6 +135,9 @@ class TerminalDeps:
 
     def __post_init__(self) -> None:
         self.gate = ConnectionGate(self.cfg)
+
+    def statistics(self) -> TerminalStats:
+        return self.stats
 
 
 class TerminalSession:
@@ -255,16 +258,14 @@ class TerminalSession:
         self.terminal_id, self.agent_id = event.terminal_id, access.agent_id
         self._deps.gate.authenticated(self.peer_ip)  # its place among pending is free
         self._deps.registry.register(event.terminal_id, self)
-        await self._write(
-            self._proto.send(
-                {
-                    "type": "welcome",
-                    "terminal": access.terminal_id,
-                    "agent": access.agent_id,
-                    "time_ms": int(time.time() * 1000),
-                }
-            )
-        )
+        welcome = {
+            "type": "welcome",
+            "terminal": access.terminal_id,
+            "agent": access.agent_id,
+            "time_ms": int(time.time() * 1000),
+        }
+        check_answer(welcome)
+        await self._write(self._proto.send(welcome))
         return TerminalContext(access.terminal_id, access.agent_id, access.wallet_account_id)
 
     # -- reading -------------------------------------------------------------------
@@ -276,14 +277,7 @@ class TerminalSession:
                 return
             if isinstance(event, BadRequest):
                 self._count("bad", event.code.value)
-                await self._answer(
-                    {
-                        "type": "error",
-                        "code": event.code.value,
-                        "message": event.message,
-                        "rid": event.rid,
-                    }
-                )
+                await self._answer(_error(event.code, event.rid, event.message))
                 continue
             assert isinstance(event, Request)
             if event.type == "ping":
@@ -342,11 +336,10 @@ class TerminalSession:
 
     async def _handle(self, ctx: TerminalContext, req: Request) -> None:
         rid = req.fields["rid"]
-        handler: Callable[[TerminalContext, dict[str, Any]], Awaitable[dict[str, Any]]]
-        handler = getattr(self._deps.service, req.type)
+        assert req.typed is not None  # ping and bye never get here
         started = time.perf_counter()
         try:
-            body = await handler(ctx, req.fields)
+            body = await self._deps.service.handle(ctx, req.typed)
             body["rid"] = rid
             self._count(req.type, "ok")
         except RequestFailed as exc:
@@ -381,9 +374,10 @@ class TerminalSession:
             return
         async with self._send_lock:  # seq numbers must go out in order
             try:
+                check_answer(body)  # every answer as the protocol defines it, exactly
                 wire = self._proto.send(body)
-            except (TypeError, ValueError):  # a handler built an unencodable answer
-                log.exception("cannot encode %s answer", body.get("type"))
+            except (ProtocolError, TypeError, ValueError):  # a bug of ours: never sent
+                log.exception("answer %s is not the protocol's", body.get("type"))
                 wire = self._proto.send(_error(ErrorCode.INTERNAL_ERROR, body.get("rid")))
             with trio.move_on_after(self._cfg.send_timeout_s) as cs:
                 await self._stream.send_all(wire)
@@ -417,6 +411,6 @@ def _error(code: ErrorCode, rid: int | None, message: str = "") -> dict[str, Any
     return {
         "type": "error",
         "code": code.value,
-        "message": message or code.spec.meaning,
+        "message": (message or code.spec.meaning)[:MAX_MESSAGE_CHARS],
         "rid": rid,
     }

@@ -106,6 +106,9 @@ class Throttle:
         self._open_until = float("-inf")  # the breaker: no Redis call before this
         self.stats = ThrottleStats()
 
+    def statistics(self) -> ThrottleStats:
+        return self.stats
+
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect to Redis (if a URL is set); close the client when cancelled."""
         if self._url:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -28,16 +28,18 @@ from prometheus_client.registry import Collector
 
 from switch.ops.series import Buckets, Counts, families
 
+StatsT = TypeVar("StatsT", covariant=True)
+
 if TYPE_CHECKING:
     from switch.actors.gate import GateStatistics
     from switch.actors.notifier import NotifierStats
     from switch.actors.supervisor import SupervisorStatistics
     from switch.actors.terminal import TerminalStats
-    from switch.ledger import Ledger
+    from switch.ledger.batcher import BatcherStatistics
     from switch.pays.dayspend import DaySpendStats
     from switch.pays.flow import Biller
-    from switch.pays.recovery import Recovery
-    from switch.settlement.service import Settlement
+    from switch.pays.recovery import RecoveryStatistics
+    from switch.settlement.service import SettlementStats
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -196,19 +198,26 @@ class BillerCallTimer:
         m.biller_calls.inc(self.biller_id, self.operation, self.outcome)
 
 
+class Statistical(Protocol[StatsT]):
+    """Anything that counts for itself: ``statistics()`` returns its counters now (as
+    trio's primitives do). Metrics read every part of the switch through this."""
+
+    def statistics(self) -> StatsT: ...
+
+
 @dataclass
 class LiveStats:
-    """What the switch counts for itself, read at scrape time."""
+    """The parts of the switch whose own counters are read at scrape time."""
 
-    terminals: TerminalStats
-    ledger: Ledger
+    terminals: Statistical[TerminalStats]
+    ledger: Statistical[BatcherStatistics]
     billers: Mapping[str, Biller]
-    notifier: NotifierStats | None
-    recovery: Recovery
-    settlement: Settlement
-    day_spend: DaySpendStats | None = None
-    supervisor: SupervisorStatistics | None = None
-    gate: GateStatistics | None = None
+    notifier: Statistical[NotifierStats] | None
+    recovery: Statistical[RecoveryStatistics]
+    settlement: Statistical[SettlementStats]
+    day_spend: Statistical[DaySpendStats] | None = None
+    supervisor: Statistical[SupervisorStatistics] | None = None
+    gate: Statistical[GateStatistics] | None = None
 
 
 class _Observed(Collector):
@@ -235,8 +244,8 @@ class StatsCollector(Collector):
         live = self._live()
         if live is None:
             return
-        yield from _terminal_metrics(live.terminals)
-        yield from _ledger_metrics(live.ledger)
+        yield from _terminal_metrics(live.terminals.statistics())
+        yield from _ledger_metrics(live.ledger.statistics())
         yield from _biller_metrics(live.billers)
         yield from _background_metrics(live)
 
@@ -281,8 +290,7 @@ def _terminal_metrics(stats: TerminalStats) -> Iterator[Metric]:
     yield _gauge("switch_terminal_sessions", "Authenticated sessions open now", stats.sessions_open)
 
 
-def _ledger_metrics(ledger: Ledger) -> Iterator[Metric]:
-    s = ledger.statistics()
+def _ledger_metrics(s: BatcherStatistics) -> Iterator[Metric]:
     yield _gauge("switch_ledger_queued", "Ledger requests waiting for a batch", s.queued)
     yield _counter("switch_ledger_requests", "Ledger requests applied", [], {(): s.requests})
     yield _counter(
@@ -301,18 +309,18 @@ def _biller_metrics(billers: Mapping[str, Biller]) -> Iterator[Metric]:
     )
     opened: dict[tuple[str, ...], int] = {}
     for biller_id, biller in sorted(billers.items()):
-        breaker = getattr(biller.connector, "breaker", None)
-        if breaker is None:
+        if biller.gate is None:
             continue
-        state.add_metric([biller_id], BREAKER_VALUE[breaker.state.value])
-        opened[(biller_id,)] = breaker.opened
+        stats = biller.gate.statistics()
+        state.add_metric([biller_id], BREAKER_VALUE[stats.breaker_state])
+        opened[(biller_id,)] = stats.breaker_opened
     yield state
     yield _counter("switch_biller_breaker_opened", "Times each breaker opened", ["biller"], opened)
 
 
 def _background_metrics(live: LiveStats) -> Iterator[Metric]:
     if live.notifier is not None:
-        n = live.notifier
+        n = live.notifier.statistics()
         yield _counter("switch_sms_sent", "SMS delivered to the gateway", [], {(): n.sent})
         yield _counter(
             "switch_sms_given_up", "SMS abandoned after max_attempts", [], {(): n.given_up}
@@ -321,9 +329,9 @@ def _background_metrics(live: LiveStats) -> Iterator[Metric]:
         "switch_recovery_pays",
         "Pays finished by recovery, by outcome",
         ["outcome"],
-        {(k,): v for k, v in live.recovery.recovered.items()},
+        {(k,): v for k, v in live.recovery.statistics().recovered.items()},
     )
-    st = live.settlement.stats
+    st = live.settlement.statistics()
     yield _counter(
         "switch_settlement_windows",
         "Settlement attempts by outcome (settled; waiting: pays in flight; failed)",
@@ -337,26 +345,28 @@ def _background_metrics(live: LiveStats) -> Iterator[Metric]:
         {(): st.recon_waiting},
     )
     if live.day_spend is not None:
-        yield from _day_limit_metrics(live.day_spend)
+        yield from _day_limit_metrics(live.day_spend.statistics())
     if live.gate is not None:
+        gate = live.gate.statistics()
         yield _counter(
             "switch_terminal_connections_refused",
             "Terminal connections closed on arrival: too many from one address, or too "
             "many handshakes pending",
             ["reason"],
-            {(r,): n for r, n in live.gate.refused.items()},
+            {(r,): n for r, n in gate.refused.items()},
         )
         yield _gauge(
             "switch_terminal_handshakes_pending",
             "Terminal connections still in their handshake",
-            live.gate.pending_handshakes,
+            gate.pending_handshakes,
         )
     if live.supervisor is not None:
+        restarts = live.supervisor.statistics().restarts
         yield _counter(
             "switch_task_restarts",
             "Long-lived tasks of the switch that failed and were started again, by task",
             ["task"],
-            {(task,): n for task, n in live.supervisor.restarts.items()},
+            {(task,): n for task, n in restarts.items()},
         )
 
 

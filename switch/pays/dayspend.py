@@ -128,6 +128,9 @@ class DaySpend:
         self._all_stale = False  # too many to list: every counter is re-seeded
         self._forgetting = trio.Lock()
 
+    def statistics(self) -> DaySpendStats:
+        return self.stats
+
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect (if a Redis URL is set), then batch admissions and give-backs."""
         if self._url:

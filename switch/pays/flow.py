@@ -18,6 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import outcome
 import trio
@@ -50,11 +51,34 @@ StepFn = Callable[["Pay", Do, "Biller", int], Awaitable[Heard]]
 
 
 @dataclass(frozen=True)
+class GateStatistics:
+    """A biller gate's state, in the shape every actor's ``statistics()`` has: plain
+    numbers and names, read by metrics without knowing the actor's type."""
+
+    breaker_state: str  # closed | half_open | open
+    breaker_opened: int  # times the breaker opened
+    busy_refusals: int  # pays and fetches refused: too many calls already waiting
+    breaker_refusals: int  # refused while the breaker was open
+
+
+class BillerGate(Protocol):
+    """What stands between new pays and a biller: asked before anything is recorded
+    or held, so a refusal costs nothing and can apply nothing."""
+
+    def refusal(self) -> str | None:
+        """ "unavailable" (the breaker is open), "busy" (its queue is full), or None."""
+        ...
+
+    def statistics(self) -> GateStatistics: ...
+
+
+@dataclass(frozen=True)
 class Biller:
     id: str
     name: str
     connector: Connector
     payable_account_id: int
+    gate: BillerGate | None = None  # None: always open (stub billers in tests)
 
 
 class PayFlow:

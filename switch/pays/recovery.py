@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import trio
 
@@ -37,6 +38,11 @@ from switch.pays.states import PayState
 from switch.pays.store import Pay, PayStore
 
 log = logging.getLogger("switch.recovery")
+
+
+@dataclass(frozen=True)
+class RecoveryStatistics:
+    recovered: Mapping[str, int]  # outcome (the final state, orphan_hold_*, error) -> pays
 
 
 class Recovery:
@@ -56,6 +62,9 @@ class Recovery:
         self._billers = billers
         self._cfg = cfg
         self.recovered: dict[str, int] = {}  # outcome -> count
+
+    def statistics(self) -> RecoveryStatistics:
+        return RecoveryStatistics(dict(self.recovered))
 
     async def run(self) -> None:
         while True:

@@ -1,14 +1,17 @@
 """What a terminal can ask for, answered as protocol messages (docs/protocol.md).
 
-One method per request type. Each returns the response body (a dict) or raises
-``RequestFailed`` with a protocol error code; the session actor adds ``rid`` and
-sends it. Nothing here knows about sockets or frames.
+One method per request kind, each taking its typed request
+(``switch/protocols/terminal/requests.py``); ``handle`` dispatches through a table
+keyed by the request's type. Each returns the answer's body (a dict, checked against
+its schema in ``messages.ANSWERS`` before it is sent) or raises ``RequestFailed``
+with a protocol error code; the session actor adds ``rid`` and sends it. Nothing
+here knows about sockets or frames.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +20,7 @@ from switch.pays.flow import Biller, PayFlow
 from switch.pays.limits import WalletPolicy
 from switch.pays.machine import terminal_code
 from switch.pays.states import PayState
-from switch.pays.store import Pay, PayStore
+from switch.pays.store import NewPay, Pay, PayStore
 from switch.protocols.billers.base import (
     BillerBusy,
     BillerUnavailable,
@@ -25,8 +28,17 @@ from switch.protocols.billers.base import (
     UnknownConsumer,
 )
 from switch.protocols.terminal.errors import ErrorCode
+from switch.protocols.terminal.requests import (
+    FetchBill,
+    ListPayments,
+    PayRequest,
+    StatusRequest,
+    SummaryRequest,
+    TerminalRequest,
+)
 
 MAX_RANGE_DAYS = 366
+Handler = Callable[["TerminalContext", Any], Awaitable[dict[str, Any]]]
 
 
 class RequestFailed(Exception):
@@ -59,6 +71,13 @@ class TerminalService:
         self._billers = billers
         self._answer_within_s = answer_within_s
         self._policy = policy
+        self._handlers: dict[type, Handler] = {
+            FetchBill: self.fetch_bill,
+            PayRequest: self.pay,
+            StatusRequest: self.status,
+            ListPayments: self.list_payments,
+            SummaryRequest: self.summary,
+        }
 
     def _biller(self, biller_id: str) -> Biller:
         biller = self._billers.get(biller_id)
@@ -66,14 +85,17 @@ class TerminalService:
             raise RequestFailed(ErrorCode.UNKNOWN_BILLER, f"no biller {biller_id!r}")
         return biller
 
-    async def fetch_bill(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:
-        biller = self._biller(f["biller"])
+    async def handle(self, ctx: TerminalContext, req: TerminalRequest) -> dict[str, Any]:
+        """The answer to ``req`` (or ``RequestFailed``)."""
+        handler: Handler = self._handlers[type(req)]
+        return await handler(ctx, req)
+
+    async def fetch_bill(self, ctx: TerminalContext, f: FetchBill) -> dict[str, Any]:
+        biller = self._biller(f.biller)
         try:
-            bill = await biller.connector.fetch_bill(f["account"])
+            bill = await biller.connector.fetch_bill(f.account)
         except UnknownConsumer as exc:
-            raise RequestFailed(
-                ErrorCode.UNKNOWN_CONSUMER, f"{f['account']} at {biller.id}"
-            ) from exc
+            raise RequestFailed(ErrorCode.UNKNOWN_CONSUMER, f"{f.account} at {biller.id}") from exc
         except BillerBusy as exc:
             raise RequestFailed(ErrorCode.BUSY, str(exc)) from exc
         except (BillerUnavailable, OutcomeUnknown) as exc:
@@ -89,23 +111,18 @@ class TerminalService:
             "mobile": bill.details.get("mobile"),
         }
 
-    async def pay(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:
-        biller = self._biller(f["biller"])
+    async def pay(self, ctx: TerminalContext, f: PayRequest) -> dict[str, Any]:
+        biller = self._biller(f.biller)
         # Refused before anything is recorded or held.
-        if getattr(biller.connector, "unavailable", False):
+        refusal = biller.gate.refusal() if biller.gate is not None else None
+        if refusal == "unavailable":
             raise RequestFailed(ErrorCode.BILLER_UNAVAILABLE, f"biller {biller.id} is unavailable")
-        if getattr(biller.connector, "saturated", False):
+        if refusal == "busy":
             raise RequestFailed(ErrorCode.BUSY, f"biller {biller.id} is busy")
-        pay, created = await self._store.claim(
-            ctx.terminal_id,
-            f["ref"],
-            ctx.agent_id,
-            biller.id,
-            f["account"],
-            f["amount_paise"],
-            f.get("mobile"),
-            admission=True,
+        new = NewPay(
+            ctx.terminal_id, f.ref, ctx.agent_id, biller.id, f.account, f.amount_paise, f.mobile
         )
+        pay, created = await self._store.claim(new, admission=True)
         if not created:
             return await self._pay_again(ctx, pay, biller, f)
         admitted = False
@@ -119,12 +136,12 @@ class TerminalService:
         return await self._drive(ctx, pay, biller, fresh=True)
 
     async def _pay_again(
-        self, ctx: TerminalContext, pay: Pay, biller: Biller, f: Mapping[str, Any]
+        self, ctx: TerminalContext, pay: Pay, biller: Biller, f: PayRequest
     ) -> dict[str, Any]:
         """A pay request whose (terminal, ref) names a pay already recorded: a retry,
         or a copy racing the original. Its answer is the first request's outcome."""
-        if not pay.same_request(biller.id, f["account"], f["amount_paise"]):
-            raise RequestFailed(ErrorCode.REFERENCE_REUSED, f"ref {f['ref']} names pay {pay.id}")
+        if not pay.same_request(biller.id, f.account, f.amount_paise):
+            raise RequestFailed(ErrorCode.REFERENCE_REUSED, f"ref {f.ref} names pay {pay.id}")
         if pay.leased_to_another(self._store.process_id):
             return pay_result(pay)  # another process is driving it: "pending" until it is done
         # The creator (in this process) decides admission once; the copy waits for it.
@@ -146,10 +163,10 @@ class TerminalService:
             raise RequestFailed(ErrorCode.UNAVAILABLE, str(exc)) from exc
         return pay_result(pay)
 
-    async def status(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:
-        pay = await self._store.by_ref(ctx.terminal_id, f["ref"])
+    async def status(self, ctx: TerminalContext, f: StatusRequest) -> dict[str, Any]:
+        pay = await self._store.by_ref(ctx.terminal_id, f.ref)
         if pay is None:
-            raise RequestFailed(ErrorCode.UNKNOWN_REFERENCE, f"ref {f['ref']}")
+            raise RequestFailed(ErrorCode.UNKNOWN_REFERENCE, f"ref {f.ref}")
         if pay.state.final or pay.leased_to_another(self._store.process_id):
             return pay_result(pay)
         biller = self._billers.get(pay.biller_id)
@@ -158,11 +175,11 @@ class TerminalService:
             return pay_result(await self._store.get(pay.id) or pay)
         return await self._drive(ctx, pay, biller, fresh=False)
 
-    async def list_payments(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:
-        first, last = _range(f)
-        limit = f.get("limit", 50)
+    async def list_payments(self, ctx: TerminalContext, f: ListPayments) -> dict[str, Any]:
+        first, last = _range(f.first, f.last)
+        limit = f.limit
         # One more than asked tells whether another page exists.
-        pays = await self._store.for_agent(ctx.agent_id, first, last, limit + 1, f.get("after", 0))
+        pays = await self._store.for_agent(ctx.agent_id, first, last, limit + 1, f.after)
         more = len(pays) > limit
         pays = pays[:limit]
         return {
@@ -171,8 +188,8 @@ class TerminalService:
             "next_after": pays[-1].id if more else None,
         }
 
-    async def summary(self, ctx: TerminalContext, f: Mapping[str, Any]) -> dict[str, Any]:
-        first, last = _range(f)
+    async def summary(self, ctx: TerminalContext, f: SummaryRequest) -> dict[str, Any]:
+        first, last = _range(f.first, f.last)
         rows = await self._store.summary(ctx.agent_id, first, last)
         by_state = {
             r["state"]: {"count": r["count"], "amount_paise": r["amount_paise"]} for r in rows
@@ -189,8 +206,7 @@ class TerminalService:
         }
 
 
-def _range(f: Mapping[str, Any]) -> tuple[dt.date, dt.date]:
-    first, last = f["from"], f["to"]
+def _range(first: dt.date, last: dt.date) -> tuple[dt.date, dt.date]:
     if last < first or (last - first).days > MAX_RANGE_DAYS:
         raise RequestFailed(ErrorCode.INVALID_REQUEST, f"from..to must be 0..{MAX_RANGE_DAYS} days")
     return first, last

@@ -59,6 +59,19 @@ class Pay:
         )
 
 
+@dataclass(frozen=True)
+class NewPay:
+    """A pay request as a terminal made it: who, to whom, for how much."""
+
+    terminal_id: str
+    ref: str  # the terminal's reference: (terminal_id, ref) names the pay
+    agent_id: str
+    biller_id: str
+    account: str
+    amount_paise: int
+    mobile: str | None = None  # the depositor's, for the SMS receipt
+
+
 class PayConflict(Exception):
     """The pay was moved by someone else between our read and our write."""
 
@@ -199,18 +212,7 @@ class PayStore:
             await nursery.start(self._moves.run)
             task_status.started()
 
-    async def claim(
-        self,
-        terminal_id: str,
-        ref: str,
-        agent_id: str,
-        biller_id: str,
-        account: str,
-        amount_paise: int,
-        mobile: str | None,
-        *,
-        admission: bool = False,
-    ) -> tuple[Pay, bool]:
+    async def claim(self, new: NewPay, *, admission: bool = False) -> tuple[Pay, bool]:
         """Record a new pay, or find the one this (terminal, ref) already names:
         (pay, created). Of several copies of one request, one is told ``created``.
 
@@ -218,7 +220,14 @@ class PayStore:
         the creator must call): copies of the request that ask ``wait_decided``
         meanwhile wait for it, so a pay is admitted once, by one request."""
         claim = _Claim(
-            terminal_id, ref, agent_id, biller_id, account, amount_paise, mobile, admission
+            new.terminal_id,
+            new.ref,
+            new.agent_id,
+            new.biller_id,
+            new.account,
+            new.amount_paise,
+            new.mobile,
+            admission,
         )
         return await self._claims.submit(claim)
 

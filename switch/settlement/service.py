@@ -91,6 +91,9 @@ class Settlement:
         self.reconciler = reconciler_for(self.calendar) if reconciler_for else None
         self.stats = SettlementStats()
 
+    def statistics(self) -> SettlementStats:
+        return self.stats
+
     def biller(self, biller_id: str) -> BillerConfig:
         try:
             return self._billers[biller_id]

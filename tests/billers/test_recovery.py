@@ -8,7 +8,7 @@ from simulators.discom.simulator import discom_account
 from simulators.epos.connection import connect
 from switch.ledger import pay_key
 from switch.pays.states import PayState
-from switch.pays.store import Pay, PayStore
+from switch.pays.store import NewPay, Pay, PayStore
 from tests.billers.conftest import World
 
 
@@ -28,7 +28,7 @@ async def stuck(world: World, ref: str, state: PayState, *, applied: bool = Fals
     creds = world.terminals[0]
     account = discom_account(1, 20)
     pay, _ = await store(world).claim(
-        creds.terminal_id, ref, creds.agent_id, "UPPCL", account, 150_00, None
+        NewPay(creds.terminal_id, ref, creds.agent_id, "UPPCL", account, 150_00)
     )
     wallet_id = await world.switch.db.fetchval(
         "SELECT wallet_account_id FROM agents WHERE id = $1", creds.agent_id

@@ -90,7 +90,7 @@ async def test_check_finds_a_pay_that_disagrees_with_its_hold(
     while the biller has it too) is named by the check, and so is its inverse."""
     from switch.db.database import Database
     from switch.pays.states import PayState
-    from switch.pays.store import PayStore
+    from switch.pays.store import NewPay, PayStore
     from switch.protocols.terminal.crypto import public_bytes
     from switch.provisioning.fleet import provision_fleet
     from switch.provisioning.identity import load_or_create
@@ -108,7 +108,7 @@ async def test_check_finds_a_pay_that_disagrees_with_its_hold(
         pays = {}
         for ref, ends in (("P", PayState.POSTED), ("V", PayState.VOIDED)):
             pay, _ = await store.claim(
-                creds.terminal_id, ref, creds.agent_id, "UPPCL", "1234567890", 100_00, None
+                NewPay(creds.terminal_id, ref, creds.agent_id, "UPPCL", "1234567890", 100_00)
             )
             hold = await ledger.reserve(
                 pay_key(creds.terminal_id, ref), wallet_id, biller.id, 100_00

@@ -10,6 +10,7 @@ from switch.protocols.terminal import crypto
 from switch.protocols.terminal.errors import ErrorCode, ProtocolError
 from switch.protocols.terminal.framing import MAX_FRAME_BYTES, FrameReader, frame
 from switch.protocols.terminal.messages import encode
+from switch.protocols.terminal.requests import FetchBill
 from switch.protocols.terminal.session import (
     NEED_DATA,
     Authenticated,
@@ -57,7 +58,9 @@ def test_a_full_session_yields_requests() -> None:
     server, client = open_pair()
     server.receive_data(client.send(FETCH))
     assert server.next_event() == Request(
-        "fetch_bill", {"rid": 1, "biller": "UPPCL", "account": "1234567890"}
+        "fetch_bill",
+        {"rid": 1, "biller": "UPPCL", "account": "1234567890"},
+        FetchBill(1, "UPPCL", "1234567890"),  # validated once, then typed
     )
     assert server.next_event() is NEED_DATA
 

@@ -192,7 +192,7 @@ async def test_driving_a_stale_copy_of_a_pay_finds_the_truth(
     """A retry that read the pay before another driver finished it must not fail
     (or move anything twice): it reloads and returns the final outcome."""
     from switch.pays.flow import PayFlow
-    from switch.pays.store import PayStore
+    from switch.pays.store import NewPay, PayStore
 
     store = PayStore(switch.db)
     flow = PayFlow(store, switch.ledger, 60)
@@ -201,7 +201,7 @@ async def test_driving_a_stale_copy_of_a_pay_finds_the_truth(
         "SELECT wallet_account_id FROM agents WHERE id = $1", creds.agent_id
     )
     stale, created = await store.claim(
-        creds.terminal_id, "STALE", creds.agent_id, "UPPCL", ACCOUNT, 100_00, None
+        NewPay(creds.terminal_id, "STALE", creds.agent_id, "UPPCL", ACCOUNT, 100_00)
     )
     assert created
     done = await flow.drive(stale, switch.billers["UPPCL"], wallet_id)
@@ -218,12 +218,12 @@ async def test_an_error_of_a_drive_that_outlived_its_caller_is_logged(
 ) -> None:
     """The terminal heard "pending" and went; the drive failed later: the failure is
     logged (nobody else will see it). One the caller waited for is raised to it."""
-    from switch.pays.store import PayStore
+    from switch.pays.store import NewPay, PayStore
 
     flow = switch.deps.service._flow
     creds = terminals[0]
     pay, _ = await PayStore(switch.db).claim(
-        creds.terminal_id, "LATE", creds.agent_id, "UPPCL", ACCOUNT, 100_00, None
+        NewPay(creds.terminal_id, "LATE", creds.agent_id, "UPPCL", ACCOUNT, 100_00)
     )
 
     async def failing(*args: object, **kwargs: object) -> None:

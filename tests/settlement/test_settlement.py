@@ -16,6 +16,7 @@ import trio
 from switch.ledger import pay_key
 from switch.ledger.types import FEE_INCOME_CODE
 from switch.pays.states import PayState
+from switch.pays.store import NewPay
 from switch.provisioning.credentials import Credentials
 from switch.server import RunningSwitch
 from switch.settlement import amounts, files
@@ -151,7 +152,7 @@ async def test_a_window_waits_for_pays_still_in_flight(
     creds = terminals[0]
     await pay(creds, "W1", 100_00)
     stuck, _ = await pay_store(switch).claim(
-        creds.terminal_id, "W2", creds.agent_id, "UPPCL", "1234500001", 200_00, None
+        NewPay(creds.terminal_id, "W2", creds.agent_id, "UPPCL", "1234500001", 200_00)
     )
     cut = await db_now(switch)
     cal = calendar_cut_at(cut)
@@ -176,7 +177,7 @@ async def test_the_ledger_refusing_one_transfer_settles_nothing(
     creds = terminals[0]
     await pay(creds, "O1", 100_00)
     orphan, _ = await pay_store(switch).claim(
-        creds.terminal_id, "O2", creds.agent_id, "UPPCL", "1234500002", 300_00, None
+        NewPay(creds.terminal_id, "O2", creds.agent_id, "UPPCL", "1234500002", 300_00)
     )
     wallet_id = await switch.db.fetchval(
         "SELECT wallet_account_id FROM agents WHERE id = $1", creds.agent_id

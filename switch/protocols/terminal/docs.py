@@ -1,4 +1,5 @@
-"""Keep docs/protocol.md's generated sections (error table, worked examples) in step.
+"""Keep docs/protocol.md's generated sections (error table, answer table, worked
+examples) in step.
 
 python -m switch.protocols.terminal.docs docs/protocol.md   # rewrite them in place
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from switch.protocols.terminal.answers import answer_table
 from switch.protocols.terminal.errors import ERRORS
 from switch.protocols.terminal.examples import render
 
@@ -22,7 +24,8 @@ def error_table() -> str:
 
 
 def fill(text: str) -> str:
-    for name, body in (("errors", error_table()), ("examples", render())):
+    sections = (("errors", error_table()), ("answers", answer_table()), ("examples", render()))
+    for name, body in sections:
         begin, end = f"<!-- {name}:begin -->\n", f"<!-- {name}:end -->"
         head, _, rest = text.partition(begin)
         _, _, tail = rest.partition(end)

@@ -43,6 +43,7 @@ from switch.protocols.terminal.messages import (
     decode,
     encode,
 )
+from switch.protocols.terminal.requests import TerminalRequest, typed
 
 
 class NeedData(enum.Enum):
@@ -76,6 +77,7 @@ class ServerVerified:
 class Request:
     type: str
     fields: dict[str, Any]
+    typed: TerminalRequest | None = None  # None for ping and bye
 
 
 @dataclass(frozen=True)
@@ -269,7 +271,8 @@ def _request(msg: dict[str, Any]) -> Request | BadRequest:
     if schema is None:
         return BadRequest(rid, ErrorCode.UNKNOWN_MESSAGE_TYPE, f"unknown type {msg['type']!r}")
     try:
-        return Request(msg["type"], schema.validate(msg))
+        fields = schema.validate(msg)
+        return Request(msg["type"], fields, typed(msg["type"], fields))
     except ProtocolError as exc:
         return BadRequest(rid, exc.code, exc.message)
 
