@@ -10,6 +10,7 @@ drains its queue) and the database pool.
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -349,10 +350,25 @@ def _report_connectors(cfg: Config, billers: Mapping[str, Biller]) -> dict[str, 
     }
 
 
+def tune_gc(gen0_threshold: int, freeze: bool) -> None:
+    """Make the cyclic collector cheap for a long-running server. Nearly everything a
+    pay allocates is freed by reference counting; the collector only looks for cycles,
+    and each young collection walks every young object. With the default threshold
+    (700 allocations) it ran thousands of times a second and took about a fifth of the
+    switch's CPU (a sampling profile). After start-up, ``gc.freeze`` moves what exists
+    (modules, config, pools) out of every later collection's way."""
+    if freeze:
+        gc.collect()
+        gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0_threshold, gen1, gen2)
+
+
 async def serve(cfg: Config, database_url: str, redis_url: str | None = None) -> None:
     """``switch serve``: run until SIGINT or SIGTERM, then shut down cleanly."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with running_switch(cfg, database_url, redis_url) as sw:
+            tune_gc(cfg.ops.gc_gen0_threshold, cfg.ops.gc_freeze_after_start)
             if sw.admin_port is not None:
                 print(
                     f"switch admin API on http://{cfg.admin.host}:{sw.admin_port}/v1/docs",

@@ -1,0 +1,161 @@
+"""CPU time per fetch+pay pair, for each process of the demo's world, from /proc.
+
+    python -m loadtests.cpu_bench [--runs 3] [--terminals 200] [--warmup-s 10] [--window-s 30]
+
+Starts the demo's world (the switch, the discom and water simulators and the SMS
+gateway, each its own process, on the embedded PostgreSQL and Redis), drives it with
+the fleet of simulated terminals in this process, lets it warm up, then reads every
+process's CPU time (user + system, all threads; PostgreSQL's postmaster and every
+backend) at the start and the end of a steady window and divides by the pays
+completed in it. Throughput swings with a noisy machine; CPU per pair does not, so
+this is the figure to compare before and after a change. Prints one table per run
+and the median of each column over the runs (``--json`` for one JSON object).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import statistics
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from simulators.epos.fleet import Consumer, FleetStats, pay_part, run_fleet
+from simulators.run import consumer_accounts
+from switch.config import load as load_config
+from switch.demo.setup import DISCOM_ACCOUNTS, WATER_ACCOUNTS, DemoStack, demo_stack
+from switch.services import postgres
+from switch.services import redis as redis_service
+
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
+
+
+def children_of(parent: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == parent:
+            pids.append(int(entry.name))
+    return pids
+
+
+def sample(groups: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds of each group of processes (gone ones count nothing)."""
+    out = {}
+    for name, pids in groups.items():
+        total = 0.0
+        for pid in pids:
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                total += cpu_s(pid)
+        out[name] = total
+    return out
+
+
+def groups_of(demo: DemoStack) -> dict[str, list[int]]:
+    cfg = load_config(demo.config_file, environ={}).services
+    groups = {name: [child.pid] for name, child in demo.stack.children.items()}
+    pg = postgres.running_pid(cfg)
+    if pg is not None:
+        groups["postgresql"] = [pg, *children_of(pg)]
+    redis = redis_service.running_pid(cfg)
+    if redis is not None:
+        groups["redis"] = [redis]
+    groups["fleet (load)"] = [os.getpid()]
+    return groups
+
+
+async def measure(demo: DemoStack, warmup_s: float, window_s: float, seed: int) -> dict[str, Any]:
+    consumers = [Consumer("UPPCL", a) for a in consumer_accounts("discom", seed, DISCOM_ACCOUNTS)]
+    consumers += [Consumer("JALSEWA", a) for a in consumer_accounts("water", seed, WATER_ACCOUNTS)]
+    stats = FleetStats()
+    result: dict[str, Any] = {}
+
+    async def window() -> None:
+        await trio.sleep(warmup_s)
+        groups = groups_of(demo)  # PostgreSQL's backends are all there by now
+        before, pays, t0 = sample(groups), _pairs(stats), time.perf_counter()
+        await trio.sleep(window_s)
+        after, done, took = sample(groups), _pairs(stats) - pays, time.perf_counter() - t0
+        result["pairs"] = done
+        result["pairs_per_s"] = round(done / took, 1)
+        result["us_per_pair"] = {
+            name: round((after[name] - before[name]) * 1e6 / max(done, 1)) for name in groups
+        }
+        result["us_per_pair"]["total"] = sum(result["us_per_pair"].values())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(window)
+        await run_fleet(
+            demo.credentials,
+            consumers,
+            warmup_s + window_s + 1,
+            seed=seed,
+            stats=stats,
+            amount=pay_part(random.Random(seed)),
+        )
+    return result
+
+
+def _pairs(stats: FleetStats) -> int:
+    return stats.pays_ok + stats.pays_failed + stats.pays_pending
+
+
+def one_run(terminals: int, warmup_s: float, window_s: float, seed: int) -> dict[str, Any]:
+    cfg = load_config()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with demo_stack(cfg, seed=seed, terminals=terminals) as demo:
+            return trio.run(measure, demo, warmup_s, window_s, seed)
+
+
+def print_table(title: str, per_pair: dict[str, float], pairs_per_s: float) -> None:
+    print(f"\n{title}: {pairs_per_s} pairs/s")
+    print("| process | CPU µs per fetch+pay pair |\n|---|---|")
+    for name, us in per_pair.items():
+        print(f"| {name} | {us:,.0f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--terminals", type=int, default=200)
+    parser.add_argument("--warmup-s", type=float, default=10.0)
+    parser.add_argument("--window-s", type=float, default=30.0)
+    parser.add_argument("--json", action="store_true", help="one JSON object, no tables")
+    args = parser.parse_args()
+    runs = [
+        one_run(args.terminals, args.warmup_s, args.window_s, seed=1 + i) for i in range(args.runs)
+    ]
+    names = list(runs[0]["us_per_pair"])
+    median = {n: statistics.median(r["us_per_pair"].get(n, 0) for r in runs) for n in names}
+    rate = statistics.median(r["pairs_per_s"] for r in runs)
+    if args.json:
+        print(json.dumps({"runs": runs, "median_us_per_pair": median, "median_pairs_per_s": rate}))
+        return
+    for i, r in enumerate(runs):
+        print_table(f"run {i + 1}", r["us_per_pair"], r["pairs_per_s"])
+    print_table(f"median of {len(runs)}", median, rate)
+
+
+if __name__ == "__main__":
+    main()
