@@ -94,6 +94,9 @@ class TerminalsConfig:
     rate_per_s: float = 20.0
     rate_burst: int = 40
     max_connections: int = 20_000
+    # Open the port with SO_REUSEPORT: several switch processes share it, the kernel
+    # spreads connections over them (``switch serve --workers N`` sets it).
+    reuse_port: bool = False
     max_connections_per_ip: int = 2_000  # terminals behind one carrier address share it
     max_handshakes_per_ip: int = 256  # of those, still in their handshake
     connect_burst_per_ip: int = 300  # new connections from one address at once, then ...

@@ -193,7 +193,7 @@ async def _terminal_listener(
     """Accept terminals until the block ends; then stop accepting, let every session
     finish its in-flight requests (bounded by ``shutdown_grace_s``), and close them.
     Yields the bound port and a "still accepting" probe for readiness."""
-    listeners = await trio.open_tcp_listeners(cfg.terminals.port, host=cfg.terminals.host)
+    listeners = await _open_listeners(cfg)
     port = listeners[0].socket.getsockname()[1]
     limiter = trio.CapacityLimiter(cfg.terminals.max_connections)
     accept_scope = trio.CancelScope()
@@ -226,6 +226,23 @@ async def _terminal_listener(
                 while deps.stats.connected:  # noqa: ASYNC110 (bounded wait for sessions)
                     await trio.sleep(0.05)
             nursery.cancel_scope.cancel()
+
+
+async def _open_listeners(cfg: Config) -> list[trio.SocketListener]:
+    """The terminal port; shared with other switch processes when ``reuse_port``."""
+    t = cfg.terminals
+    if not t.reuse_port:
+        return await trio.open_tcp_listeners(t.port, host=t.host)
+    sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEADDR, 1)
+        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEPORT, 1)
+        await sock.bind((t.host, t.port))
+        sock.listen(4096)
+    except BaseException:
+        sock.close()
+        raise
+    return [trio.SocketListener(sock)]
 
 
 async def _accept_loop(

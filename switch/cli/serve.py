@@ -12,7 +12,10 @@ import trio
 from switch.cli.common import Commands, start_services
 from switch.config import Config
 from switch.ops.logs import setup_logging
+from switch.ops.workers import Workers
 from switch.server import serve as serve_switch
+from switch.provisioning.identity import identity_path, load_or_create
+from switch.services.common import free_tcp_port
 
 
 @click.command()
@@ -23,8 +26,15 @@ from switch.server import serve as serve_switch
     default=None,
     help="/metrics, /healthz, /readyz port (default: config; 0: any free one).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Switch processes sharing the terminal port (SO_REUSEPORT), each on its own core.",
+)
 @click.pass_obj
-def serve(cfg: Config, port: int | None, metrics_port: int | None) -> None:
+def serve(cfg: Config, port: int | None, metrics_port: int | None, workers: int) -> None:
     """Run the switch: terminals (port 7400), the admin API (8080, [admin] port or
     SWITCH_ADMIN_PORT), metrics/health (9400), ledger, settlement.
 
@@ -39,7 +49,20 @@ def serve(cfg: Config, port: int | None, metrics_port: int | None) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     urls = start_services(cfg)
+    if workers > 1:
+        raise SystemExit(_supervise(cfg, workers))
     trio.run(serve_switch, cfg, urls.database_url, urls.redis_url)
+
+
+def _supervise(cfg: Config, count: int) -> int:
+    """Start ``count`` workers on one terminal port, and watch them (switch/ops/workers.py)."""
+    root = click.get_current_context().find_root().params
+    args = ["--config", root["config_path"]] if root.get("config_path") else []
+    if root.get("beside_demo"):
+        args.append("--demo")
+    load_or_create(identity_path(cfg))  # made once, here: not by two workers at once
+    port = cfg.terminals.port or free_tcp_port()
+    return Workers(count, port, cfg.ops.metrics_port, args).run()
 
 
 @click.group(cls=Commands)
