@@ -1,6 +1,7 @@
 """CPU time per fetch+pay pair, for each process of the demo's world, from /proc.
 
     python -m loadtests.cpu_bench [--runs 3] [--terminals 200] [--warmup-s 10] [--window-s 30]
+                                  [--workers N]
 
 Starts the demo's world (the switch, the discom and water simulators and the SMS
 gateway, each its own process, on the embedded PostgreSQL and Redis), drives it with
@@ -72,6 +73,7 @@ def sample(groups: dict[str, list[int]]) -> dict[str, float]:
 def groups_of(demo: DemoStack) -> dict[str, list[int]]:
     cfg = load_config(demo.config_file, environ={}).services
     groups = {name: [child.pid] for name, child in demo.stack.children.items()}
+    groups["switch"] += children_of(groups["switch"][0])  # its workers, if any
     pg = postgres.running_pid(cfg)
     if pg is not None:
         groups["postgresql"] = [pg, *children_of(pg)]
@@ -118,11 +120,13 @@ def _pairs(stats: FleetStats) -> int:
     return stats.pays_ok + stats.pays_failed + stats.pays_pending
 
 
-def one_run(terminals: int, warmup_s: float, window_s: float, seed: int) -> dict[str, Any]:
+def one_run(
+    terminals: int, warmup_s: float, window_s: float, seed: int, workers: int = 1
+) -> dict[str, Any]:
     cfg = load_config()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with demo_stack(cfg, seed=seed, terminals=terminals) as demo:
+        with demo_stack(cfg, seed=seed, terminals=terminals, workers=workers) as demo:
             return trio.run(measure, demo, warmup_s, window_s, seed)
 
 
@@ -141,10 +145,12 @@ def main() -> None:
     parser.add_argument("--terminals", type=int, default=200)
     parser.add_argument("--warmup-s", type=float, default=10.0)
     parser.add_argument("--window-s", type=float, default=30.0)
+    parser.add_argument("--workers", type=int, default=1, help="switch serve --workers")
     parser.add_argument("--json", action="store_true", help="one JSON object, no tables")
     args = parser.parse_args()
     runs = [
-        one_run(args.terminals, args.warmup_s, args.window_s, seed=1 + i) for i in range(args.runs)
+        one_run(args.terminals, args.warmup_s, args.window_s, 1 + i, args.workers)
+        for i in range(args.runs)
     ]
     names = list(runs[0]["us_per_pair"])
     median = {n: statistics.median(r["us_per_pair"].get(n, 0) for r in runs) for n in names}

@@ -13,8 +13,8 @@ from switch.cli.common import Commands, start_services
 from switch.config import Config
 from switch.ops.logs import setup_logging
 from switch.ops.workers import Workers
-from switch.server import serve as serve_switch
 from switch.provisioning.identity import identity_path, load_or_create
+from switch.server import serve as serve_switch
 from switch.services.common import free_tcp_port
 
 

@@ -83,6 +83,7 @@ def demo_stack(
     console: Console | None = None,
     fixed_ports: bool = False,
     spare_terminals: int = 0,
+    workers: int = 1,
 ) -> Iterator[DemoStack]:
     """The demo's world; with ``fixed_ports`` on FIXED_PORTS where they are free, with
     ``spare_terminals`` more terminals (credentials in ``spare-credentials/``) that the
@@ -113,7 +114,9 @@ def demo_stack(
         stack.start_simulator("water", seed=seed, accounts=WATER_ACCOUNTS, port=wanted.get("water"))
         stack.start_simulator("sms", seed=seed, port=wanted.get("sms"))
         config_file = _write_config(workdir, stack)
-        port = stack.start_switch(config_file, url, urls.redis_url, wanted.get("switch"))
+        port = stack.start_switch(
+            config_file, url, urls.redis_url, wanted.get("switch"), workers=workers
+        )
         console.print(
             f"switch: terminals on 127.0.0.1:{port}, "
             f"metrics on http://127.0.0.1:{stack.ports['switch_metrics']}/metrics, "

@@ -56,8 +56,14 @@ class Stack:
         return port
 
     def start_switch(
-        self, config_file: Path, database_url: str, redis_url: str, port: int | None = None
+        self,
+        config_file: Path,
+        database_url: str,
+        redis_url: str,
+        port: int | None = None,
+        workers: int = 1,
     ) -> int:
+        """``switch serve`` (with ``workers`` processes on its port); its terminal port."""
         port = port or free_tcp_port()
         metrics_port = self.ports.get("switch_metrics") or free_tcp_port()
         admin_port = self.ports.get("switch_admin") or free_tcp_port()
@@ -70,12 +76,12 @@ class Stack:
         }
         log = self._log("switch")
         already = log.read_text().count("serving terminals") if log.exists() else 0
-        self._spawn("switch", ["serve", "--port", str(port)], env)
+        self._spawn("switch", ["serve", "--port", str(port), "--workers", str(workers)], env)
         self.ports["switch"] = port
         self.ports["switch_metrics"] = metrics_port
         self.ports["switch_admin"] = admin_port
         deadline = time.monotonic() + 60
-        while log.read_text().count("serving terminals") <= already:
+        while log.read_text().count("serving terminals") < already + workers:
             if time.monotonic() > deadline or self.children["switch"].poll() is not None:
                 raise RuntimeError(f"switch did not start; see {self._log('switch')}")
             time.sleep(0.1)
