@@ -1,4 +1,4 @@
-"""HTTP client cost under trio: httpx vs the switch's h11 client, same server.
+"""HTTP client cost under trio: httpx vs the switch's own client (llhttp), same server.
 
     python -m loadtests.http_bench [--requests 5000] [--concurrency 32]
 
@@ -21,7 +21,7 @@ from switch.protocols.http11 import HttpClient
 from switch.services.common import free_tcp_port
 
 
-async def with_h11(url: str, n: int, conc: int) -> None:
+async def with_switch_client(url: str, n: int, conc: int) -> None:
     client = HttpClient(url, max_connections=conc)
     await _drive(lambda i: client.get(f"/v1/bills/{2_001_000_000 + i % 1000}"), n, conc)
     await client.aclose()
@@ -73,9 +73,9 @@ def main() -> None:
             sim.stdout.readline()
             url = f"http://127.0.0.1:{port}"
             for name, fn in (
-                ("h11 client", with_h11),
+                ("switch client (llhttp)", with_switch_client),
                 ("httpx", with_httpx),
-                ("h11 client", with_h11),
+                ("switch client (llhttp)", with_switch_client),
             ):
                 cpu0, t0 = time.process_time(), time.perf_counter()
                 trio.run(fn, url, args.requests, args.concurrency)

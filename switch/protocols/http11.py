@@ -1,9 +1,12 @@
-"""A small HTTP/1.1 client: h11 for the protocol, trio streams, a keep-alive pool.
+"""A small HTTP/1.1 client: llhttp (httptools) parses the answers, trio streams, a
+keep-alive pool.
 
 Why not httpx: measured inside the switch under trio (anyio + httpcore), httpx cost
-about 1.4 ms of CPU per request, half the switch's CPU at 120 pays/s. The same
-requests through h11 directly cost a fraction of that (loadtests/http_bench.py). We
-keep h11 for the protocol and write only the pooling.
+about 1.4 ms of CPU per request, half the switch's CPU at 120 pays/s. Why not h11,
+which this client used first: a pure-Python parser, it was about a tenth of the
+switch's CPU (two biller calls per pay); llhttp, the parser of Node.js, is C
+(loadtests/http_bench.py compares them). Requests are written here: a request line
+and three headers.
 
 - At most ``max_connections`` connections per client; callers beyond wait (bounded by
   their deadline). Idle connections are reused LIFO and dropped after ``idle_max_s``,
@@ -15,11 +18,12 @@ keep h11 for the protocol and write only the pooling.
 from __future__ import annotations
 
 import json
+import select
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import h11
+import httptools
 import trio
 
 READ_BYTES = 64 * 1024
@@ -47,12 +51,69 @@ class Response:
         return json.loads(self.body)
 
 
+class _TooLarge(Exception):
+    pass
+
+
+class _Answer:
+    """One response as llhttp reads it (its callbacks). Bytes after the response (a
+    duplicated reply, say) are noted, never read as part of it."""
+
+    __slots__ = ("chunks", "done", "keep_alive", "limit", "parser", "size", "status", "trailing")
+
+    def __init__(self, limit: int) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.status = 0
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.limit = limit
+        self.done = False
+        self.trailing = False  # bytes came after the response: the connection is spoilt
+        self.keep_alive = False
+
+    def on_message_begin(self) -> None:
+        if self.done:
+            self.trailing = True
+
+    def on_headers_complete(self) -> None:
+        if not self.done:
+            self.status = self.parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        if self.done:
+            return
+        self.size += len(body)
+        if self.size > self.limit:
+            raise _TooLarge
+        self.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        if not self.done:  # asked here: llhttp forgets it once the message is over
+            self.keep_alive = self.parser.should_keep_alive()
+        self.done = True
+
+    def feed(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _TooLarge):
+                raise HttpError(f"response over {self.limit} bytes") from exc
+            raise
+        except httptools.HttpParserError as exc:
+            if not self.done:
+                raise HttpError(f"not an HTTP/1.1 answer: {exc}") from exc
+            self.trailing = True  # garbage after a whole response
+
+    def reusable(self) -> bool:
+        return self.done and not self.trailing and self.keep_alive
+
+
 class _Conn:
-    __slots__ = ("h11", "last_used", "stream")
+    __slots__ = ("last_used", "reusable", "stream")
 
     def __init__(self, stream: trio.SocketStream) -> None:
         self.stream = stream
-        self.h11 = h11.Connection(h11.CLIENT)
+        self.reusable = False
         self.last_used = trio.current_time()
 
 
@@ -72,7 +133,7 @@ class HttpClient:
             raise ValueError(f"only http://host:port URLs are supported, got {base_url!r}")
         self._host = parts.hostname
         self._port = parts.port or 80
-        self._host_header = parts.netloc.encode()
+        self._host_header = parts.netloc
         self._prefix = parts.path.rstrip("/")
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
@@ -112,7 +173,7 @@ class HttpClient:
         now = trio.current_time()
         while self._idle:
             conn = self._idle.pop()
-            if now - conn.last_used < self._idle_max_s:
+            if now - conn.last_used < self._idle_max_s and not _readable(conn):
                 return conn
             await _close(conn)
         try:
@@ -123,52 +184,44 @@ class HttpClient:
         return _Conn(stream)
 
     def _checkin(self, conn: _Conn) -> None:
-        h = conn.h11
-        leftover, closed = h.trailing_data
-        if leftover or closed:
-            # Bytes after the response (a duplicated reply, say) would be read as the
-            # answer to the next request on this connection: never reuse it.
-            conn.stream.socket.close()
-            return
-        if h.our_state is h11.DONE and h.their_state is h11.DONE:
-            h.start_next_cycle()
+        if conn.reusable:
             conn.last_used = trio.current_time()
             self._idle.append(conn)
-        else:
+        else:  # closed by the server, or spoilt by bytes after the answer
             conn.stream.socket.close()
 
     async def _exchange(self, conn: _Conn, method: str, path: str, body: bytes) -> Response:
-        h = conn.h11
-        headers: list[tuple[bytes, bytes]] = [
-            (b"host", self._host_header),
-            (b"content-length", str(len(body)).encode()),
-        ]
+        target = self._prefix + path
+        assert " " not in target and "\r" not in target and "\n" not in target, target
+        head = f"{method} {target} HTTP/1.1\r\nhost: {self._host_header}\r\n"
+        head += f"content-length: {len(body)}\r\n"
         if body:
-            headers.append((b"content-type", b"application/json"))
-        out = h.send(h11.Request(method=method, target=self._prefix + path, headers=headers))
-        out += h.send(h11.Data(data=body)) if body else b""
-        out += h.send(h11.EndOfMessage())
+            head += "content-type: application/json\r\n"
+        answer = _Answer(self._max_response_bytes)
+        conn.reusable = False
         try:
-            await conn.stream.send_all(out)
-            status, chunks, size = 0, [], 0
-            while True:
-                event = h.next_event()
-                if event is h11.NEED_DATA:
-                    data = await conn.stream.receive_some(READ_BYTES)
-                    h.receive_data(data)
-                elif isinstance(event, h11.Response):
-                    status = event.status_code
-                elif isinstance(event, h11.Data):
-                    size += len(event.data)
-                    if size > self._max_response_bytes:
-                        raise HttpError(f"response over {self._max_response_bytes} bytes")
-                    chunks.append(event.data)
-                elif isinstance(event, h11.EndOfMessage):
-                    return Response(status, b"".join(chunks))
-                elif isinstance(event, h11.ConnectionClosed):
+            await conn.stream.send_all(head.encode() + b"\r\n" + body)
+            while not answer.done:
+                data = await conn.stream.receive_some(READ_BYTES)
+                if not data:
                     raise HttpError("connection closed before the response ended")
-        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError) as exc:
+                answer.feed(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise HttpError(f"{method} {path}: {exc!r}") from exc
+        conn.reusable = answer.reusable()
+        return Response(answer.status, b"".join(answer.chunks))
+
+
+def _readable(conn: _Conn) -> bool:
+    """An idle connection with something to read is spoilt: the server closed it (a
+    request sent on it would fail, and a pay's would leave its outcome unknown), or
+    sent bytes nobody asked for (a late duplicate, which the next request would read
+    as its answer)."""
+    try:
+        ready, _, _ = select.select([conn.stream.socket.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(ready)
 
 
 async def _close(conn: _Conn) -> None:
