@@ -62,11 +62,13 @@ def connections(metrics_port: int) -> float:
     return float(line.split()[-1])
 
 
-async def provision(url: str, identity: Path, port: int) -> list[Credentials]:
+async def provision(
+    url: str, identity: Path, port: int, wallet_paise: int = 100_000_00
+) -> list[Credentials]:
     async with Database.open(url, 4) as db, Ledger.open(db) as ledger:
         return await provision_fleet(
             db, ledger, public_bytes(load_or_create(identity)), f"127.0.0.1:{port}",
-            agents=1, terminals_per_agent=TERMINALS, wallet_paise=100_000_00,
+            agents=1, terminals_per_agent=TERMINALS, wallet_paise=wallet_paise,
         )  # fmt: skip
 
 
