@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 
@@ -63,28 +64,37 @@ def test_a_node_killed_under_load_its_terminals_go_on_through_the_survivor(
         "SWITCH_DATABASE_URL": database_url,
         "SWITCH_REDIS_URL": services.redis_url,
         "SWITCH_TERMINALS_IDENTITY_KEY_FILE": str(identity),
-        "SWITCH_ADMIN_ENABLED": "false",
+        "SWITCH_ADMIN_TRUSTED_PROXIES": "127.0.0.1",  # HAProxy's address
         "SWITCH_SMS_ENABLED": "false",
         "SWITCH_PAYS_RECOVERY_IDLE_S": "2",  # a dead node's pays are taken over soon
         # One agent pays for every terminal here: limits to match.
         "SWITCH_ADMIN_DEFAULT_MAX_BALANCE_PAISE": str(WALLET_PAISE),
         "SWITCH_ADMIN_DEFAULT_PER_DAY_PAISE": str(WALLET_PAISE),
     }
-    nodes = [Node(f"n{i}", "127.0.0.1", free_tcp_port(), free_tcp_port()) for i in (1, 2)]
-    front = free_tcp_port()
+    nodes = [
+        Node(f"n{i}", "127.0.0.1", free_tcp_port(), free_tcp_port(), free_tcp_port())
+        for i in (1, 2)
+    ]
+    front, admin_front = free_tcp_port(), free_tcp_port()
     creds = trio.run(provision, database_url, identity, front, WALLET_PAISE)
-    (tmp_path / "haproxy.cfg").write_text(haproxy_config(nodes, f"127.0.0.1:{front}", maxconn=2000))
+    trio.run(staff_user, database_url)
+    config_text = haproxy_config(
+        nodes, f"127.0.0.1:{front}", maxconn=2000, admin_listen=f"127.0.0.1:{admin_front}"
+    )
+    (tmp_path / "haproxy.cfg").write_text(config_text)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for n in nodes:
             command = [sys.executable, "-m", "switch", "serve", "--port", str(n.terminal_port)]
             command += ["--metrics-port", str(n.metrics_port)]
-            procs.append(subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL))
+            node_env = env | {"SWITCH_ADMIN_PORT": str(n.admin_port)}
+            procs.append(subprocess.Popen(command, env=node_env, stdin=subprocess.DEVNULL))
         wait_until(lambda: all(ready(n.metrics_port) for n in nodes))
         haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(tmp_path / "haproxy.cfg")])
         procs.append(haproxy)
         wait_until(lambda: accepts(front))
         time.sleep(1.5)  # both nodes past HAProxy's first health checks
+        assert [login(admin_front) for _ in range(4)] == [200] * 4  # both nodes answer
 
         stats = FleetStats()
         before_kill = trio.run(fleet_with_a_kill, creds, stats, procs[0])
@@ -92,6 +102,7 @@ def test_a_node_killed_under_load_its_terminals_go_on_through_the_survivor(
         assert stats.reconnects > 0  # the dead node's terminals came back, elsewhere
         assert procs[1].poll() is None and ready(nodes[1].metrics_port)  # the survivor
         assert haproxy.poll() is None
+        assert [login(admin_front) for _ in range(4)] == [200] * 4  # the survivor's API
         wait_until(lambda: open_pays(database_url) == 0, timeout_s=60)
     finally:
         for p in procs:
@@ -100,6 +111,27 @@ def test_a_node_killed_under_load_its_terminals_go_on_through_the_survivor(
         for p in procs:
             p.wait(timeout=60)
     assert trio.run(invariants, database_url) == []
+
+
+PASSWORD = "through-the-proxy-7"
+
+
+async def staff_user(url: str) -> None:
+    from switch.admin.auth import Auth
+    from switch.admin.users import create_user
+    from switch.config import AdminConfig
+    from switch.db.database import Database
+
+    async with Database.open(url, 2) as db:
+        auth = Auth(db, AdminConfig(argon2_time_cost=1, argon2_memory_kib=8192))
+        await create_user(db, auth, "test", "ops1", "operations", "9876500001", PASSWORD)
+
+
+def login(admin_port: int) -> int:
+    body = {"username": "ops1", "password": PASSWORD}
+    return httpx.post(
+        f"http://127.0.0.1:{admin_port}/v1/auth/login", json=body, timeout=10
+    ).status_code
 
 
 async def fleet_with_a_kill(creds: list, stats: FleetStats, victim: subprocess.Popen[bytes]) -> int:  # type: ignore[type-arg]

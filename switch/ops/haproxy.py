@@ -1,7 +1,7 @@
 """An HAProxy configuration for several switch nodes: one terminal address for all.
 
-    python -m switch.ops.haproxy --listen 0.0.0.0:7400 \\
-        --node n1=10.0.0.11:7400:9400 --node n2=10.0.0.12:7400:9400 > haproxy.cfg
+    python -m switch.ops.haproxy --listen 0.0.0.0:7400 --admin-listen 0.0.0.0:8080 \\
+        --node n1=10.0.0.11:7400:9400:8080 --node n2=10.0.0.12:7400:9400:8080 > haproxy.cfg
 
 Terminals connect to HAProxy (TCP mode: the terminal protocol is end-to-end between
 terminal and switch, HAProxy never reads it). Each node is health-checked on its
@@ -15,6 +15,11 @@ terminal. They move here, per source address, with HAProxy's stick table: at mos
 ``max_connections_per_ip`` open, at most ``connect_burst_per_ip`` new in any 10 s
 (plus the rate). Give the nodes behind it per-address bounds as large as their whole
 capacity (``[terminals] max_connections_per_ip``, ``connect_burst_per_ip``).
+
+The admin API (and the pages on its port) goes through HAProxy too, in HTTP mode,
+to every node that serves it: HAProxy adds the caller's address to
+``X-Forwarded-For``, so list HAProxy's address in the nodes' ``[admin]
+trusted_proxies`` and the sign-in limits count the real caller.
 """
 
 from __future__ import annotations
@@ -32,13 +37,15 @@ class Node:
     host: str
     terminal_port: int
     metrics_port: int  # its /readyz
+    admin_port: int | None = None  # None: this node serves no admin API
 
     @classmethod
     def parse(cls, spec: str) -> Node:
-        """``name=host:terminal_port:metrics_port``."""
+        """``name=host:terminal_port:metrics_port[:admin_port]``."""
         name, _, rest = spec.partition("=")
-        host, terminal, metrics = rest.rsplit(":", 2)
-        return cls(name, host, int(terminal), int(metrics))
+        host, _, ports = rest.partition(":")
+        numbers = [int(p) for p in ports.split(":")]
+        return cls(name, host, numbers[0], numbers[1], numbers[2] if len(numbers) > 2 else None)
 
 
 def haproxy_config(
@@ -46,6 +53,7 @@ def haproxy_config(
     listen: str,
     terminals: TerminalsConfig | None = None,
     maxconn: int | None = None,
+    admin_listen: str | None = None,
 ) -> str:
     """The whole configuration file (``listen``: host:port terminals connect to;
     ``maxconn``: connections at once, by default every node's ``max_connections``;
@@ -85,7 +93,33 @@ def haproxy_config(
     lines += [
         f"    server {n.name} {n.host}:{n.terminal_port} check port {n.metrics_port}" for n in nodes
     ]
+    if admin_listen:
+        lines += _admin_sections([n for n in nodes if n.admin_port is not None], admin_listen)
     return "\n".join(lines) + "\n"
+
+
+def _admin_sections(nodes: Sequence[Node], listen: str) -> list[str]:
+    """The admin API in HTTP mode, to every node that serves it."""
+    lines = [
+        "",
+        "frontend admin",
+        "    mode http",
+        f"    bind {listen}",
+        "    timeout client 60s",
+        "    option forwardfor  # the nodes' sign-in limits see the real caller",
+        "    default_backend switch_admin",
+        "",
+        "backend switch_admin",
+        "    mode http",
+        "    timeout server 60s",
+        "    balance roundrobin",
+        "    option httpchk GET /readyz",
+        "    http-check expect status 200",
+        "    default-server inter 500ms fall 2 rise 2",
+    ]
+    return lines + [
+        f"    server {n.name} {n.host}:{n.admin_port} check port {n.metrics_port}" for n in nodes
+    ]
 
 
 def main() -> None:
@@ -94,16 +128,20 @@ def main() -> None:
     )
     parser.add_argument("--listen", default="0.0.0.0:7400", help="where terminals connect")
     parser.add_argument("--maxconn", type=int, default=None, help="connections at once")
+    parser.add_argument("--admin-listen", default=None, help="where the admin API is reached")
     parser.add_argument(
         "--node",
         action="append",
         required=True,
-        metavar="NAME=HOST:TERMINAL_PORT:METRICS_PORT",
+        metavar="NAME=HOST:TERMINAL_PORT:METRICS_PORT[:ADMIN_PORT]",
         help="a switch node (repeat for each)",
     )
     args = parser.parse_args()
     nodes = [Node.parse(n) for n in args.node]
-    print(haproxy_config(nodes, args.listen, maxconn=args.maxconn), end="")
+    config = haproxy_config(
+        nodes, args.listen, maxconn=args.maxconn, admin_listen=args.admin_listen
+    )
+    print(config, end="")
 
 
 if __name__ == "__main__":
