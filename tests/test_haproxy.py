@@ -5,7 +5,6 @@ survivor's recovery finishes the dead node's pays once their leases have run out
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -22,7 +21,7 @@ from simulators.epos.fleet import Consumer, FleetStats, run_fleet
 from switch.ops.haproxy import Node, haproxy_config
 from switch.services import ServiceUrls
 from switch.services.common import free_tcp_port
-from tests.test_workers import invariants, provision, ready, wait_until
+from tests.test_workers import invariants, provision, ready, switch_env, wait_until
 
 pytestmark = pytest.mark.skipif(
     shutil.which("haproxy") is None,
@@ -57,20 +56,16 @@ def test_a_node_killed_under_load_its_terminals_go_on_through_the_survivor(
 ) -> None:
     identity, config = tmp_path / "switch.key", tmp_path / "switch.toml"
     config.write_text(STUB)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCH_")}
-    env |= {
-        "SWITCH_CONFIG": str(config),
-        "SWITCH_DATA_DIR": str(tmp_path / "data"),
-        "SWITCH_DATABASE_URL": database_url,
-        "SWITCH_REDIS_URL": services.redis_url,
-        "SWITCH_TERMINALS_IDENTITY_KEY_FILE": str(identity),
-        "SWITCH_ADMIN_TRUSTED_PROXIES": "127.0.0.1",  # HAProxy's address
-        "SWITCH_SMS_ENABLED": "false",
-        "SWITCH_PAYS_RECOVERY_IDLE_S": "2",  # a dead node's pays are taken over soon
+    env = switch_env(
+        tmp_path,
+        database_url,
+        services,
+        SWITCH_ADMIN_TRUSTED_PROXIES="127.0.0.1",  # HAProxy's address
+        SWITCH_PAYS_RECOVERY_IDLE_S="2",  # a dead node's pays are taken over soon
         # One agent pays for every terminal here: limits to match.
-        "SWITCH_ADMIN_DEFAULT_MAX_BALANCE_PAISE": str(WALLET_PAISE),
-        "SWITCH_ADMIN_DEFAULT_PER_DAY_PAISE": str(WALLET_PAISE),
-    }
+        SWITCH_ADMIN_DEFAULT_MAX_BALANCE_PAISE=str(WALLET_PAISE),
+        SWITCH_ADMIN_DEFAULT_PER_DAY_PAISE=str(WALLET_PAISE),
+    )
     nodes = [
         Node(f"n{i}", "127.0.0.1", free_tcp_port(), free_tcp_port(), free_tcp_port())
         for i in (1, 2)

@@ -29,6 +29,23 @@ from switch.services.common import free_tcp_port
 TERMINALS = 24
 
 
+def switch_env(
+    tmp_path: Path, database_url: str, services: ServiceUrls, **settings: str
+) -> dict[str, str]:
+    """The environment of a ``switch serve`` in a test: this test's database and
+    Redis, ``tmp_path``'s switch.key and switch.toml, no SMS, and ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCH_")}
+    return env | {
+        "SWITCH_CONFIG": str(tmp_path / "switch.toml"),
+        "SWITCH_DATA_DIR": str(tmp_path / "data"),
+        "SWITCH_DATABASE_URL": database_url,
+        "SWITCH_REDIS_URL": services.redis_url,
+        "SWITCH_TERMINALS_IDENTITY_KEY_FILE": str(tmp_path / "switch.key"),
+        "SWITCH_SMS_ENABLED": "false",
+        **settings,
+    }
+
+
 def two_free_ports() -> int:
     """A port whose next one is free too (worker i serves metrics on base + i)."""
     for _ in range(50):
@@ -91,16 +108,7 @@ def test_two_workers_share_the_port_and_a_dead_one_comes_back(
     config.write_text(STUB_BILLERS)
     port, metrics = free_tcp_port(), two_free_ports()
     creds = trio.run(provision, database_url, identity, port)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCH_")}
-    env |= {
-        "SWITCH_CONFIG": str(config),
-        "SWITCH_DATA_DIR": str(tmp_path / "data"),
-        "SWITCH_DATABASE_URL": database_url,
-        "SWITCH_REDIS_URL": services.redis_url,
-        "SWITCH_TERMINALS_IDENTITY_KEY_FILE": str(identity),
-        "SWITCH_ADMIN_PORT": "0",
-        "SWITCH_SMS_ENABLED": "false",
-    }
+    env = switch_env(tmp_path, database_url, services, SWITCH_ADMIN_PORT="0")
     command = [sys.executable, "-m", "switch", "serve", "--workers", "2"]
     command += ["--port", str(port), "--metrics-port", str(metrics)]
     supervisor = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
