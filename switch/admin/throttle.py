@@ -39,13 +39,16 @@ MAX_KEY_CHARS = 300
 MAX_WINDOW_S = 86_400.0  # PostgreSQL's rows older than a day are pruned
 PRUNE_ONE_IN = 64
 
-# KEYS: the windows. ARGV[1]: now (ms); ARGV[2]: this attempt's member; then for each
-# key its window (ms) and limit. Answer {0, 0}: taken from every window; {i, wait_ms}:
-# window i is full (nothing taken from any), its oldest failure leaves it in wait_ms.
+# KEYS: the windows. ARGV[1]: this attempt's member; then for each key its window
+# (ms) and limit. The time is Redis's own (TIME), the same for every process and
+# never behind an attempt already in a window. Answer {0, 0}: taken from every
+# window; {i, wait_ms}: window i is full (nothing taken from any), its oldest failure
+# leaves it in wait_ms.
 _TAKE = """
-local now = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 for i, key in ipairs(KEYS) do
-  local window, limit = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  local window, limit = tonumber(ARGV[2 * i]), tonumber(ARGV[1 + 2 * i])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   if redis.call('ZCARD', key) >= limit then
     local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
@@ -53,8 +56,8 @@ for i, key in ipairs(KEYS) do
   end
 end
 for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[2])
-  redis.call('PEXPIRE', key, tonumber(ARGV[1 + 2 * i]))
+  redis.call('ZADD', key, now, ARGV[1])
+  redis.call('PEXPIRE', key, tonumber(ARGV[2 * i]))
 end
 return {0, 0}
 """
@@ -192,7 +195,7 @@ class Throttle:
             return False
 
     async def _take_redis(self, windows: Sequence[Window], member: str) -> Attempt | Full:
-        args: list[Any] = [int(time.time() * 1000), member]
+        args: list[Any] = [member]
         for w in windows:
             args += [max(1, int(w.window_s * 1000)), w.limit]
         keys = [self._redis_key(w) for w in windows]
@@ -200,7 +203,8 @@ class Throttle:
             index, wait_ms = await self._db.bridge.run(self._take_script(keys=keys, args=args))
         if int(index) == 0:
             return Attempt(tuple(windows), member, in_redis=True)
-        return Full(windows[int(index) - 1], max(1, math.ceil(int(wait_ms) / 1000)))
+        window = windows[int(index) - 1]
+        return Full(window, _wait_s(int(wait_ms) / 1000, window))
 
     async def _take_pg(
         self, conn: Connection, windows: Sequence[Window], member: str
@@ -224,7 +228,7 @@ class Throttle:
                 )
                 assert row is not None
                 if row["n"] >= w.limit:
-                    return Full(w, max(1, math.ceil(float(row["wait_s"] or 1))))
+                    return Full(w, _wait_s(float(row["wait_s"] or 1), w))
             await conn.executemany(
                 "INSERT INTO auth_windows (key, member) VALUES ($1, $2)",
                 [(key, member) for key in keys],
@@ -234,6 +238,11 @@ class Throttle:
                     "DELETE FROM auth_windows WHERE at < clock_timestamp() - interval '1 day'"
                 )
         return Attempt(tuple(windows), member, in_redis=False)
+
+
+def _wait_s(seconds: float, window: Window) -> int:
+    """Whole seconds until the window has room again: 1 to the window's length."""
+    return min(max(1, math.ceil(seconds)), max(1, math.ceil(window.window_s)))
 
 
 async def _zrem_all(client: Any, keys: list[str], member: str) -> None:

@@ -60,13 +60,13 @@ async def test_a_burst_takes_exactly_the_limit(
 async def test_failures_leave_the_window_one_by_one(
     redis: bool, database_url: str, services: ServiceUrls
 ) -> None:
-    window = Window("user", "asha", limit=2, window_s=1.0)
+    window = Window("user", "asha", limit=2, window_s=2.0)
     async with throttle_on(database_url, services.redis_url if redis else None) as throttle:
         assert isinstance(await throttle.take([window]), Attempt)
-        await trio.sleep(0.5)
+        await trio.sleep(1.0)
         assert isinstance(await throttle.take([window]), Attempt)
         assert isinstance(await throttle.take([window]), Full)
-        await trio.sleep(0.6)  # the first has left the window, the second not yet
+        await trio.sleep(1.2)  # the first has left the window, the second not yet
         assert isinstance(await throttle.take([window]), Attempt)
         assert isinstance(await throttle.take([window]), Full)
 
