@@ -13,9 +13,10 @@ Starts ``switch serve`` as its own process on a fresh database (stub billers), t
    switch closes it (the attacker keeps the pressure on), and the same samples
    measured meanwhile.
 
-Prints p50/p99/max of both, and what the switch's gate did with the flood (closed
-on arrival, timed out in the handshake). The figure the gate is for: the flood's
-handshake p99 stays within a few times the baseline, under 100 ms.
+Prints p50/p99/max of both, how many connections the flood opened, and the switch's
+CPU under the flood (its share of a core, and per flood connection). The figure the
+gate is for: the flood's handshake p99 stays within a few times the baseline, under
+100 ms.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 import trio
 
+from loadtests.cpu_bench import cpu_s
 from loadtests.ledger_bench import fresh_database
 from loadtests.terminal_bench import provision, switch_process
 from simulators.epos.connection import EposConnection
@@ -114,6 +116,7 @@ async def flood_figures(
     samples: int,
     interval_s: float,
     settle_s: float = 2.0,
+    switch_pid: int | None = None,
 ) -> dict[str, Any]:
     """The terminal's figures without, then with, the flood; sampling under the flood
     lasts ``samples * interval_s`` at least (make that longer than the switch's
@@ -121,7 +124,9 @@ async def flood_figures(
 
     The flood runs in a process of its own: in this one, its thousands of tasks would
     slow the measuring terminal's own event loop, and the figure would be the
-    attacker's latency, not the switch's."""
+    attacker's latency, not the switch's. With ``switch_pid`` (a switch in a process
+    of its own), also the switch's CPU under the flood: its share of one core, and
+    per connection the flood opened."""
     result: dict[str, Any] = {
         "sockets": sockets,
         "addresses": addresses,
@@ -148,15 +153,29 @@ async def flood_figures(
         )
         try:
             await trio.sleep(settle_s)  # the flood is in place
+            opened_before = await _opened(counted)
+            cpu_before = cpu_s(switch_pid) if switch_pid else 0.0
             t0 = time.perf_counter()
             result["flood"] = await sample_terminal(creds, samples, interval_s)
-            result["flood_s"] = round(time.perf_counter() - t0, 1)
+            took = time.perf_counter() - t0
+            result["flood_s"] = round(took, 1)
+            if switch_pid:
+                used = cpu_s(switch_pid) - cpu_before
+                opened = max(1, await _opened(counted) - opened_before)
+                result["switch_core_share"] = round(used / took, 2)
+                result["switch_us_per_flood_connection"] = round(used * 1e6 / opened)
         finally:
             flood.terminate()
             with trio.move_on_after(30):
                 await flood.wait()
-        result["flood_connections_opened"] = int(await trio.Path(counted).read_text() or 0)
+        result["flood_connections_opened"] = await _opened(counted)
     return result
+
+
+async def _opened(count_file: Path) -> int:
+    """How many connections the flood's process has opened so far."""
+    path = trio.Path(count_file)
+    return int((await path.read_text() if await path.exists() else "") or 0)
 
 
 async def hold(port: int, sockets: int, addresses: int, count_file: Path) -> None:
@@ -200,12 +219,18 @@ def main() -> None:
         port = free_tcp_port()
         wallet_paise = 2 * args.samples * PAY["amount_paise"] + 1_000_00
         [creds] = trio.run(provision, url, identity, f"127.0.0.1:{port}", 1, wallet_paise)
-        with switch_process(url, identity, port, env):
+        with switch_process(url, identity, port, env) as pid:
             result = trio.run(
-                flood_figures, creds, args.sockets, args.addresses, args.samples, args.interval_s
+                flood_figures,
+                creds,
+                args.sockets,
+                args.addresses,
+                args.samples,
+                args.interval_s,
+                2.0,
+                pid,
             )
     print(json.dumps(result, indent=2))
-    sys.exit(0)
 
 
 if __name__ == "__main__":

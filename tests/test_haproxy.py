@@ -21,7 +21,7 @@ from simulators.epos.fleet import Consumer, FleetStats, run_fleet
 from switch.ops.haproxy import Node, haproxy_config
 from switch.services import ServiceUrls
 from switch.services.common import free_tcp_port
-from tests.test_workers import invariants, provision, ready, switch_env, wait_until
+from tests.processes import invariants, provision, ready, switch_env, wait_until
 
 pytestmark = pytest.mark.skipif(
     shutil.which("haproxy") is None,
@@ -71,7 +71,7 @@ def test_a_node_killed_under_load_its_terminals_go_on_through_the_survivor(
         for i in (1, 2)
     ]
     front, admin_front = free_tcp_port(), free_tcp_port()
-    creds = trio.run(provision, database_url, identity, front, WALLET_PAISE)
+    creds = trio.run(provision, database_url, identity, front, 24, WALLET_PAISE)
     trio.run(staff_user, database_url)
     config_text = haproxy_config(
         nodes, f"127.0.0.1:{front}", maxconn=2000, admin_listen=f"127.0.0.1:{admin_front}"

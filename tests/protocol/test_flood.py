@@ -12,7 +12,7 @@ from switch.server import RunningSwitch
 async def test_a_reconnecting_flood_is_held_off_and_terminals_pay(
     switch: RunningSwitch, terminals: list[Credentials]
 ) -> None:
-    pid_serving = switch.deps.stats.connections  # the switch in this process counts
+    connections_before = switch.deps.stats.connections  # the switch in this process counts
     figures = await flood_figures(terminals[0], 900, 3, samples=15, interval_s=0.1)
     # Every sample (a new connection, its handshake, a fetch and a pay) was served:
     # sample_terminal asserts each answer. The tests' handshake deadline is 1 s, so
@@ -21,5 +21,5 @@ async def test_a_reconnecting_flood_is_held_off_and_terminals_pay(
     assert figures["flood_connections_opened"] > 900
     refused = switch.deps.gate.statistics().refused
     assert refused["rate_per_ip"] > 0
-    assert switch.deps.stats.connections > pid_serving + 900
+    assert switch.deps.stats.connections > connections_before + 900
     assert switch.deps.stats.handshake_failures.get("handshake_timeout", 0) > 0
