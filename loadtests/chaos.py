@@ -42,6 +42,7 @@ from typing import Any
 
 import trio
 
+from loadtests.accounting import account_for_every_paisa, settle
 from loadtests.chaos_services import SERVICE_FAULTS, Liveness
 from simulators.common.faults import BOOK_KINDS, KINDS
 from simulators.common.faults import OPS as FAULT_OPS
@@ -249,85 +250,20 @@ class Chaos:
 
     async def _settle_and_check(self, stats: FleetStats) -> dict[str, Any]:
         async with Database.open(self.url, 2) as db, Ledger.open(db) as ledger:
-            # Quiet means: every pay final and no hold left pending in the ledger
-            # (recovery also gives back holds that reached it after their pay ended).
-            with trio.move_on_after(SETTLE_TIMEOUT_S):
-                while await db.fetchval(  # noqa: ASYNC110 (polls the database)
-                    """SELECT (SELECT count(*) FROM pays WHERE state NOT IN ('posted', 'voided'))
-                            + (SELECT count(*) FROM transfers WHERE state = 1)"""
-                ):
-                    await trio.sleep(0.5)
+            await settle(db, SETTLE_TIMEOUT_S)
             return await self._check(db, ledger, stats)
 
     async def _check(self, db: Database, ledger: Ledger, stats: FleetStats) -> dict[str, Any]:
         self.liveness.alive("at the end")
-        # The ledger's invariants include: every pay agrees with its hold.
-        violations = [*self.liveness.violations, *await ledger.check_invariants()]
-        unfinished = await db.fetchval(
-            "SELECT count(*) FROM pays WHERE state NOT IN ('posted','voided')"
-        )
-        if unfinished:
-            violations.append(f"{unfinished} pays not final")
-        posted = {
-            r["id"]: (r["amount_paise"], r["biller_txn_id"])
-            for r in await db.fetch(
-                "SELECT id, amount_paise, biller_txn_id FROM pays WHERE state = 'posted'"
-            )
-        }
-        report = (await self.admin.get("/v1/report?date=")).json()["payments"]
-        applied = {
-            p["switch_txn_id"]: (p["amount_paise"], p["biller_txn_id"])
-            for p in report
-            if p["status"] == "applied"
-        }
-        lost = sum(
-            a for t, (a, _) in applied.items() if t not in posted
-        )  # biller has, switch refunded
-        lost += sum(
-            a for t, (a, _) in posted.items() if t not in applied
-        )  # switch took, biller lacks
-        both = posted.keys() & applied.keys()
-        # A pay posted after a crash whose biller txn id the biller could not tell
-        # again then (switch/pays/flow.py, _posted_before_a_crash) is recorded without
-        # one, by design: reconciliation matches it by switch txn id. Not a mismatch
-        # as long as the amounts agree.
-        unknown_txn = [t for t in both if not posted[t][1] and posted[t][0] == applied[t][0]]
-        mismatched = [t for t in both if posted[t] != applied[t] and t not in unknown_txn]
-        if lost or mismatched:
-            violations.append(
-                f"switch and biller disagree: {lost} paise, {len(mismatched)} mismatched"
-            )
-        unposted_receipts = [r["txn"] for r in stats.receipts if int(r["txn"]) not in posted]
-        if unposted_receipts:
-            violations.append(f"{len(unposted_receipts)} printed receipts are not posted")
-        doubled = await db.fetchval(
-            """SELECT coalesce(sum(w.balance_paise - ($1 - coalesce(p.paid, 0))), 0)::bigint
-                 FROM agents a JOIN accounts w ON w.id = a.wallet_account_id
-                 LEFT JOIN (SELECT agent_id, sum(amount_paise) AS paid FROM pays
-                             WHERE state = 'posted' GROUP BY agent_id) p ON p.agent_id = a.id""",
-            WALLET_PAISE,
-        )
-        if doubled:
-            violations.append(f"wallets differ from funding minus posted pays by {doubled} paise")
-        outcomes = Counter(
-            f"{r['state']}{':' + r['error_code'] if r['error_code'] else ''}"
-            for r in await db.fetch("SELECT state, error_code FROM pays")
-        )
+        books = await account_for_every_paisa(db, ledger, self.admin, stats, WALLET_PAISE)
         await self.admin.aclose()
         return {
             "injected": dict(self.injected),
             "fired": dict(self.fired),
-            "outcomes": dict(outcomes),
-            "paise_lost": lost,
-            "paise_doubled": abs(doubled),
-            "fleet_pays_ok": stats.pays_ok,
-            "fleet_pays_failed": stats.pays_failed,
-            "fleet_reconnects": stats.reconnects,
-            "cases": await db.fetchval("SELECT count(*) FROM recon_cases"),
-            "posted_without_biller_txn_id": len(unknown_txn),
+            **books,
             "back_to_served_s": self.liveness.back_to_served_s,
             "pays_per_s_before_and_during": self.rates,
-            "violations": violations,
+            "violations": [*self.liveness.violations, *books["violations"]],
         }
 
 

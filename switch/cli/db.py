@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from switch.cli.common import Commands, echo_json, start_services, with_connection
 from switch.config import Config
 from switch.db.migrate import current_version, migrate, shipped_migrations
+from switch.services import postgres, standby
 from switch.services import status as services_status
 from switch.services import stop as services_stop
 
 
 @click.group(
-    cls=Commands, short_help="Embedded PostgreSQL and Redis: start, stop, status, migrate."
+    cls=Commands, short_help="Embedded PostgreSQL and Redis: start, stop, status, standby, migrate."
 )
 def db() -> None:
     """Start, stop and inspect the database and Redis; migrate the schema."""
@@ -54,7 +57,64 @@ def status(cfg: Config, as_json: bool) -> None:
     for name, fields in info.items():
         click.echo(f"{name}:")
         for key, value in fields.items():
-            click.echo(f"  {key}: {value}")
+            if key != "servers":
+                click.echo(f"  {key}: {value}")
+        for server in fields.get("servers", []):  # type: ignore[attr-defined]
+            _echo_server(server)
+
+
+def _echo_server(server: dict[str, Any]) -> None:
+    state = "running" if server["running"] else "stopped"
+    click.echo(f"  {server['name']}: {server['role']}, {state} ({server['data_dir']})")
+    for s in server.get("standbys", []):
+        click.echo(
+            f"    standby {s['application_name']}: {s['state']}, {s['sync_state']},"
+            f" {s['lag_bytes']} bytes behind, replay lag {s['replay_lag_ms']} ms"
+        )
+    if "replay_behind_bytes" in server:
+        click.echo(
+            f"    replayed up to {server['replayed_lsn']},"
+            f" {server['replay_behind_bytes']} bytes received and not yet replayed"
+        )
+
+
+@db.command(name="standby")
+@click.option(
+    "--async",
+    "asynchronous",
+    is_flag=True,
+    help="Do not wait for it on commit (a standby that will stay down must not stop writes).",
+)
+@click.pass_obj
+def standby_cmd(cfg: Config, asynchronous: bool) -> None:
+    """Make (or start) a streaming standby of the embedded primary, synchronous by
+    default: a commit returns once the standby has it on disk too."""
+    _embedded_only(cfg)
+    start_services(cfg)
+    made = standby.make_standby(cfg.services, synchronous=not asynchronous)
+    kind = "asynchronous" if asynchronous else "synchronous"
+    click.echo(f"{made.name}: {kind} standby, streaming ({made.pgdata})")
+    click.echo(f"postgres: {postgres.url(cfg.services)}")
+
+
+@db.command()
+@click.pass_obj
+def promote(cfg: Config) -> None:
+    """Make the standby the primary (after the primary is lost, or to switch over).
+    A primary still running is stopped first; the old one is marked superseded and
+    never started again as it is. Clients on the two-server URL follow by themselves."""
+    _embedded_only(cfg)
+    new = standby.promote(cfg.services)
+    click.echo(f"{new.name} is the primary now; it runs without a standby until")
+    click.echo("`switch db standby` makes one from it.")
+    click.echo(f"postgres: {postgres.url(cfg.services)}")
+
+
+def _embedded_only(cfg: Config) -> None:
+    if not cfg.services.embedded_postgres:
+        raise click.ClickException(
+            "database_url names an external PostgreSQL: its standbys are managed there"
+        )
 
 
 @db.command(name="migrate")

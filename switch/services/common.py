@@ -52,13 +52,19 @@ def port_or_free(preferred: int, host: str = "127.0.0.1") -> int:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs. A zombie (dead, not yet reaped by whoever adopted it:
+    a SIGKILLed server's postmaster, say) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: signal 0 is all we know
+    return stat[stat.rindex(")") + 2 :][:1] not in ("Z", "X")
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:

