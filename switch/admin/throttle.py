@@ -9,7 +9,8 @@ a fixed bucket that empties all at once on the minute).
 
 The windows live in Redis (a sorted set per key, scored by the attempt's time in
 milliseconds, changed by one Lua script, so taking from several windows is one atomic
-step). Without Redis, or while it fails, they live in PostgreSQL (``auth_windows``,
+step; in a Redis Cluster, one step per hash slot: an address's window, then its user's
+two). Without Redis, or while it fails, they live in PostgreSQL (``auth_windows``,
 one row per attempt, serialised per key by an advisory lock). The two stores do not
 share their counts: a process that falls back starts from what PostgreSQL holds, so
 during a Redis outage an attacker gets at most one more window's allowance.
@@ -21,17 +22,23 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import trio
-from redis.exceptions import RedisError
 
 from switch.db import Connection
 from switch.db.database import Database
-from switch.db.redis_link import open_redis
+from switch.db.redis_link import (
+    REDIS_FAILURES,
+    RedisCalls,
+    by_slot,
+    open_redis,
+    tagged,
+)
 
+_FAILURES: tuple[type[Exception], ...] = (*REDIS_FAILURES, trio.TooSlowError)
 log = logging.getLogger("switch.admin")
 REDIS_TIMEOUT_S = 0.25
 BREAKER_OPEN_S = 2.0
@@ -67,10 +74,16 @@ return {0, 0}
 class Window:
     """At most ``limit`` failures under ``key`` in any ``window_s``."""
 
-    scope: str  # what the key counts: "ip", "user", "user_ip"
+    scope: str  # what the key counts: "ip", "user", "user_ip" ("user|ip")
     key: str
     limit: int
     window_s: float
+
+    @property
+    def tag(self) -> str:
+        """What decides the window's hash slot in a Redis Cluster: the user for a
+        user's windows (both in one slot), the address for an address's."""
+        return self.key.split("|", 1)[0] if self.scope == "user_ip" else self.key
 
 
 @dataclass(frozen=True)
@@ -103,8 +116,9 @@ class Throttle:
     def __init__(self, db: Database, redis_url: str | None) -> None:
         self._db = db
         self._url = redis_url
-        self._redis: Any = None
+        self._redis: RedisCalls | None = None
         self._take_script: Any = None
+        self._cluster = False
         self._namespace = ""
         self._open_until = float("-inf")  # the breaker: no Redis call before this
         self.stats = ThrottleStats()
@@ -118,14 +132,14 @@ class Throttle:
             self._redis, self._namespace = await open_redis(
                 self._db, self._url, "auth", REDIS_TIMEOUT_S
             )
-            self._take_script = self._redis.register_script(_TAKE)
+            self._take_script = self._redis.client.register_script(_TAKE)
+            self._cluster = self._redis.cluster
         try:
             task_status.started()
             await trio.sleep_forever()
         finally:
             if self._redis is not None:
-                with trio.CancelScope(shield=True), trio.move_on_after(2):
-                    await self._db.bridge.run(self._redis.aclose())
+                await self._redis.aclose()
 
     async def take(self, windows: Sequence[Window]) -> Attempt | Full:
         """One attempt from every window, or the first full one (nothing taken)."""
@@ -135,7 +149,7 @@ class Throttle:
         if self._usable():
             try:
                 result = await self._take_redis(windows, member)
-            except (RedisError, OSError, trio.TooSlowError) as exc:
+            except _FAILURES as exc:
                 self._failed(exc)
         if result is None:
             self.stats.in_postgres += 1
@@ -174,7 +188,7 @@ class Throttle:
 
     def _redis_key(self, window: Window) -> str:
         """The window's key in Redis (shared by databases: namespaced)."""
-        return f"{self._namespace}:{self._key(window)}"
+        return tagged(self._namespace, window.tag[:MAX_KEY_CHARS], self._key(window))
 
     def _usable(self) -> bool:
         return self._redis is not None and time.monotonic() >= self._open_until
@@ -185,26 +199,38 @@ class Throttle:
             log.warning("sign-in windows kept in PostgreSQL: Redis failed: %r", exc)
         self._open_until = time.monotonic() + BREAKER_OPEN_S
 
-    async def _redis_call(self, make: Any) -> bool:
+    async def _redis_call(self, make: Callable[[Any], Awaitable[Any]]) -> bool:
+        assert self._redis is not None
         try:
-            with trio.fail_after(REDIS_TIMEOUT_S * 4):
-                await self._db.bridge.run(make(self._redis))
+            await self._redis(make, REDIS_TIMEOUT_S * 4)
             return True
-        except (RedisError, OSError, trio.TooSlowError) as exc:
+        except _FAILURES as exc:
             self._failed(exc)
             return False
 
     async def _take_redis(self, windows: Sequence[Window], member: str) -> Attempt | Full:
-        args: list[Any] = [member]
-        for w in windows:
-            args += [max(1, int(w.window_s * 1000)), w.limit]
+        """One script call for all the windows; in a Redis Cluster one per hash slot
+        (an address's window, then its user's), each atomic. A slot that is full
+        gives back what the slots before it took, so nothing stays taken; meanwhile
+        a concurrent attempt may see one failure too many (stricter, never looser)."""
         keys = [self._redis_key(w) for w in windows]
-        with trio.fail_after(REDIS_TIMEOUT_S * 4):
-            index, wait_ms = await self._db.bridge.run(self._take_script(keys=keys, args=args))
-        if int(index) == 0:
-            return Attempt(tuple(windows), member, in_redis=True)
-        window = windows[int(index) - 1]
-        return Full(window, _wait_s(int(wait_ms) / 1000, window))
+        groups = by_slot(keys) if self._cluster else [list(range(len(windows)))]
+        taken: list[str] = []
+        for group in groups:
+            args: list[Any] = [member]
+            for i in group:
+                args += [max(1, int(windows[i].window_s * 1000)), windows[i].limit]
+            group_keys = [keys[i] for i in group]
+            assert self._redis is not None
+            taking = _script_call(self._take_script, group_keys, args)
+            index, wait_ms = await self._redis(taking, REDIS_TIMEOUT_S * 4)
+            if int(index) != 0:
+                if taken:
+                    await self._redis_call(_zrem_call(taken, member))
+                window = windows[group[int(index) - 1]]
+                return Full(window, _wait_s(int(wait_ms) / 1000, window))
+            taken += [keys[i] for i in group]
+        return Attempt(tuple(windows), member, in_redis=True)
 
     async def _take_pg(
         self, conn: Connection, windows: Sequence[Window], member: str
@@ -243,6 +269,14 @@ class Throttle:
 def _wait_s(seconds: float, window: Window) -> int:
     """Whole seconds until the window has room again: 1 to the window's length."""
     return min(max(1, math.ceil(seconds)), max(1, math.ceil(window.window_s)))
+
+
+def _script_call(script: Any, keys: list[str], args: list[Any]) -> Callable[[Any], Any]:
+    return lambda _client: script(keys=keys, args=args)
+
+
+def _zrem_call(keys: list[str], member: str) -> Callable[[Any], Awaitable[None]]:
+    return lambda client: _zrem_all(client, keys, member)
 
 
 async def _zrem_all(client: Any, keys: list[str], member: str) -> None:

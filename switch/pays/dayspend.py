@@ -21,7 +21,11 @@ give-back lost to a Redis outage keeps its amount counted (stricter). Keys expir
 two days after their day began.
 
 Admissions and give-backs cross to Redis once per batch (switch/db/batch.py), as one
-script call for the whole batch, not once per pay.
+script call for the whole batch, not once per pay. In a Redis Cluster a script may
+only touch one hash slot: each counter's key is tagged with its agent (all of an
+agent's days in one slot), and a batch is one call per slot, all sent at once. A
+master that is down fails only the calls for its slots: those pays are checked in
+PostgreSQL, the rest in Redis.
 
 A Redis that fails -- dead, or alive and silent (a frozen process answers nothing and
 every call would wait its timeout) -- opens a breaker: for ``BREAKER_OPEN_S`` every
@@ -39,17 +43,25 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
-from redis.exceptions import RedisError
 
 from switch.db.batch import Batcher, BatcherBusy
 from switch.db.database import Database
-from switch.db.redis_link import open_redis
+from switch.db.redis_link import (
+    REDIS_FAILURES,
+    RedisCalls,
+    by_slot,
+    eval_per_slot,
+    open_redis,
+    tagged,
+)
 
+T = TypeVar("T")
+_FAILURES: tuple[type[Exception], ...] = (*REDIS_FAILURES, trio.TooSlowError, BatcherBusy)
 log = logging.getLogger("switch.pays")
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 KEY_TTL_S = 2 * 86_400
@@ -107,6 +119,10 @@ class DaySpendStats:
     reseeds: int = 0  # counters deleted after an outage, to be seeded again
 
 
+def _deleting(keys: list[str]) -> Callable[[Any], Awaitable[Any]]:
+    return lambda client: client.delete(*keys)
+
+
 def ist_day(at: dt.datetime) -> dt.date:
     return at.astimezone(IST).date()
 
@@ -115,8 +131,9 @@ class DaySpend:
     def __init__(self, db: Database, redis_url: str | None) -> None:
         self._db = db
         self._url = redis_url
-        self._redis: Any = None  # redis.asyncio.Redis, on the database's asyncio loop
+        self._redis: RedisCalls | None = None  # its client lives on the database's loop
         self._scripts: tuple[Any, Any] | None = None
+        self._cluster = False
         self._namespace = ""
         self._admits: Batcher[tuple[str, int, int], int] = Batcher(self._apply_admits)
         send, self._give_backs = trio.open_memory_channel[tuple[str, int]](MAX_GIVE_BACKS_QUEUED)
@@ -142,19 +159,19 @@ class DaySpend:
                 task_status.started()
         finally:
             if self._redis is not None:
-                with trio.CancelScope(shield=True), trio.move_on_after(2):
-                    await self._db.bridge.run(self._redis.aclose())
+                await self._redis.aclose()
 
     async def _connect(self) -> None:
         assert self._url
         self._redis, self._namespace = await open_redis(
             self._db, self._url, "spend", REDIS_TIMEOUT_S
         )
-        client = self._redis
+        client = self._redis.client
+        self._cluster = self._redis.cluster
         self._scripts = (client.register_script(_ADMIT), client.register_script(_GIVE_BACK))
 
     def _key(self, agent_id: str, day: dt.date) -> str:
-        return f"{self._namespace}:{agent_id}:{day.isoformat()}"
+        return tagged(self._namespace, agent_id, day.isoformat())
 
     async def admit(
         self,
@@ -170,20 +187,32 @@ class DaySpend:
         if self._redis is None:
             return await self._exact(agent_id, day, amount_paise, limit_paise, pay_id)
         key = self._key(agent_id, day)
-        if trio.current_time() >= self._open_until:
-            try:
-                if self._stale or self._all_stale or self._forgetting.locked():
-                    await self._forget_stale()
-                for _ in range(2):  # a missing counter is seeded once, then asked again
-                    result = await self._admits.submit((key, amount_paise, limit_paise))
-                    if result >= 0:
-                        self._count(result == 1)
-                        return result == 1
-                    await self._seed(key, agent_id, day, pay_id)
-            except (RedisError, OSError, trio.TooSlowError, BatcherBusy) as exc:
-                self._redis_failed(exc)
+        admitted = await self._admit_in_redis(key, agent_id, day, amount_paise, limit_paise, pay_id)
+        if admitted is not None:
+            return admitted
         self._mark_stale(key)  # counted in PostgreSQL only: Redis's counter misses it
         return await self._exact(agent_id, day, amount_paise, limit_paise, pay_id)
+
+    async def _admit_in_redis(
+        self, key: str, agent_id: str, day: dt.date, amount: int, limit: int, pay_id: int
+    ) -> bool | None:
+        """Whether the pay fits, counted in Redis; None when Redis failed or is not
+        to be asked now (the breaker is open)."""
+        if trio.current_time() < self._open_until:
+            return None
+        try:
+            to_forget = self._stale or self._all_stale or self._forgetting.locked()
+            if to_forget and not await self._forget_stale():
+                return None
+            for _ in range(2):  # a missing counter is seeded once, then asked again
+                result = await self._admits.submit((key, amount, limit))
+                if result >= 0:
+                    self._count(result == 1)
+                    return result == 1
+                await self._seed(key, agent_id, day, pay_id)
+        except _FAILURES as exc:
+            self._redis_failed(exc)
+        return None
 
     def give_back(self, agent_id: str, created_at: dt.datetime, amount_paise: int) -> None:
         """A pay counted by ``admit`` was voided: its amount no longer counts. Never
@@ -202,31 +231,37 @@ class DaySpend:
         else:
             self._all_stale = True
 
-    async def _forget_stale(self) -> None:
+    async def _forget_stale(self) -> bool:
         """Redis answers again: delete the counters it missed meanwhile (they are
-        seeded again from the pays of record), before anything else is counted."""
+        seeded again from the pays of record), before anything else is counted.
+        False: Redis failed meanwhile (the breaker is open), nothing was tried."""
         async with self._forgetting:  # admissions behind it wait: none counts on a stale key
+            # Each admission queued here must not try again a Redis that just failed
+            # the one before it: one by one, their timeouts would add up.
+            if trio.current_time() < self._open_until:
+                return False
             stale, self._stale = self._stale, set()
             everything, self._all_stale = self._all_stale, False
             if not stale and not everything:
-                return  # another admission did it while this one waited
+                return True  # another admission did it while this one waited
             try:
                 keys = sorted(stale)
                 if everything:
-                    keys = await self._db.bridge.run(self._all_keys())
+                    # A scan of every master: longer than one call.
+                    keys = await self._call(self._all_keys, REDIS_TIMEOUT_S * 40)
                 for i in range(0, len(keys), 1000):
-                    with trio.fail_after(REDIS_TIMEOUT_S * 20):
-                        await self._db.bridge.run(self._redis.delete(*keys[i : i + 1000]))
+                    await self._call(_deleting(keys[i : i + 1000]), REDIS_TIMEOUT_S * 8)
             except BaseException:
                 self._stale |= stale  # still to do
                 self._all_stale |= everything
                 raise
             self.stats.reseeds += len(keys)
             log.info("per-day counters back in Redis: %d re-seeded from PostgreSQL", len(keys))
+            return True
 
-    async def _all_keys(self) -> list[str]:
+    async def _all_keys(self, client: Any) -> list[str]:
         keys: list[str] = []
-        async for key in self._redis.scan_iter(match=f"{self._namespace}:*", count=1000):
+        async for key in client.scan_iter(match=f"{self._namespace}:*", count=1000):
             keys.append(key.decode() if isinstance(key, bytes) else key)
         return keys
 
@@ -255,7 +290,7 @@ class DaySpend:
     async def _seed(self, key: str, agent_id: str, day: dt.date, pay_id: int) -> None:
         """Start the day's counter from the pays of record (if no one has meanwhile)."""
         spent = await self._spent(agent_id, day, pay_id, _UNCOUNTED_IN_SEED)
-        await self._db.bridge.run(self._redis.set(key, spent, nx=True, ex=KEY_TTL_S))
+        await self._call(lambda r: r.set(key, spent, nx=True, ex=KEY_TTL_S), REDIS_TIMEOUT_S * 4)
         self.stats.seeded += 1
 
     async def _exact(
@@ -277,12 +312,42 @@ class DaySpend:
         return int(value)
 
     async def _apply_admits(self, items: Sequence[tuple[str, int, int]]) -> list[int | Exception]:
-        assert self._scripts is not None
+        """The batch's admissions; in a cluster a slot whose call failed fails its own
+        pays only."""
         keys = [key for key, _, _ in items]
-        args = [n for _, amount, limit in items for n in (amount, limit)]
-        with trio.fail_after(REDIS_TIMEOUT_S * 5):
-            results = await self._db.bridge.run(self._scripts[0](keys=keys, args=args))
-        return [int(r) for r in results]
+        answers = await self._per_slot(
+            _ADMIT, keys, lambda group: [n for i in group for n in items[i][1:]]
+        )
+        results: list[int | Exception] = [0] * len(items)
+        for group, answer in answers:
+            for n, i in enumerate(group):
+                results[i] = answer if isinstance(answer, Exception) else int(answer[n])
+        return results
+
+    async def _per_slot(
+        self, script: str, keys: list[str], args_of: Callable[[list[int]], list[int]]
+    ) -> list[tuple[list[int], Any]]:
+        """``script`` over ``keys`` (``args_of`` gives a group of key indexes its
+        ARGV): one call on a single Redis (a failure raises); in a cluster one EVAL
+        per hash slot, all in one pipeline (a round trip per master), each group's
+        answer or its exception."""
+        if not self._cluster:
+            assert self._scripts is not None
+            group = list(range(len(keys)))
+            registered = self._scripts[0 if script is _ADMIT else 1]
+            args = args_of(group)
+            answer = await self._call(
+                lambda _: registered(keys=keys, args=args), REDIS_TIMEOUT_S * 5
+            )
+            return [(group, answer)]
+        groups = by_slot(keys)
+        calls = [([keys[i] for i in group], args_of(group)) for group in groups]
+        answers = await self._call(lambda r: eval_per_slot(r, script, calls), REDIS_TIMEOUT_S * 5)
+        return list(zip(groups, answers, strict=True))
+
+    async def _call(self, make: Callable[[Any], Awaitable[T]], timeout_s: float) -> T:
+        assert self._redis is not None
+        return await self._redis(make, timeout_s)
 
     async def _give_back_loop(self) -> None:
         assert self._scripts is not None or self._redis is None
@@ -299,14 +364,22 @@ class DaySpend:
                 continue
             try:
                 await self._apply_give_backs(batch)
-            except (RedisError, OSError, trio.TooSlowError) as exc:
+            except REDIS_FAILURES as exc:  # some slots failed: those are marked
+                self._redis_failed(exc)
+            except trio.TooSlowError as exc:
                 self._redis_failed(exc)
                 for key, _ in batch:  # not given back: re-seeded when Redis is back
                     self._mark_stale(key)
 
     async def _apply_give_backs(self, batch: Sequence[tuple[str, int]]) -> None:
-        assert self._scripts is not None
-        keys, amounts = [key for key, _ in batch], [amount for _, amount in batch]
-        with trio.fail_after(REDIS_TIMEOUT_S * 5):
-            await self._db.bridge.run(self._scripts[1](keys=keys, args=amounts))
-        self.stats.given_back += len(batch)
+        """The batch's give-backs; in a cluster the keys of a slot whose call failed
+        are marked to be seeded again, then the failure is raised."""
+        keys = [key for key, _ in batch]
+        answers = await self._per_slot(_GIVE_BACK, keys, lambda g: [batch[i][1] for i in g])
+        failed = [(group, a) for group, a in answers if isinstance(a, Exception)]
+        self.stats.given_back += len(batch) - sum(len(group) for group, _ in failed)
+        for group, _ in failed:
+            for i in group:
+                self._mark_stale(keys[i])
+        if failed:
+            raise failed[0][1]

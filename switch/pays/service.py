@@ -20,7 +20,7 @@ from switch.pays.flow import Biller, PayFlow
 from switch.pays.limits import WalletPolicy
 from switch.pays.machine import terminal_code
 from switch.pays.states import PayState
-from switch.pays.store import NewPay, Pay, PayStore
+from switch.pays.store import NewPay, Pay, PayConflict, PayStore
 from switch.protocols.billers.base import (
     BillerBusy,
     BillerUnavailable,
@@ -129,11 +129,19 @@ class TerminalService:
         try:
             refusal = await self._policy.refusal(pay) if self._policy is not None else None
             if refusal is not None:  # recorded: a retry of this ref gets the same answer
-                return pay_result(await self._store.move(pay, PayState.VOIDED, error_code=refusal))
+                return await self._refuse(pay, refusal)
             admitted = True
         finally:
             self._store.decided(pay.id, admitted)  # copies waiting on it go on
         return await self._drive(ctx, pay, biller, fresh=True)
+
+    async def _refuse(self, pay: Pay, refusal: str) -> dict[str, Any]:
+        try:
+            return pay_result(await self._store.move(pay, PayState.VOIDED, error_code=refusal))
+        except PayConflict:
+            # Recovery cancelled it while it was being admitted (an admission that
+            # outlasted ``recovery_idle_s``, say while Redis failed): that answer stands.
+            return pay_result(await self._store.get(pay.id) or pay)
 
     async def _pay_again(
         self, ctx: TerminalContext, pay: Pay, biller: Biller, f: PayRequest

@@ -37,11 +37,21 @@ async def burst(throttle: Throttle, windows: list[Window], n: int) -> list[Attem
     return results
 
 
-@pytest.mark.parametrize("store", ["redis", "postgres", "redis unreachable"])
+@pytest.fixture(params=["redis", "redis cluster"])
+def redis_url(request: pytest.FixtureRequest, services: ServiceUrls) -> str:
+    """A single Redis, and a Redis Cluster (windows of one attempt in several slots)."""
+    if request.param == "redis":
+        return services.redis_url
+    url: str = request.getfixturevalue("redis_cluster_url")
+    return url
+
+
+@pytest.mark.parametrize("store", ["redis", "redis cluster", "postgres", "redis unreachable"])
 async def test_a_burst_takes_exactly_the_limit(
-    store: str, database_url: str, services: ServiceUrls
+    store: str, database_url: str, services: ServiceUrls, request: pytest.FixtureRequest
 ) -> None:
-    url = {"redis": services.redis_url, "postgres": None, "redis unreachable": DEAD_REDIS}[store]
+    urls = {"redis": services.redis_url, "postgres": None, "redis unreachable": DEAD_REDIS}
+    url = urls[store] if store in urls else request.getfixturevalue("redis_cluster_url")
     window = Window("ip", "10.0.0.1", limit=5, window_s=60)
     async with throttle_on(database_url, url) as throttle:
         results = await burst(throttle, [window], 40)
@@ -49,7 +59,7 @@ async def test_a_burst_takes_exactly_the_limit(
         refused = [r for r in results if isinstance(r, Full)]
         assert len(taken) == 5 and len(refused) == 35
         assert all(1 <= r.retry_after_s <= 60 and r.window == window for r in refused)
-        assert all(t.in_redis == (store == "redis") for t in taken)
+        assert all(t.in_redis == (store in ("redis", "redis cluster")) for t in taken)
         # A success gives its attempt back: one more fits.
         await throttle.give_back(taken[0])
         assert isinstance(await throttle.take([window]), Attempt)
@@ -72,15 +82,19 @@ async def test_failures_leave_the_window_one_by_one(
 
 
 async def test_a_full_window_takes_nothing_from_the_others(
-    database_url: str, services: ServiceUrls
+    database_url: str, redis_url: str
 ) -> None:
-    """An attempt refused by one window must not use up another's allowance."""
+    """An attempt refused by one window must not use up another's allowance (in a
+    cluster: the windows of other slots, taken first, are given back)."""
     narrow = Window("user_ip", "asha|10.0.0.1", limit=1, window_s=60)
     wide = Window("user", "asha", limit=3, window_s=60)
-    async with throttle_on(database_url, services.redis_url) as throttle:
-        assert isinstance(await throttle.take([wide, narrow]), Attempt)
-        for _ in range(5):
-            assert isinstance(await throttle.take([wide, narrow]), Full)
+    address = Window("ip", "10.0.0.1", limit=2, window_s=60)
+    async with throttle_on(database_url, redis_url) as throttle:
+        assert isinstance(await throttle.take([address, wide, narrow]), Attempt)
+        for _ in range(5):  # the narrow window is full: the address's is given back
+            assert isinstance(await throttle.take([address, wide, narrow]), Full)
+        assert isinstance(await throttle.take([address]), Attempt)  # its second
+        assert isinstance(await throttle.take([address]), Full)
         other = Window("user_ip", "asha|10.0.0.2", limit=1, window_s=60)
         assert isinstance(await throttle.take([wide, other]), Attempt)
         assert isinstance(await throttle.take([wide]), Attempt)

@@ -15,7 +15,9 @@ import trio
 from simulators.epos.connection import connect
 from switch.config import Config, ServicesConfig
 from switch.pays.dayspend import BREAKER_OPEN_S
+from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.credentials import Credentials
+from switch.provisioning.fleet import provision_fleet
 from switch.server import RunningSwitch, running_switch
 from switch.services import ServiceUrls
 from switch.services import redis as redis_service
@@ -131,3 +133,53 @@ async def test_a_frozen_redis_is_skipped_and_its_counters_rebuilt(
     assert await pay(creds, "F8", 1) == "limit_exceeded"  # the rebuilt counter knew the 300
     assert stats.reseeds >= 1
     assert await spent(switch) == DAY_LIMIT
+
+
+async def test_a_refusal_for_a_pay_recovery_cancelled_meanwhile_answers_its_outcome(
+    switch: RunningSwitch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An admission that outlasted recovery's patience (Redis failing, say): recovery
+    cancelled the pay meanwhile, then the limit refused it. The terminal hears the
+    stored outcome, not internal_error."""
+    (creds,) = await one_agent(switch, 1)
+
+    async def slow_refusal(pay: object) -> str:
+        await switch.db.execute(  # what recovery's expire records
+            "UPDATE pays SET state = 'voided', error_code = 'expired' WHERE id = $1",
+            pay.id,  # type: ignore[attr-defined]
+        )
+        return "limit_exceeded"
+
+    monkeypatch.setattr(switch.policy, "refusal", slow_refusal)
+    assert await pay(creds, "late-1", 100_00) == "expired"
+    assert await pay(creds, "late-1", 100_00) == "expired"  # and a retry hears the same
+
+
+async def test_in_a_redis_cluster_agents_in_many_slots_never_pass_their_limits(
+    switch_config: Config, database_url: str, redis_cluster_url: str
+) -> None:
+    """Each agent's counter lives in its own hash slot (a tag per agent); a batch of
+    admissions is one script call per slot. Concurrent pays of four agents, two
+    terminals each, stop at each agent's limit exactly, all counted in Redis."""
+    async with running_switch(switch_config, database_url, redis_cluster_url) as sw:
+        fleet = await provision_fleet(
+            sw.db, sw.ledger, public_bytes(sw.deps.identity), f"127.0.0.1:{sw.port}",
+            agents=4, terminals_per_agent=2, wallet_paise=10_000_00,
+        )  # fmt: skip
+        answers: dict[str, list[str]] = {}
+
+        async def terminal(creds: Credentials) -> None:
+            for n in range(4):
+                answer = await pay(creds, f"{creds.terminal_id}-{n}", 100_00)
+                answers.setdefault(creds.agent_id, []).append(answer)
+
+        async with trio.open_nursery() as nursery:
+            for creds in fleet:
+                nursery.start_soon(terminal, creds)
+        assert len(answers) == 4
+        for agent_answers in answers.values():
+            assert agent_answers.count("success") == DAY_LIMIT // 100_00
+            assert agent_answers.count("limit_exceeded") == 8 - DAY_LIMIT // 100_00
+        assert await spent(sw) == 4 * DAY_LIMIT
+        assert sw.policy.day_spend.stats.exact_checks == 0  # all counted in the cluster
+        assert await sw.ledger.check_invariants() == []
