@@ -42,6 +42,8 @@ class ServicesConfig:
     data_dir: str = ""
     database_url: str = ""
     redis_url: str = ""
+    # A standby for reports, searches and reconciliation reads ("": the primary).
+    replica_url: str = ""
     database_name: str = "switch"
     start_timeout_s: float = 60.0
     # PostgreSQL settings applied to the embedded server only.

@@ -30,6 +30,7 @@ from switch.admin.complaints import Escalator
 from switch.admin.throttle import Throttle
 from switch.config import Config
 from switch.db.database import Database
+from switch.db.replica import replica_reads
 from switch.ledger import Ledger
 from switch.ops.http import OpsApp, serve_asgi
 from switch.ops.logs import pay_fields
@@ -329,6 +330,7 @@ async def _start_admin(
         if cfg.admin.documents_dir
         else cfg.services.resolved_data_dir() / "documents"
     )
+    reads = await nursery.start(_replica_reads, cfg.services.replica_url, db)
     admin = AdminDeps(
         db,
         ledger,
@@ -340,6 +342,7 @@ async def _start_admin(
         documents,
         settlement,
         deps.registry,
+        reads,
     )
     port: int = await nursery.start(serve_asgi, create_app(admin), cfg.admin.host, cfg.admin.port)
     log.info("admin API on http://%s:%d/v1/docs", cfg.admin.host, port)
@@ -379,6 +382,15 @@ def tune_gc(gen0_threshold: int, freeze: bool) -> None:
         gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(gen0_threshold, gen1, gen2)
+
+
+async def _replica_reads(
+    url: str, primary: Database, task_status: trio.TaskStatus[Database] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Reads for the back office on the standby (or the primary), open until cancelled."""
+    async with replica_reads(url, primary) as reads:
+        task_status.started(reads)
+        await trio.sleep_forever()
 
 
 async def serve(cfg: Config, database_url: str, redis_url: str | None = None) -> None:

@@ -49,6 +49,13 @@ class AdminDeps:
     documents_dir: Path
     settlement: Settlement  # the process's own: its calendar, and what its runs found
     sessions: SessionRegistry | None = None  # live terminal sessions (to cut on block)
+    # Reports, searches and reconciliation reads: a standby where one is configured
+    # (switch/db/replica.py), else ``db`` itself.
+    reads: Database | None = None
+
+    @property
+    def read_db(self) -> Database:
+        return self.reads or self.db
 
 
 MAX_BODY_BYTES = 1024 * 1024  # every body but an upload's

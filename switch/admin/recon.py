@@ -35,7 +35,7 @@ async def list_cases(
     limit: Limit = 50,
     after: After = None,
 ) -> dict[str, Any]:
-    rows = await cases.list_cases(deps_of(request).db, state, biller_id, limit + 1, after or 0)
+    rows = await cases.list_cases(deps_of(request).read_db, state, biller_id, limit + 1, after or 0)
     return page(rows, limit)
 
 

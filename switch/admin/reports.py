@@ -67,7 +67,7 @@ async def statement(
     first, last = _range(start, end)
     deps = deps_of(request)
     try:
-        found = await reports.agent_statement(deps.db, agent_id, first, last, deps.cfg.billers)
+        found = await reports.agent_statement(deps.read_db, agent_id, first, last, deps.cfg.billers)
     except reports.ReportError as exc:  # the only one left: no such agent
         raise ApiError("not_found", str(exc)) from None
     if format == "csv":
@@ -105,7 +105,7 @@ async def totals(
         )
     first, last = _range(start, end)
     deps = deps_of(request)
-    rows = await reports.totals(deps.db, groups, first, last, deps.cfg.billers)
+    rows = await reports.totals(deps.read_db, groups, first, last, deps.cfg.billers)
     if format == "csv":
         return _csv(rows, f"totals_{'_'.join(groups)}_{first}_{last}")
     return {"by": groups, "from": first.isoformat(), "to": last.isoformat(), "rows": rows}
@@ -124,7 +124,7 @@ async def chart(
     end: To = None,
 ) -> Response:
     first, last = _range(start, end)
-    rows = await reports.daily_by_biller(deps_of(request).db, first, last)
+    rows = await reports.daily_by_biller(deps_of(request).read_db, first, last)
 
     def draw() -> bytes:
         from switch.settlement.chart import chart_png  # matplotlib: slow to import

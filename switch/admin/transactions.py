@@ -52,7 +52,7 @@ async def search(
     agent_id = own_agent(who, agent_id)
     if start and end and end < start:
         raise ApiError("invalid_request", "the range ends before it starts", {"to": "before from"})
-    rows = await deps_of(request).db.fetch(
+    rows = await deps_of(request).read_db.fetch(
         f"""SELECT {PAY_COLUMNS} FROM pays
              WHERE ($1::bigint IS NULL OR id = $1) AND ($2::text IS NULL OR biller_txn_id = $2)
                AND ($3::text IS NULL OR terminal_id = $3)

@@ -27,11 +27,15 @@ class Database:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, url: str, pool_size: int = 32) -> AsyncIterator[Database]:
+    async def open(
+        cls, url: str, pool_size: int = 32, min_size: int = 1
+    ) -> AsyncIterator[Database]:
+        """A pool of up to ``pool_size`` connections (``min_size`` made at once: 0
+        for a server that may be down when this opens)."""
         bridge = AsyncioBridge("db-asyncio")
         bridge.start()
         try:
-            pool = await bridge.run(_create_pool(url, pool_size))
+            pool = await bridge.run(_create_pool(url, pool_size, min_size))
             try:
                 yield cls(url, bridge, pool)
             finally:
@@ -62,12 +66,12 @@ class Database:
         return await self.run(lambda c: c.execute(sql, *args))
 
 
-async def _create_pool(url: str, size: int) -> asyncpg.Pool:
+async def _create_pool(url: str, size: int, min_size: int) -> asyncpg.Pool:
     # reset=None-ish: asyncpg's default runs a RESET query on every release (an extra
     # round trip per query, measured at 10% of the switch's CPU). Nothing here changes
     # session state (no SET, no LISTEN, no temp tables), so there is nothing to reset.
     return await asyncpg.create_pool(
-        url, min_size=1, max_size=size, command_timeout=60, reset=_no_reset
+        url, min_size=min_size, max_size=size, command_timeout=60, reset=_no_reset
     )
 
 
