@@ -9,7 +9,8 @@ the fleet of simulated terminals in this process, lets it warm up, then reads ev
 process's CPU time (user + system, all threads; PostgreSQL's postmaster and every
 backend) at the start and the end of a steady window and divides by the pays
 completed in it. Throughput swings with a noisy machine; CPU per pair does not, so
-this is the figure to compare before and after a change. Prints one table per run
+this is the figure to compare before and after a change. It also gives PostgreSQL's
+commits, WAL records and WAL bytes per pair over the same window. Prints one table per run
 and the median of each column over the runs (``--json`` for one JSON object).
 """
 
@@ -31,7 +32,7 @@ import trio
 from simulators.epos.fleet import Consumer, FleetStats, pay_part, run_fleet
 from simulators.run import consumer_accounts
 from switch.config import load as load_config
-from switch.demo.setup import DISCOM_ACCOUNTS, WATER_ACCOUNTS, DemoStack, demo_stack
+from switch.demo.setup import DEMO_DB, DISCOM_ACCOUNTS, WATER_ACCOUNTS, DemoStack, demo_stack
 from switch.services import postgres
 from switch.services import redis as redis_service
 
@@ -93,9 +94,14 @@ async def measure(demo: DemoStack, warmup_s: float, window_s: float, seed: int) 
     async def window() -> None:
         await trio.sleep(warmup_s)
         groups = groups_of(demo)  # PostgreSQL's backends are all there by now
+        writes = await trio.to_thread.run_sync(pg_writes, demo)
         before, pays, t0 = sample(groups), _pairs(stats), time.perf_counter()
         await trio.sleep(window_s)
         after, done, took = sample(groups), _pairs(stats) - pays, time.perf_counter() - t0
+        writes_after = await trio.to_thread.run_sync(pg_writes, demo)
+        result["postgresql_per_pair"] = {
+            k: round((writes_after[k] - writes[k]) / max(done, 1), 2) for k in writes
+        }
         result["pairs"] = done
         result["pairs_per_s"] = round(done / took, 1)
         result["us_per_pair"] = {
@@ -114,6 +120,20 @@ async def measure(demo: DemoStack, warmup_s: float, window_s: float, seed: int) 
             amount=pay_part(random.Random(seed)),
         )
     return result
+
+
+def pg_writes(demo: DemoStack) -> dict[str, float]:
+    """PostgreSQL's commits in the demo's database, and WAL records and bytes (the
+    whole server's: nothing else writes during the run), so far."""
+    cfg = load_config(demo.config_file, environ={}).services
+    row = postgres.psql(
+        cfg,
+        """SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())
+                  || ',' || wal_records || ',' || wal_bytes FROM pg_stat_wal""",
+        DEMO_DB,
+    )
+    commits, records, size = (float(v) for v in row.split(","))
+    return {"commits": commits, "wal_records": records, "wal_bytes": size}
 
 
 def _pairs(stats: FleetStats) -> int:
@@ -155,12 +175,16 @@ def main() -> None:
     names = list(runs[0]["us_per_pair"])
     median = {n: statistics.median(r["us_per_pair"].get(n, 0) for r in runs) for n in names}
     rate = statistics.median(r["pairs_per_s"] for r in runs)
+    keys = list(runs[0]["postgresql_per_pair"])
+    writes = {k: statistics.median(r["postgresql_per_pair"][k] for r in runs) for k in keys}
     if args.json:
-        print(json.dumps({"runs": runs, "median_us_per_pair": median, "median_pairs_per_s": rate}))
+        out = {"runs": runs, "median_us_per_pair": median, "median_pairs_per_s": rate}
+        print(json.dumps(out | {"median_postgresql_per_pair": writes}))
         return
     for i, r in enumerate(runs):
         print_table(f"run {i + 1}", r["us_per_pair"], r["pairs_per_s"])
     print_table(f"median of {len(runs)}", median, rate)
+    print("\nPostgreSQL per pair (median): " + ", ".join(f"{k} {v:,}" for k, v in writes.items()))
 
 
 if __name__ == "__main__":

@@ -33,12 +33,12 @@ import os
 import signal
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import trio
 import trio.lowlevel
 
+from loadtests.cpu_bench import children_of
 from loadtests.drill import Drill, main
 from switch.db.database import Database
 from switch.services import ServiceError, ServiceUrls, postgres, standby
@@ -49,25 +49,11 @@ LAG_EVERY_S = 0.5
 def kill_machine(pid: int) -> int:
     """SIGKILL a postmaster and every process it started, at once (its machine died).
     Returns how many processes were killed."""
-    children = _children(pid)
+    children = children_of(pid)
     for victim in [pid, *children]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(victim, signal.SIGKILL)
     return 1 + len(children)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
 
 
 class Failover(Drill):

@@ -221,6 +221,10 @@ def main() -> None:
             "SWITCH_TERMINALS_HANDSHAKE_TIMEOUT_S": "60",
             "SWITCH_TERMINALS_RATE_PER_S": "100000",
             "SWITCH_TERMINALS_RATE_BURST": "100000",
+            # Every terminal here comes from 127.0.0.1: no per-address flood bounds.
+            "SWITCH_TERMINALS_MAX_CONNECTIONS_PER_IP": "1000000",
+            "SWITCH_TERMINALS_CONNECT_BURST_PER_IP": "1000000",
+            "SWITCH_TERMINALS_CONNECT_RATE_PER_IP_PER_S": "1000000",
         }
         with switch_process(url, identity, port, env) as pid:
             result |= trio.run(end_to_end, creds, pid, args.ping_s)
