@@ -39,7 +39,7 @@ class Sampler:
         rows = await self._db.fetch(
             """SELECT state, count(*)::int AS n,
                       extract(epoch FROM now() - min(updated_at))::float8 AS oldest_s
-                 FROM pays WHERE state NOT IN ('posted', 'voided') GROUP BY state"""
+                 FROM pays WHERE is_open GROUP BY state"""
         )
         found = {r["state"]: r for r in rows}
         for state in OPEN_STATES:

@@ -164,10 +164,10 @@ UPDATE pays p SET attempts = attempts + 1, lease_owner = $5,
   FROM agents a
  WHERE a.id = p.agent_id
    AND p.id IN (SELECT id FROM pays
-                 WHERE state NOT IN ('posted', 'voided')
+                 WHERE is_open  -- the open pays' index, in id order (migration 0014)
                    AND updated_at < now() - make_interval(secs => $4::float8)
                    AND (lease_until IS NULL OR lease_until < now())
-                 ORDER BY updated_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING p.*, a.wallet_account_id
 """
 
