@@ -63,14 +63,16 @@ connector = "stub"
 """
 
 
-def _ready(port: int) -> bool:
+def ready(port: int) -> bool:
+    """Whether the switch whose metrics port is ``port`` says it is ready."""
     try:
         return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
 
 
-def _accepts(port: int) -> bool:
+def accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
@@ -146,10 +148,10 @@ class Bench:
                 command += ["--metrics-port", str(n.metrics_port)]
                 log = (self.workdir / f"{n.name}.log").open("ab")
                 procs.append(subprocess.Popen(command, env=self._env(), stdout=log, stderr=log))
-            _wait(lambda: all(_ready(n.metrics_port) for n in nodes), "the nodes")
+            _wait(lambda: all(ready(n.metrics_port) for n in nodes), "the nodes")
             haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(cfg_file)])
             procs.append(haproxy)
-            _wait(lambda: _accepts(self.front), "HAProxy")
+            _wait(lambda: accepts(self.front), "HAProxy")
             time.sleep(1.5)  # every node past its first health checks
             groups = {f"switch {n.name}": [p.pid] for n, p in zip(nodes, procs, strict=False)}
             groups["haproxy"] = [haproxy.pid]

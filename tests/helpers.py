@@ -6,11 +6,17 @@ import asyncio
 import dataclasses
 import subprocess
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from switch.config import Config
+from switch.config import Config, ServicesConfig
+from switch.services import postgres, standby
+from switch.services import stop as stop_services
 
 
 def query(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -87,3 +93,30 @@ def png_bytes(size: tuple[int, int] = (8, 8)) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, (200, 120, 40)).save(out, format="PNG")
     return out.getvalue()
+
+
+@contextmanager
+def primary_with_standby(data_dir: Path, migrated: bool = False) -> Iterator[ServicesConfig]:
+    """An embedded primary of a test's own (migrated if asked) with a synchronous
+    standby; both stopped afterwards, with Redis if a command started it."""
+    cfg = ServicesConfig(data_dir=str(data_dir))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        postgres.start(cfg)
+        if migrated:
+            asyncio.run(_migrate(postgres.url(cfg)))
+        standby.make_standby(cfg)
+    try:
+        yield cfg
+    finally:
+        stop_services(cfg)
+
+
+async def _migrate(url: str) -> None:
+    from switch.db.migrate import migrate
+
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()

@@ -7,8 +7,6 @@ import os
 import time
 from pathlib import Path
 
-import httpx
-
 from switch.db.database import Database
 from switch.ledger import Ledger
 from switch.protocols.terminal.crypto import public_bytes
@@ -33,13 +31,6 @@ def switch_env(
         "SWITCH_SMS_ENABLED": "false",
         **settings,
     }
-
-
-def ready(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def wait_until(check: object, timeout_s: float = 60.0) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from simulators.epos.fleet import Consumer, FleetStats, run_fleet
 from switch.ops.haproxy import Node, haproxy_config
 from switch.services import ServiceUrls
 from switch.services.common import free_tcp_port
-from tests.processes import invariants, provision, ready, switch_env, wait_until
+from tests.processes import accepts, invariants, provision, ready, switch_env, wait_until
 
 pytestmark = pytest.mark.skipif(
     shutil.which("haproxy") is None,
@@ -35,14 +34,6 @@ name = "UPPCL (stub)"
 connector = "stub"
 timeout_s = 0.5
 """
-
-
-def accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def open_pays(url: str) -> int:

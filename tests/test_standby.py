@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,21 +20,14 @@ from click.testing import CliRunner
 from switch.cli import cli as switch_cli
 from switch.config import ServicesConfig
 from switch.services import ServiceError, postgres, standby
-from switch.services import stop as stop_services
+from tests.helpers import primary_with_standby
 
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[ServicesConfig]:
     """A primary of this test's own, with a synchronous standby."""
-    cfg = ServicesConfig(data_dir=str(tmp_path / "data"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        postgres.start(cfg)
-        standby.make_standby(cfg)
-    try:
+    with primary_with_standby(tmp_path / "data") as cfg:
         yield cfg
-    finally:
-        stop_services(cfg)  # Redis too: `switch db standby` starts what is missing
 
 
 def sql(url: str, query: str) -> object:

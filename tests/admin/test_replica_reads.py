@@ -4,46 +4,27 @@ they are answered from the primary, never refused."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import trio
 
 from switch.config import Config, ServicesConfig
-from switch.db.migrate import migrate
 from switch.server import running_switch
-from switch.services import ServiceError, postgres, standby
+from switch.services import ServiceError, postgres
 from tests.admin.conftest import Admin, admin_of
 from tests.admin.test_wallets_complaints import funded_terminal, pay
+from tests.helpers import primary_with_standby
 
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[ServicesConfig]:
     """A migrated primary of this test's own, with a synchronous standby."""
-    cfg = ServicesConfig(data_dir=str(tmp_path / "data"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        postgres.start(cfg)
-        asyncio.run(_migrate(postgres.url(cfg)))
-        standby.make_standby(cfg)
-    try:
+    with primary_with_standby(tmp_path / "data", migrated=True) as cfg:
         yield cfg
-    finally:
-        postgres.stop(cfg)
-
-
-async def _migrate(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
 
 
 async def standby_sql(cfg: ServicesConfig, sql: str) -> None:
