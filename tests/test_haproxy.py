@@ -16,11 +16,12 @@ import httpx
 import pytest
 import trio
 
+from loadtests.haproxy_bench import accepts, ready
 from simulators.epos.fleet import Consumer, FleetStats, run_fleet
 from switch.ops.haproxy import Node, haproxy_config
 from switch.services import ServiceUrls
 from switch.services.common import free_tcp_port
-from tests.processes import accepts, invariants, provision, ready, switch_env, wait_until
+from tests.processes import invariants, provision, switch_env, wait_until
 
 pytestmark = pytest.mark.skipif(
     shutil.which("haproxy") is None,

@@ -14,12 +14,13 @@ import httpx
 import trio
 
 from loadtests.cpu_bench import children_of
+from loadtests.haproxy_bench import ready
 from loadtests.terminal_bench import STUB_BILLERS
 from simulators.epos.connection import connect
 from switch.provisioning.credentials import Credentials
 from switch.services import ServiceUrls
 from switch.services.common import free_tcp_port
-from tests.processes import invariants, provision, ready, switch_env, wait_until
+from tests.processes import invariants, provision, switch_env, wait_until
 
 TERMINALS = 24
 
