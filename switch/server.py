@@ -23,6 +23,7 @@ import trio
 
 from switch.actors.biller import open_billers
 from switch.actors.notifier import Notifier
+from switch.actors.sessions import SessionBus
 from switch.actors.supervisor import Supervisor
 from switch.actors.terminal import TerminalDeps, TerminalSession
 from switch.admin.auth import Auth
@@ -96,6 +97,8 @@ async def running_switch(
             store, flow, billers, cfg.terminals.answer_deadline_s, policy=policy
         )
         deps = TerminalDeps(identity, cfg.terminals, db, service, metrics=metrics)
+        # Newer sessions and cuts, told to and heard from the other switch processes.
+        supervisor.start("sessions bus", SessionBus(db, deps.registry, store.process_id).run)
         live = LiveStats(
             deps,
             ledger,

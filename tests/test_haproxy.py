@@ -115,10 +115,19 @@ async def staff_user(url: str) -> None:
 
 
 def login(admin_port: int) -> int:
+    return _login(admin_port).status_code
+
+
+def login_token(admin_port: int) -> str:
+    """The staff user's bearer token from the admin API on ``admin_port``."""
+    r = _login(admin_port)
+    assert r.status_code == 200, r.text
+    return str(r.json()["token"])
+
+
+def _login(admin_port: int) -> httpx.Response:
     body = {"username": "ops1", "password": PASSWORD}
-    return httpx.post(
-        f"http://127.0.0.1:{admin_port}/v1/auth/login", json=body, timeout=10
-    ).status_code
+    return httpx.post(f"http://127.0.0.1:{admin_port}/v1/auth/login", json=body, timeout=10)
 
 
 async def fleet_with_a_kill(creds: list, stats: FleetStats, victim: subprocess.Popen[bytes]) -> int:  # type: ignore[type-arg]

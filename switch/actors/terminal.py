@@ -27,6 +27,7 @@ import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from switch.actors.gate import ConnectionGate
+from switch.actors.sessions import SessionRegistry
 from switch.config import TerminalsConfig
 from switch.db.batch import BatcherBusy
 from switch.db.bridge import BridgeClosed
@@ -92,34 +93,6 @@ class TokenBucket:
             self._tokens -= 1
             return True
         return False
-
-
-class SessionRegistry:
-    """Live authenticated sessions by terminal id: one per terminal, newest wins."""
-
-    def __init__(self) -> None:
-        self.sessions: dict[str, TerminalSession] = {}
-
-    def register(self, terminal_id: str, session: TerminalSession) -> None:
-        old = self.sessions.get(terminal_id)
-        self.sessions[terminal_id] = session
-        if old is not None:
-            old.replace()
-
-    def unregister(self, terminal_id: str, session: TerminalSession) -> None:
-        if self.sessions.get(terminal_id) is session:
-            del self.sessions[terminal_id]
-
-    def end_terminal(self, terminal_id: str, code: ErrorCode) -> None:
-        """Cut a terminal's live session (blocked, key rotated): it must handshake again."""
-        session = self.sessions.get(terminal_id)
-        if session is not None:
-            session.end(code)
-
-    def end_agent(self, agent_id: str) -> None:
-        for session in list(self.sessions.values()):
-            if session.agent_id == agent_id:
-                session.end(ErrorCode.AGENT_BLOCKED)
 
 
 @dataclass

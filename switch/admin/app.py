@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from switch import __version__
-from switch.actors.terminal import SessionRegistry
+from switch.actors.sessions import SessionRegistry
 from switch.admin import (
     agents,
     audit_routes,
