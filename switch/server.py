@@ -98,7 +98,8 @@ async def running_switch(
         )
         deps = TerminalDeps(identity, cfg.terminals, db, service, metrics=metrics)
         # Newer sessions and cuts, told to and heard from the other switch processes.
-        supervisor.start("sessions bus", SessionBus(db, deps.registry, store.process_id).run)
+        bus = SessionBus(db, deps.registry, store.process_id)
+        supervisor.start("sessions bus", bus.run)
         live = LiveStats(
             deps,
             ledger,
@@ -109,6 +110,7 @@ async def running_switch(
             policy.day_spend,
             supervisor,
             deps.gate,
+            bus,
         )
         metrics.watch(lambda: live)
         try:

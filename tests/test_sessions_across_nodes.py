@@ -54,6 +54,9 @@ def test_newer_sessions_and_blocks_reach_the_other_node(
         token = login_token(b_admin)
         trio.run(sessions_cross_nodes, creds, a, b, b_admin, token)
         assert all(p.poll() is None for p in procs)  # neither node died of it
+        # Node A counts the two sessions it ended because of node B.
+        text = httpx.get(f"http://127.0.0.1:{ports[0][1]}/metrics", timeout=5).text
+        assert 'switch_session_events_total{outcome="applied"} 2.0' in text
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

@@ -33,6 +33,7 @@ StatsT = TypeVar("StatsT", covariant=True)
 if TYPE_CHECKING:
     from switch.actors.gate import GateStatistics
     from switch.actors.notifier import NotifierStats
+    from switch.actors.sessions import BusStats
     from switch.actors.supervisor import SupervisorStatistics
     from switch.actors.terminal import TerminalStats
     from switch.ledger.batcher import BatcherStatistics
@@ -218,6 +219,7 @@ class LiveStats:
     day_spend: Statistical[DaySpendStats] | None = None
     supervisor: Statistical[SupervisorStatistics] | None = None
     gate: Statistical[GateStatistics] | None = None
+    sessions: Statistical[BusStats] | None = None
 
 
 class _Observed(Collector):
@@ -360,6 +362,16 @@ def _background_metrics(live: LiveStats) -> Iterator[Metric]:
             "Terminal connections still in their handshake",
             gate.pending_handshakes,
         )
+    if live.sessions is not None:
+        bus = live.sessions.statistics()
+        yield _counter(
+            "switch_session_events",
+            "Terminal session events between switch processes: sent, received, applied "
+            "(a session here ended by another process), dropped (queue full, never sent)",
+            ["outcome"],
+            {("sent",): bus.sent, ("received",): bus.received, ("applied",): bus.applied,
+             ("dropped",): bus.dropped},
+        )  # fmt: skip
     if live.supervisor is not None:
         restarts = live.supervisor.statistics().restarts
         yield _counter(
