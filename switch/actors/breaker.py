@@ -38,6 +38,7 @@ class CircuitBreaker:
         self._p = policy
         self.state = BreakerState.CLOSED
         self._calls: deque[tuple[float, bool]] = deque()  # (time, failed)
+        self._failures = 0  # of those in _calls: O(1) per call, not a count each time
         self._opened_at = 0.0
         self._half_open_at = 0.0
         self._probes_out = 0
@@ -73,21 +74,27 @@ class CircuitBreaker:
                 self._open(now)
             else:
                 self.state = BreakerState.CLOSED
-                self._calls.clear()
+                self._forget()
             return
         calls = self._calls
         calls.append((now, failed))
+        self._failures += failed
         while calls and now - calls[0][0] > self._p.window_s:
-            calls.popleft()
+            self._failures -= calls.popleft()[1]
         if len(calls) > 10 * self._p.min_calls:  # bound memory under heavy load
-            calls.popleft()
-        if len(calls) >= self._p.min_calls:
-            failures = sum(1 for _, f in calls if f)
-            if failures / len(calls) >= self._p.failure_ratio:
-                self._open(now)
+            self._failures -= calls.popleft()[1]
+        assert 0 <= self._failures <= len(calls)
+        if len(calls) >= self._p.min_calls and (
+            self._failures / len(calls) >= self._p.failure_ratio
+        ):
+            self._open(now)
+
+    def _forget(self) -> None:
+        self._calls.clear()
+        self._failures = 0
 
     def _open(self, now: float) -> None:
         self.state = BreakerState.OPEN
         self._opened_at = now
-        self._calls.clear()
+        self._forget()
         self.opened += 1
