@@ -45,6 +45,12 @@ async def pay(conn: EposConnection, ref: str) -> dict[str, Any]:
     )
 
 
+async def keep_alive(conn: EposConnection) -> None:
+    while True:
+        await conn.ping()
+        await trio.sleep(0.5)
+
+
 @pytest.mark.parametrize("outage", [stop_cleanly, kill_postmaster], ids=["stop", "sigkill"])
 async def test_the_switch_rides_out_a_database_outage(
     switch: RunningSwitch,
@@ -61,7 +67,14 @@ async def test_the_switch_rides_out_a_database_outage(
             assert during.get("code") == "unavailable" or during.get("status") == "pending"
             assert await ready(switch) == 503
         finally:
-            await start_postgres(services_config)
+            # PostgreSQL can take seconds to start again after a SIGKILL (its old
+            # backends hold its shared memory): the terminal keeps its session alive
+            # meanwhile, as a real one does with its heartbeat (the test switch's idle
+            # timeout is 2 s, shorter than the heartbeat it announces).
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(keep_alive, conn)
+                await start_postgres(services_config)
+                nursery.cancel_scope.cancel()
         back_at = trio.current_time()
         with trio.fail_after(10):  # the goal is 5 s; the bound leaves room for a slow box
             while (await pay(conn, "DURING")).get("status") not in ("success", "failed"):  # noqa: ASYNC110

@@ -1,12 +1,15 @@
-"""The simulators' HTTP: a tiny JSON app and an HTTP/1.1 server on h11 and trio.
+"""The simulators' HTTP: a tiny JSON app and an HTTP/1.1 server on llhttp and trio.
 
 Routes are ``(method, "/path/{param}")`` -> ``async handler(request) -> (status, body)``.
 Bodies are JSON both ways; a body that is not JSON is a 400 with a JSON error.
 
-The server is our own (h11 does the protocol) rather than an ASGI server, because the
-faults the switch must survive live below HTTP: a connection reset, a reply that
-drips in a byte at a time, a reply delivered twice, a request never answered. The
-``FaultInjector`` (simulators/common/faults.py) decides, per request, what goes wrong.
+The server is our own (llhttp, through httptools, parses the requests; the replies
+are written here) rather than an ASGI server, because the faults the switch must
+survive live below HTTP: a connection reset, a reply that drips in a byte at a time,
+a reply delivered twice, a request never answered. The ``FaultInjector``
+(simulators/common/faults.py) decides, per request, what goes wrong. llhttp, not h11:
+the simulators must cost far less than the switch per request, or a benchmark of the
+demo measures them (h11 cost the discom simulator about a third of its CPU).
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import functools
 import json
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
-import h11
+import httptools
 import trio
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -28,6 +33,7 @@ from simulators.common.metrics import SimulatorMetrics
 
 Handler = Callable[["HttpRequest"], Awaitable[tuple[int, Any]]]
 MAX_BODY_BYTES = 64 * 1024
+MAX_REQUEST_BYTES = MAX_BODY_BYTES + 16 * 1024  # with its request line and headers
 IDLE_TIMEOUT_S = 120.0
 
 
@@ -112,13 +118,13 @@ async def serve_app(
 
 
 async def _serve_connection(app: JsonApp, faults: FaultInjector, stream: trio.SocketStream) -> None:
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_BODY_BYTES)
+    reader = _RequestReader()
     try:
         while True:
-            request = await _read_request(conn, stream)
+            request = await _read_request(reader, stream)
             if request is None:
                 return
-            method, target, body = request
+            method, target, body, keep_alive = request
             started, operation = time.perf_counter(), op_of(method, target)
             fault = faults.pick(operation)
             action = await faults.before(fault, stream) if fault is not None else None
@@ -132,48 +138,80 @@ async def _serve_connection(app: JsonApp, faults: FaultInjector, stream: trio.So
             if fault is not None:
                 status, payload = faults.rewrite(fault, status, payload)
             app.metrics.observe(operation, status, started)
-            wire = conn.send(
-                h11.Response(
-                    status_code=status,
-                    headers=[
-                        (b"content-type", content_type.encode()),
-                        (b"content-length", str(len(payload)).encode()),
-                    ],
-                )
-            )
-            wire += conn.send(h11.Data(data=payload)) + conn.send(h11.EndOfMessage())
+            wire = _response(status, content_type, payload, keep_alive)
             if fault is not None and await faults.deliver(fault, stream, wire):
                 return
             if fault is None:
                 await stream.send_all(wire)
-            if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+            if not keep_alive:
                 return
-            conn.start_next_cycle()
-    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
+    except (trio.BrokenResourceError, trio.ClosedResourceError, httptools.HttpParserError):
         return
     finally:
         with trio.CancelScope(shield=True):
             await stream.aclose()
 
 
+def _response(status: int, content_type: str, payload: bytes, keep_alive: bool) -> bytes:
+    head = (
+        f"HTTP/1.1 {status} {_phrase(status)}\r\ncontent-type: {content_type}\r\n"
+        f"content-length: {len(payload)}\r\n"
+    )
+    if not keep_alive:
+        head += "connection: close\r\n"
+    return head.encode() + b"\r\n" + payload
+
+
+@functools.cache
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+class _RequestReader:
+    """llhttp's callbacks made into whole requests, in the order they arrived (a
+    client may send the next before this one is answered)."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpRequestParser(self)
+        self.ready: deque[tuple[str, str, bytes, bool]] = deque()
+        self.buffered = 0  # bytes fed since the last whole request: bounded
+        self._url = b""
+        self._body: list[bytes] = []
+        self._size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_body(self, body: bytes) -> None:
+        if self._size <= MAX_BODY_BYTES:  # past it the app answers 413: keep no more
+            self._body.append(body)
+        self._size += len(body)
+
+    def on_message_complete(self) -> None:
+        method = self.parser.get_method().decode()
+        keep_alive = self.parser.should_keep_alive()
+        self.ready.append((method, self._url.decode(), b"".join(self._body), keep_alive))
+        self._url, self._body, self._size, self.buffered = b"", [], 0, 0
+
+
 async def _read_request(
-    conn: h11.Connection, stream: trio.SocketStream
-) -> tuple[str, str, bytes] | None:
-    method = target = ""
-    chunks: list[bytes] = []
+    reader: _RequestReader, stream: trio.SocketStream
+) -> tuple[str, str, bytes, bool] | None:
+    """The next whole request; None when the client closed, went idle past
+    ``IDLE_TIMEOUT_S``, or sent more than a request may be without finishing one."""
     with trio.move_on_after(IDLE_TIMEOUT_S):
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(await stream.receive_some(65536))
-            elif isinstance(event, h11.Request):
-                method, target = event.method.decode(), event.target.decode()
-            elif isinstance(event, h11.Data):
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                return method, target, b"".join(chunks)
-            elif isinstance(event, h11.ConnectionClosed):
+        while not reader.ready:
+            data = await stream.receive_some(65536)
+            if not data:
                 return None
+            reader.buffered += len(data)
+            if reader.buffered > MAX_REQUEST_BYTES:
+                return None
+            reader.parser.feed_data(data)
+        return reader.ready.popleft()
     return None  # idle keep-alive connection: close it
 
 
