@@ -6,7 +6,9 @@ temporary data directory, a discom simulator and ``switch serve`` as child proce
 and a fleet in this process paying parts of bills (so no account runs out of dues).
 A third of the way through, the drill's ``fault`` runs beside the fleet. The switch
 is never restarted: after the fault, ``Liveness`` checks that it is the same process
-and serves a probe terminal's pay. Then the drill waits for every pay to settle and
+and serves a probe terminal's pay, and every other process the fault did not kill
+(the simulator, and the servers each drill names in ``bystanders``) is checked to be
+the same process, answering. Then the drill waits for every pay to settle and
 runs loadtests/accounting.py against the database the switch ended on.
 
 It records pays served every 50 ms, for the edges of an outage: the longest time no
@@ -26,6 +28,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import httpx
 import trio
 
 from loadtests.accounting import account_for_every_paisa, settle
@@ -92,6 +95,17 @@ class Drill:
     def teardown(self) -> None:
         """Stop what ``prepare`` started."""
 
+    def bystanders(self) -> dict[str, int | None]:
+        """The processes the fault must leave alone, by name: each one's pid if it
+        runs and answers (None if not). The discom simulator here; drills add the
+        servers they do not kill."""
+        discom = self.stack.children["discom"]
+        try:
+            answers = httpx.get(f"http://127.0.0.1:{self.discom}/v1/totals", timeout=2).is_success
+        except httpx.HTTPError:
+            answers = False
+        return {"discom simulator": discom.pid if discom.poll() is None and answers else None}
+
     # -- the run -------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -142,9 +156,19 @@ class Drill:
     async def _fault_then_check(self) -> None:
         await trio.sleep(self.args.duration_s / 3)
         pid = self.liveness.alive(f"before the {self.name}")
+        before = await trio.to_thread.run_sync(self.bystanders)
         await self.fault()
         # The same switch, serving: a probe terminal's pay, while the fleet goes on.
         await self.liveness.check(self.name, pid, self.times["back"])
+        # And every other process the fault did not kill: the same one, answering.
+        after = await trio.to_thread.run_sync(self.bystanders)
+        for name, was in before.items():
+            if was is None or after.get(name) != was:
+                self.liveness.violations.append(
+                    f"{name} was not the same process serving after the {self.name}"
+                    f" (pid {was} before, {after.get(name)} after)"
+                )
+        self.bystander_pids = after
 
     async def _sample_pays(self) -> None:
         while True:
@@ -170,6 +194,7 @@ class Drill:
             violations.append(f"pays still open {SETTLE_TIMEOUT_S:.0f} s after the run")
         return {
             **own,
+            "bystanders_unchanged": sorted(getattr(self, "bystander_pids", {})),
             **self.outage(),
             **books,
             "back_to_served_s": self.liveness.back_to_served_s,

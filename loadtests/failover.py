@@ -42,6 +42,7 @@ from loadtests.cpu_bench import children_of
 from loadtests.drill import Drill, main
 from switch.db.database import Database
 from switch.services import ServiceError, ServiceUrls, postgres, standby
+from switch.services import redis as redis_service
 
 LAG_EVERY_S = 0.5
 
@@ -64,6 +65,14 @@ class Failover(Drill):
         self.lag: list[dict[str, Any]] = []
         # Both servers, the writable one wanted.
         return ServiceUrls(postgres.url(self.services), urls.redis_url)
+
+    def bystanders(self) -> dict[str, int | None]:
+        # The standby is promoted in place: the same postmaster, now taking writes.
+        standby = postgres.node_paths(self.services, "postgres-2")
+        return super().bystanders() | {
+            "the standby's postmaster": postgres.running_pid(self.services, standby),
+            "Redis": redis_service.running_pid(self.services),
+        }
 
     async def fault(self) -> None:
         pid = postgres.running_pid(self.services)

@@ -35,6 +35,7 @@ from loadtests.drill import Drill, main
 from switch.db.database import Database
 from switch.services import ServiceUrls, postgres, redis_cluster
 
+VICTIM = 1  # the master killed
 METRICS = (
     "switch_day_limit_postgres_checks_total",
     "switch_day_limit_redis_errors_total",
@@ -59,8 +60,15 @@ class RedisMasterKill(Drill):
     def teardown(self) -> None:
         redis_cluster.stop(self.cluster_dir)
 
+    def bystanders(self) -> dict[str, int | None]:
+        others = [n for n in redis_cluster.nodes(self.cluster_dir) if n.index != VICTIM]
+        return super().bystanders() | {
+            "PostgreSQL": postgres.running_pid(self.services),
+            **{f"Redis master {n.index}": redis_cluster.running_pid(n) for n in others},
+        }
+
     async def fault(self) -> None:
-        victim = redis_cluster.nodes(self.cluster_dir)[1]
+        victim = redis_cluster.nodes(self.cluster_dir)[VICTIM]
         self.counts["before"] = await self._metrics()
         self.times["fault"] = time.monotonic()
         await trio.to_thread.run_sync(redis_cluster.kill_node, victim)

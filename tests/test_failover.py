@@ -27,6 +27,10 @@ def test_the_primary_dies_under_load_the_standby_is_promoted_and_no_paisa_is_los
     assert result["back_to_first_pay_s"] is not None
     assert result["pays_per_s_after_back"] > 0
     assert result["back_to_served_s"]["failover"]
+    # What was not killed is the same process, still answering (else a violation).
+    assert result["bystanders_unchanged"] == [
+        "Redis", "discom simulator", "the standby's postmaster",
+    ]  # fmt: skip
     # Every receipt printed is a posted pay in the promoted database (accounting
     # checks it pay by pay); and the receipts came from both sides of the failover.
     assert result["receipts"] == result["fleet_pays_ok"] > 0

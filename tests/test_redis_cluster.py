@@ -27,5 +27,8 @@ def test_a_master_killed_under_load_the_limits_hold_and_come_back_to_redis(
     assert result["limits_checked_in_postgres_while_down"] > 0
     assert result["limits_checked_in_postgres_in_the_last_quarter"] == 0
     assert result["back_to_served_s"]["redis master kill"]
+    assert result["bystanders_unchanged"] == [
+        "PostgreSQL", "Redis master 0", "Redis master 2", "discom simulator",
+    ]  # fmt: skip
     assert result["receipts"] == result["fleet_pays_ok"] > 0
     assert result["paise_lost"] == result["paise_doubled"] == 0
