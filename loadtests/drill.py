@@ -69,6 +69,7 @@ class Drill:
         self.stack = Stack(workdir)
         self.samples: list[tuple[float, int]] = []  # (monotonic time, pays served)
         self.times: dict[str, float] = {}
+        self.bystander_pids: dict[str, int | None] = {}  # after the fault
 
     # -- for subclasses ------------------------------------------------------------
 
@@ -194,7 +195,7 @@ class Drill:
             violations.append(f"pays still open {SETTLE_TIMEOUT_S:.0f} s after the run")
         return {
             **own,
-            "bystanders_unchanged": sorted(getattr(self, "bystander_pids", {})),
+            "bystanders_unchanged": sorted(self.bystander_pids),
             **self.outage(),
             **books,
             "back_to_served_s": self.liveness.back_to_served_s,

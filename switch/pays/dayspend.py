@@ -96,6 +96,8 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """
+_SOURCES = (_ADMIT, _GIVE_BACK)  # by the indexes below, as registered in _scripts
+ADMIT, GIVE_BACK = 0, 1
 # What the day has spent: pays not voided. ``$4``: the states left out besides
 # 'voided'. Seeding a counter leaves out 'received' too: those pays have not been
 # admitted yet (a pay leaves 'received' once admitted) and will add themselves.
@@ -132,7 +134,7 @@ class DaySpend:
         self._db = db
         self._url = redis_url
         self._redis: RedisCalls | None = None  # its client lives on the database's loop
-        self._scripts: tuple[Any, Any] | None = None
+        self._scripts: tuple[Any, ...] | None = None
         self._cluster = False
         self._namespace = ""
         self._admits: Batcher[tuple[str, int, int], int] = Batcher(self._apply_admits)
@@ -168,7 +170,7 @@ class DaySpend:
         )
         client = self._redis.client
         self._cluster = self._redis.cluster
-        self._scripts = (client.register_script(_ADMIT), client.register_script(_GIVE_BACK))
+        self._scripts = tuple(client.register_script(source) for source in _SOURCES)
 
     def _key(self, agent_id: str, day: dt.date) -> str:
         return tagged(self._namespace, agent_id, day.isoformat())
@@ -316,7 +318,7 @@ class DaySpend:
         pays only."""
         keys = [key for key, _, _ in items]
         answers = await self._per_slot(
-            _ADMIT, keys, lambda group: [n for i in group for n in items[i][1:]]
+            ADMIT, keys, lambda group: [n for i in group for n in items[i][1:]]
         )
         results: list[int | Exception] = [0] * len(items)
         for group, answer in answers:
@@ -325,16 +327,16 @@ class DaySpend:
         return results
 
     async def _per_slot(
-        self, script: str, keys: list[str], args_of: Callable[[list[int]], list[int]]
+        self, which: int, keys: list[str], args_of: Callable[[list[int]], list[int]]
     ) -> list[tuple[list[int], Any]]:
-        """``script`` over ``keys`` (``args_of`` gives a group of key indexes its
-        ARGV): one call on a single Redis (a failure raises); in a cluster one EVAL
-        per hash slot, all in one pipeline (a round trip per master), each group's
-        answer or its exception."""
+        """Script ``which`` (``ADMIT`` or ``GIVE_BACK``) over ``keys`` (``args_of``
+        gives a group of key indexes its ARGV): one call on a single Redis (a failure
+        raises); in a cluster one EVAL per hash slot, all in one pipeline (a round
+        trip per master), each group's answer or its exception."""
         if not self._cluster:
             assert self._scripts is not None
             group = list(range(len(keys)))
-            registered = self._scripts[0 if script is _ADMIT else 1]
+            registered = self._scripts[which]
             args = args_of(group)
             answer = await self._call(
                 lambda _: registered(keys=keys, args=args), REDIS_TIMEOUT_S * 5
@@ -342,7 +344,8 @@ class DaySpend:
             return [(group, answer)]
         groups = by_slot(keys)
         calls = [([keys[i] for i in group], args_of(group)) for group in groups]
-        answers = await self._call(lambda r: eval_per_slot(r, script, calls), REDIS_TIMEOUT_S * 5)
+        source = _SOURCES[which]
+        answers = await self._call(lambda r: eval_per_slot(r, source, calls), REDIS_TIMEOUT_S * 5)
         return list(zip(groups, answers, strict=True))
 
     async def _call(self, make: Callable[[Any], Awaitable[T]], timeout_s: float) -> T:
@@ -375,7 +378,7 @@ class DaySpend:
         """The batch's give-backs; in a cluster the keys of a slot whose call failed
         are marked to be seeded again, then the failure is raised."""
         keys = [key for key, _ in batch]
-        answers = await self._per_slot(_GIVE_BACK, keys, lambda g: [batch[i][1] for i in g])
+        answers = await self._per_slot(GIVE_BACK, keys, lambda g: [batch[i][1] for i in g])
         failed = [(group, a) for group, a in answers if isinstance(a, Exception)]
         self.stats.given_back += len(batch) - sum(len(group) for group, _ in failed)
         for group, _ in failed:
