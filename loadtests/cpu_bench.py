@@ -10,8 +10,9 @@ process's CPU time (user + system, all threads; PostgreSQL's postmaster and ever
 backend) at the start and the end of a steady window and divides by the pays
 completed in it. Throughput swings with a noisy machine; CPU per pair does not, so
 this is the figure to compare before and after a change. It also gives PostgreSQL's
-commits, WAL records and WAL bytes per pair over the same window. Prints one table per run
-and the median of each column over the runs (``--json`` for one JSON object).
+commits, WAL records, WAL bytes and the history tables' growth on disk per pair over
+the same window. Prints one table per run and the median of each column over the
+runs (``--json`` for one JSON object).
 """
 
 from __future__ import annotations
@@ -122,18 +123,28 @@ async def measure(demo: DemoStack, warmup_s: float, window_s: float, seed: int) 
     return result
 
 
+# On disk: every partition of the history tables with their indexes, and the tables of
+# keys that stay unique across months (docs/history.md).
+HISTORY_BYTES_SQL = """(SELECT sum(pg_total_relation_size(t.relid))
+      FROM (SELECT relid FROM pg_partition_tree('pays') UNION ALL
+            SELECT relid FROM pg_partition_tree('transfers') UNION ALL
+            SELECT relid FROM pg_partition_tree('sms_outbox') UNION ALL
+            SELECT 'pay_refs'::regclass UNION ALL SELECT 'transfer_keys'::regclass) t)"""
+
+
 def pg_writes(demo: DemoStack) -> dict[str, float]:
-    """PostgreSQL's commits in the demo's database, and WAL records and bytes (the
-    whole server's: nothing else writes during the run), so far."""
+    """PostgreSQL's commits in the demo's database, WAL records and bytes (the whole
+    server's: nothing else writes during the run), and the history's bytes on disk."""
     cfg = load_config(demo.config_file, environ={}).services
     row = postgres.psql(
         cfg,
-        """SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())
-                  || ',' || wal_records || ',' || wal_bytes FROM pg_stat_wal""",
+        f"""SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())
+                  || ',' || wal_records || ',' || wal_bytes || ',' || {HISTORY_BYTES_SQL}
+             FROM pg_stat_wal""",
         DEMO_DB,
     )
-    commits, records, size = (float(v) for v in row.split(","))
-    return {"commits": commits, "wal_records": records, "wal_bytes": size}
+    commits, records, size, history = (float(v) for v in row.split(","))
+    return {"commits": commits, "wal_records": records, "wal_bytes": size, "history_bytes": history}
 
 
 def _pairs(stats: FleetStats) -> int:

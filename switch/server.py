@@ -16,6 +16,7 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -32,6 +33,7 @@ from switch.admin.throttle import Throttle
 from switch.config import Config
 from switch.db.database import Database
 from switch.db.replica import replica_reads
+from switch.history.partitions import keep_made
 from switch.ledger import Ledger
 from switch.ops.http import OpsApp, serve_asgi
 from switch.ops.logs import pay_fields
@@ -182,7 +184,9 @@ def _start_background(
     db: Database,
     report_connectors: Mapping[str, Connector],
 ) -> tuple[Settlement, Notifier | None]:
-    """The switch's own periodic work: settlement, the SMS notifier."""
+    """The switch's own periodic work: next months' partitions, settlement, the SMS
+    notifier."""
+    supervisor.start("history partitions", partial(keep_made, db))
     settlement = settlement_for(cfg, db, report_connectors)
     if cfg.settlement.auto_close:
         supervisor.start("settlement", settlement.run)

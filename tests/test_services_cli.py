@@ -10,6 +10,7 @@ from pathlib import Path
 
 import redis
 
+from switch.history.months import month_name, next_month, this_month
 from tests.helpers import switch_cli
 
 
@@ -41,6 +42,18 @@ def test_db_start_reuse_status_stop(tmp_path: Path) -> None:
 
         check = switch(data, "ledger", "check")
         assert check.returncode == 0 and "all invariants hold" in check.stdout
+
+        # The months of history: made ahead; nothing older to archive; never this month.
+        parts = json.loads(switch(data, "db", "partitions", "--json").stdout)
+        now, ahead = this_month(), next_month(this_month())
+        names = {p["partition"] for p in parts["partitions"]}
+        assert {f"pays_{now:%Y%m}", f"transfers_{ahead:%Y%m}", f"sms_outbox_{now:%Y%m}"} <= names
+        nothing = switch(data, "db", "archive", "--before", month_name(now))
+        assert nothing.returncode == 0 and "nothing to archive" in nothing.stdout
+        current = switch(data, "db", "archive", "--before", month_name(ahead))
+        assert current.returncode == 1 and "current month" in current.stderr
+        typo = switch(data, "db", "archive", "--before", "2026-13")
+        assert typo.returncode == 2 and "write YYYY-MM" in typo.stderr
     finally:
         stopped = switch(data, "db", "stop")
     assert stopped.returncode == 0 and "postgres: stopped" in stopped.stdout

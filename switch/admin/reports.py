@@ -19,6 +19,7 @@ from switch.admin.common import deps_of, own_agent
 from switch.admin.errors import ApiError
 from switch.admin.roles import allow
 from switch.db.rows import json_ready
+from switch.history.archive import archived_months
 from switch.settlement import reports
 from switch.settlement.calendar import IST
 
@@ -40,12 +41,13 @@ def _range(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date
     return first, last
 
 
-def _csv(rows: list[dict[str, Any]], name: str) -> Response:
-    return Response(
-        reports.as_csv(rows),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+def _csv(rows: list[dict[str, Any]], name: str, archived: list[str]) -> Response:
+    """A CSV download; months of the range that were archived are named in a header
+    (``X-Archived-Months``), so the rows stay plain CSV."""
+    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    if archived:
+        headers["X-Archived-Months"] = ",".join(archived)
+    return Response(reports.as_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get(
@@ -71,7 +73,9 @@ async def statement(
     except reports.ReportError as exc:  # the only one left: no such agent
         raise ApiError("not_found", str(exc)) from None
     if format == "csv":
-        return _csv(found["payments"], f"statement_{agent_id}_{first}_{last}")
+        return _csv(
+            found["payments"], f"statement_{agent_id}_{first}_{last}", found["archived_months"]
+        )
     return json_ready(found)
 
 
@@ -106,9 +110,16 @@ async def totals(
     first, last = _range(start, end)
     deps = deps_of(request)
     rows = await reports.totals(deps.read_db, groups, first, last, deps.cfg.billers)
+    archived = await archived_months(deps.read_db, first, last)
     if format == "csv":
-        return _csv(rows, f"totals_{'_'.join(groups)}_{first}_{last}")
-    return {"by": groups, "from": first.isoformat(), "to": last.isoformat(), "rows": rows}
+        return _csv(rows, f"totals_{'_'.join(groups)}_{first}_{last}", archived)
+    return {
+        "by": groups,
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "rows": rows,
+        "archived_months": archived,  # in the range, archived: not in the rows
+    }
 
 
 @router.get(

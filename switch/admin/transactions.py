@@ -13,6 +13,7 @@ from switch.admin.common import MAX_ID, Limit, RowId, deps_of, in_ist_days, own_
 from switch.admin.errors import ApiError
 from switch.admin.roles import allow
 from switch.db.rows import json_ready
+from switch.history.archive import archived_months, archived_pay
 
 router = APIRouter(prefix="/v1", tags=["transactions"])
 PAY_COLUMNS = """id AS txn_id, biller_txn_id, terminal_id, terminal_ref, agent_id, biller_id,
@@ -76,7 +77,9 @@ async def search(
         before,
         limit + 1,
     )
-    return page([json_ready(r) for r in rows], limit, "txn_id")
+    found = page([json_ready(r) for r in rows], limit, "txn_id")
+    found["archived_months"] = await archived_months(deps_of(request).read_db, start, end)
+    return found
 
 
 @router.get("/transactions/{txn_id}", summary="One transaction, with its SMS and complaints")
@@ -85,6 +88,8 @@ async def get(
 ) -> dict[str, Any]:
     db = deps_of(request).db
     row = await db.fetchrow(f"SELECT {PAY_COLUMNS} FROM pays WHERE id = $1", txn_id)
+    if row is None and who.role != "agent" and (where := await archived_pay(db, txn_id)):
+        raise ApiError("not_found", f"transaction {txn_id} is not in the database: {where}")
     if row is None or not who.sees_agent(row["agent_id"]):
         raise ApiError("not_found", f"no transaction {txn_id}")
     sms = await db.fetch(

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from switch.cli.common import Commands, echo_json, start_services, with_connection
+from switch.cli.history import archive, partitions
 from switch.config import Config
 from switch.db.migrate import current_version, migrate, shipped_migrations
 from switch.services import postgres, standby
@@ -15,7 +16,8 @@ from switch.services import stop as services_stop
 
 
 @click.group(
-    cls=Commands, short_help="Embedded PostgreSQL and Redis: start, stop, status, standby, migrate."
+    cls=Commands,
+    short_help="Embedded PostgreSQL and Redis: start, stop, status, standby, migrate, archive.",
 )
 def db() -> None:
     """Start, stop and inspect the database and Redis; migrate the schema."""
@@ -136,3 +138,7 @@ def url(cfg: Config, which: str) -> None:
     """Print the URL of PostgreSQL (default) or Redis, starting them if needed."""
     urls = start_services(cfg)
     click.echo(urls.database_url if which == "postgres" else urls.redis_url)
+
+
+db.add_command(partitions)
+db.add_command(archive)

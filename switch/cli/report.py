@@ -16,6 +16,7 @@ from rich.table import Table
 from switch.cli.common import Commands, run_with_ledger
 from switch.config import Config
 from switch.db.database import Database
+from switch.history.archive import archived_months
 from switch.ledger import Ledger
 from switch.money import rupees
 from switch.settlement import reports
@@ -99,6 +100,7 @@ def report_agent(cfg: Config, agent_id: str, start: Any, end: Any, fmt: str, out
             out.write_text(text, encoding="utf-8")
         return
     emit(statement["payments"], fmt, out, f"Statement of {agent_id}, {first} to {last}")
+    _say_archived(statement["archived_months"])
     if fmt == "table":
         summary = statement["summary"]
         click.echo(
@@ -125,10 +127,19 @@ def report_totals(cfg: Config, by: str, start: Any, end: Any, fmt: str, out: Any
 def _totals(cfg: Config, by: list[str], start: Any, end: Any, fmt: str, out: Any) -> None:
     first, last = _range(start, end)
 
-    async def run(db: Database, ledger: Ledger) -> list[dict[str, Any]]:
-        return await reports.totals(db, by, first, last, cfg.billers)
+    async def run(db: Database, ledger: Ledger) -> tuple[list[dict[str, Any]], list[str]]:
+        rows = await reports.totals(db, by, first, last, cfg.billers)
+        return rows, await archived_months(db, first, last)
 
-    emit(run_with_ledger(cfg, run), fmt, out, f"Totals by {', '.join(by)}, {first} to {last}")
+    rows, archived = run_with_ledger(cfg, run)
+    emit(rows, fmt, out, f"Totals by {', '.join(by)}, {first} to {last}")
+    _say_archived(archived)
+
+
+def _say_archived(months: list[str]) -> None:
+    """On stderr, so that CSV and JSON on stdout stay clean."""
+    if months:
+        click.echo(f"archived, not in these figures: {', '.join(months)}", err=True)
 
 
 def _shorthand(group: str) -> None:

@@ -32,6 +32,7 @@ from switch.ledger.errors import (
     InsufficientFunds,
     LedgerError,
     ModifiedRequest,
+    TransferArchived,
     UnknownAccount,
     UnknownTransfer,
 )
@@ -45,10 +46,17 @@ from switch.ledger.types import (
     top_up_key,
 )
 
-# Result codes of ledger_apply (migration 0002).
-_APPLIED, _REPLAY, _MODIFIED, _INSUFFICIENT, _UNKNOWN_ACCOUNT, _UNKNOWN_TRANSFER, _RESOLVED = range(
-    7
-)
+# Result codes of ledger_apply (migrations 0002 and 0015).
+(
+    _APPLIED,
+    _REPLAY,
+    _MODIFIED,
+    _INSUFFICIENT,
+    _UNKNOWN_ACCOUNT,
+    _UNKNOWN_TRANSFER,
+    _RESOLVED,
+    _ARCHIVED,
+) = range(8)
 
 
 # The expiry sweep meets these while the database restarts; the next sweep tries again.
@@ -263,6 +271,8 @@ def _result(
         raise UnknownAccount(f"no account {req.debit} or {req.credit}")
     if code == _UNKNOWN_TRANSFER:
         raise UnknownTransfer(f"no transfer with key {req.key!r}")
+    if code == _ARCHIVED:
+        raise TransferArchived(f"key {req.key!r} names a transfer in an archived month")
     if code == _RESOLVED:
         final = TransferState(state).name.lower() if state else "not two-phase"
         raise AlreadyResolved(f"transfer {req.key!r} is already {final}")

@@ -51,6 +51,13 @@ class AlreadyResolved(LedgerError):
     code = "already_resolved"
 
 
+class TransferArchived(LedgerError):
+    """The key names a transfer whose month was archived (``switch db archive``): a
+    key is used once, for ever, so a late replay is refused, never applied again."""
+
+    code = "transfer_archived"
+
+
 class LedgerBusy(LedgerError):
     """The queue is full: answered at once instead of queueing without bound."""
 

@@ -5,7 +5,8 @@ operators. Each check is one query; each violation is one readable line.
 
 1. The sum over all accounts is zero (double entry: money is only ever moved).
 2. No account below zero unless its kind may go negative (funding and billers' receivables may).
-3. Every account's balance equals its journal: credits minus debits over every leg.
+3. Every account's balance equals its journal: credits minus debits over every leg,
+   plus what the transfers of archived months had moved (``ledger_archived``).
 4. The in-flight account holds exactly the sum of pending transfers.
 5. No pending transfer is past its deadline by more than ``grace_s`` (the expiry
    sweeper voids them; one still pending long after is stuck, not being recovered).
@@ -66,6 +67,8 @@ async def _balances_match_journal(conn: Connection) -> list[str]:
                SELECT credit_account_id AS acc, amount_paise AS delta FROM journal
                UNION ALL
                SELECT debit_account_id, -amount_paise FROM journal
+               UNION ALL
+               SELECT account_id, net_paise FROM ledger_archived
            ), sums AS (SELECT acc, sum(delta) AS s FROM legs GROUP BY acc)
            SELECT a.id, a.code, a.balance_paise, coalesce(s.s, 0) AS journal_paise
              FROM accounts a LEFT JOIN sums s ON s.acc = a.id
@@ -125,8 +128,10 @@ async def _transfers_name_real_accounts(conn: Connection) -> list[str]:
 async def _pays_agree_with_holds(conn: Connection, grace_s: float) -> list[str]:
     rows = await conn.fetch(
         """SELECT p.id, p.state, p.error_code, t.state AS hold
-             FROM pays p LEFT JOIN transfers t
-               ON t.idem_key = 'pay:' || p.terminal_id || ':' || p.terminal_ref
+             FROM pays p
+             LEFT JOIN transfer_keys k
+                    ON k.idem_key = 'pay:' || p.terminal_id || ':' || p.terminal_ref
+             LEFT JOIN transfers t ON t.id = k.transfer_id
             WHERE (p.state = 'posted' AND t.state IS DISTINCT FROM 2)
                OR (p.state = 'voided' AND t.state = 2)
                OR (p.state IN ('posted', 'voided') AND t.state = 1

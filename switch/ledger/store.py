@@ -148,9 +148,10 @@ async def fetch_account(
 async def fetch_transfer(pool: asyncpg.Pool, key: str) -> asyncpg.Record | None:
     async with pool.acquire() as conn:
         return await conn.fetchrow(
-            """SELECT id, idem_key, phases, debit_account_id, credit_account_id, amount_paise,
-                      state, created_at, expires_at, resolved_at
-                 FROM transfers WHERE idem_key = $1""",
+            """SELECT t.id, t.idem_key, t.phases, t.debit_account_id, t.credit_account_id,
+                      t.amount_paise, t.state, t.created_at, t.expires_at, t.resolved_at
+                 FROM transfer_keys k JOIN transfers t ON t.id = k.transfer_id
+                WHERE k.idem_key = $1""",
             key,
         )
 

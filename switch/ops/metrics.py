@@ -144,6 +144,12 @@ class SwitchMetrics:
             ["biller", "result"],
             registry=r,
         )
+        self.history_months_ready = Gauge(
+            "switch_history_months_ready",
+            "Months from this one on whose partitions of pays, transfers and SMS all exist"
+            " (sampled; inserts into a month without them fail)",
+            registry=r,
+        )
         self.sampled_at = Gauge(
             "switch_ops_sampled_timestamp_seconds",
             "When the sampled gauges were last refreshed from the database",

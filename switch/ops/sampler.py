@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from switch.db.database import Database
 from switch.db.periodic import every
+from switch.history.months import TABLES
 from switch.ops.metrics import SwitchMetrics
 from switch.settlement.matching import Break
 
@@ -33,6 +34,7 @@ class Sampler:
         await self._sms()
         await self._recon()
         await self._settlement()
+        await self._history()
         self._m.sampled_at.set_to_current_time()
 
     async def _pays(self) -> None:
@@ -82,3 +84,22 @@ class Sampler:
         )
         for row in rows:
             self._m.settled_business_date.labels(row["biller_id"]).set(row["at"])
+
+    async def _history(self) -> None:
+        rows = await self._db.fetch(
+            """SELECT to_char(history_month_now() + make_interval(months => i), 'YYYYMM') AS m
+                 FROM generate_series(0, 12) i"""
+        )
+        names = [name for r in rows for name in (f"{t}_{r['m']}" for t in TABLES)]
+        present = {
+            r["relname"]
+            for r in await self._db.fetch(
+                "SELECT relname FROM pg_class WHERE relname = ANY ($1::text[])", names
+            )
+        }
+        ready = 0
+        for r in rows:
+            if not all(f"{t}_{r['m']}" in present for t in TABLES):
+                break
+            ready += 1
+        self._m.history_months_ready.set(ready)

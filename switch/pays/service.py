@@ -20,7 +20,7 @@ from switch.pays.flow import Biller, PayFlow
 from switch.pays.limits import WalletPolicy
 from switch.pays.machine import terminal_code
 from switch.pays.states import PayState
-from switch.pays.store import NewPay, Pay, PayConflict, PayStore
+from switch.pays.store import NewPay, Pay, PayArchived, PayConflict, PayStore
 from switch.protocols.billers.base import (
     BillerBusy,
     BillerUnavailable,
@@ -122,7 +122,10 @@ class TerminalService:
         new = NewPay(
             ctx.terminal_id, f.ref, ctx.agent_id, biller.id, f.account, f.amount_paise, f.mobile
         )
-        pay, created = await self._store.claim(new, admission=True)
+        try:
+            pay, created = await self._store.claim(new, admission=True)
+        except PayArchived as exc:  # the ref named a pay long ago: never a second one
+            raise RequestFailed(ErrorCode.REFERENCE_REUSED, str(exc)) from exc
         if not created:
             return await self._pay_again(ctx, pay, biller, f)
         admitted = False

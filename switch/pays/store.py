@@ -76,6 +76,11 @@ class PayConflict(Exception):
     """The pay was moved by someone else between our read and our write."""
 
 
+class PayArchived(PayConflict):
+    """The (terminal, ref) named a pay whose month was archived: a reference is used
+    once, for ever, so the request is refused rather than made a second pay."""
+
+
 class _NewPay:
     """A pay just created by one request: copies of that request (a retry that raced
     it) wait until its creator has decided whether it may go ahead."""
@@ -114,25 +119,35 @@ class _Move:
     sms: str | None
 
 
+# A pay is claimed by its reference first (pay_refs: unique across every month's
+# partition, migration 0015), then written with the id the reference was given. A
+# reference whose pay is in an archived month comes back with no pay (``id`` NULL).
 CLAIMS_SQL = """
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                          $6::bigint[], $7::text[])
         AS i(terminal_id, terminal_ref, agent_id, biller_id, consumer_account, amount_paise, mobile)
+), refs AS (
+    INSERT INTO pay_refs (terminal_id, terminal_ref, pay_id)
+    SELECT terminal_id, terminal_ref, history_next_id('pay_ids') FROM input
+    ON CONFLICT DO NOTHING
+    RETURNING *
 ), ins AS (
-    INSERT INTO pays (terminal_id, terminal_ref, agent_id, biller_id, consumer_account,
+    INSERT INTO pays (id, terminal_id, terminal_ref, agent_id, biller_id, consumer_account,
                       amount_paise, mobile, state, lease_until, lease_owner)
-    SELECT terminal_id, terminal_ref, agent_id, biller_id, consumer_account, amount_paise,
-           mobile, 'received', now() + make_interval(secs => $8::float8), $9 FROM input
-    ON CONFLICT (terminal_id, terminal_ref) DO NOTHING
+    SELECT r.pay_id, i.terminal_id, i.terminal_ref, i.agent_id, i.biller_id,
+           i.consumer_account, i.amount_paise, i.mobile, 'received',
+           now() + make_interval(secs => $8::float8), $9
+      FROM refs r JOIN input i USING (terminal_id, terminal_ref)
     RETURNING *
 )
-SELECT *, true AS created FROM ins
+SELECT *, true AS created, terminal_id AS ref_terminal, terminal_ref AS ref_ref FROM ins
 UNION ALL
-SELECT p.*, false FROM input i
-  JOIN pays p ON p.terminal_id = i.terminal_id AND p.terminal_ref = i.terminal_ref
- WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.terminal_id = i.terminal_id
-                                        AND ins.terminal_ref = i.terminal_ref)
+SELECT p.*, false, i.terminal_id, i.terminal_ref FROM input i
+  JOIN pay_refs r ON r.terminal_id = i.terminal_id AND r.terminal_ref = i.terminal_ref
+  LEFT JOIN pays p ON p.id = r.pay_id
+ WHERE NOT EXISTS (SELECT 1 FROM refs WHERE refs.terminal_id = i.terminal_id
+                                         AND refs.terminal_ref = i.terminal_ref)
 """
 
 MOVES_SQL = """
@@ -151,7 +166,6 @@ WITH input AS (
 ), sms AS (
     INSERT INTO sms_outbox (pay_id, mobile, body)
     SELECT id, mobile, sms FROM moved WHERE sms IS NOT NULL
-    ON CONFLICT (pay_id) DO NOTHING
 )
 SELECT * FROM moved
 """
@@ -173,13 +187,15 @@ RETURNING p.*, a.wallet_account_id
 
 
 # Pending pay holds whose pay is final. The key is pay:<terminal>:<ref> (neither part
-# contains ':'), so the pay is found through its unique (terminal_id, terminal_ref).
+# contains ':'), so the pay is found through its reference in pay_refs.
 ORPHAN_HOLDS_SQL = """
 SELECT p.terminal_id, p.terminal_ref, p.state
   FROM transfers t
-  JOIN pays p ON p.terminal_id = split_part(t.idem_key, ':', 2)
-             AND p.terminal_ref = split_part(t.idem_key, ':', 3)
- WHERE t.state = 1 AND t.idem_key LIKE 'pay:%'
+  JOIN transfer_keys k ON k.transfer_id = t.id
+  JOIN pay_refs r ON r.terminal_id = split_part(k.idem_key, ':', 2)
+                 AND r.terminal_ref = split_part(k.idem_key, ':', 3)
+  JOIN pays p ON p.id = r.pay_id
+ WHERE t.state = 1 AND k.idem_key LIKE 'pay:%'
    AND p.state IN ('posted', 'voided')
    AND t.created_at < now() - make_interval(secs => $2::float8)
  LIMIT $1
@@ -267,8 +283,9 @@ class PayStore:
         # One row per (terminal, ref): a retry racing its original shares the answer.
         unique = list({(c.terminal_id, c.ref): c for c in claims}.values())
         found: dict[tuple[str, str], tuple[Pay, bool]] = {}
+        archived: set[tuple[str, str]] = set()
         for _ in range(3):
-            todo = [c for c in unique if (c.terminal_id, c.ref) not in found]
+            todo = [c for c in unique if (c.terminal_id, c.ref) not in found.keys() | archived]
             if not todo:
                 break
             rows = await self._db.fetch(
@@ -284,7 +301,11 @@ class PayStore:
                 self.process_id,
             )
             for r in rows:
-                found[(r["terminal_id"], r["terminal_ref"])] = (pay_from_row(r), bool(r["created"]))
+                key = (r["ref_terminal"], r["ref_ref"])
+                if r["id"] is None:
+                    archived.add(key)
+                else:
+                    found[key] = (pay_from_row(r), bool(r["created"]))
             # Missing: inserted by a transaction that committed after this statement's
             # snapshot (another process): look again with a new one.
         results: list[tuple[Pay, bool] | Exception] = []
@@ -292,6 +313,9 @@ class PayStore:
         for c in claims:  # one claim per (terminal, ref) in a batch is its creator
             key = (c.terminal_id, c.ref)
             hit = found.get(key)
+            if key in archived:
+                results.append(PayArchived(f"{c.terminal_id}/{c.ref} named a pay now archived"))
+                continue
             if hit is None:
                 results.append(PayConflict(f"pay {c.terminal_id}/{c.ref} not claimed"))
                 continue
@@ -367,7 +391,10 @@ class PayStore:
 
     async def by_ref(self, terminal_id: str, ref: str) -> Pay | None:
         row = await self._db.fetchrow(
-            "SELECT * FROM pays WHERE terminal_id = $1 AND terminal_ref = $2", terminal_id, ref
+            """SELECT p.* FROM pay_refs r JOIN pays p ON p.id = r.pay_id
+                WHERE r.terminal_id = $1 AND r.terminal_ref = $2""",
+            terminal_id,
+            ref,
         )
         return pay_from_row(row) if row else None
 

@@ -99,7 +99,9 @@ async def _earlier(
     conn: Connection, bank_ref: str, wallet_account_id: int, amount_paise: int
 ) -> TopUp | None:
     row = await conn.fetchrow(
-        "SELECT id, credit_account_id, amount_paise FROM transfers WHERE idem_key = $1",
+        """SELECT t.id, t.credit_account_id, t.amount_paise
+             FROM transfer_keys k JOIN transfers t ON t.id = k.transfer_id
+            WHERE k.idem_key = $1""",
         top_up_key(bank_ref),
     )
     if row is None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from switch.config import BillerConfig
 from switch.db.database import Database
+from switch.history.archive import archived_months
 
 MAX_RANGE_DAYS = 366
 MAX_STATEMENT_ROWS = 100_000
@@ -161,6 +162,8 @@ async def agent_statement(
             "truncated": len(payments) == MAX_STATEMENT_ROWS,
         },
         "payments": payments,
+        # Months in the range whose pays were archived (switch db archive): not above.
+        "archived_months": await archived_months(db, start, end),
     }
 
 

@@ -87,6 +87,7 @@ async def test_the_switch_exposes_what_ops_need(
     assert sample(text, "switch_pays_open", state="sent") == 0
     assert sample(text, "switch_sms_outbox_pending") == 0
     assert sample(text, "switch_ops_sampled_timestamp_seconds") > 0
+    assert sample(text, "switch_history_months_ready") == 4  # this month and three ahead
     # Bounded labels: no terminal, agent or consumer ever becomes a label.
     for private in (terminals[0].terminal_id, terminals[0].agent_id, PAY["account"]):
         assert private not in text
