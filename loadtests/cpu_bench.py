@@ -130,6 +130,8 @@ HISTORY_BYTES_SQL = """(SELECT sum(pg_total_relation_size(t.relid))
             SELECT relid FROM pg_partition_tree('transfers') UNION ALL
             SELECT relid FROM pg_partition_tree('sms_outbox') UNION ALL
             SELECT 'pay_refs'::regclass UNION ALL SELECT 'transfer_keys'::regclass) t)"""
+# Of which the keys, kept for ever (never archived).
+KEY_BYTES_SQL = "(pg_total_relation_size('pay_refs') + pg_total_relation_size('transfer_keys'))"
 
 
 def pg_writes(demo: DemoStack) -> dict[str, float]:
@@ -140,11 +142,18 @@ def pg_writes(demo: DemoStack) -> dict[str, float]:
         cfg,
         f"""SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())
                   || ',' || wal_records || ',' || wal_bytes || ',' || {HISTORY_BYTES_SQL}
+                  || ',' || {KEY_BYTES_SQL}
              FROM pg_stat_wal""",
         DEMO_DB,
     )
-    commits, records, size, history = (float(v) for v in row.split(","))
-    return {"commits": commits, "wal_records": records, "wal_bytes": size, "history_bytes": history}
+    commits, records, size, history, keys = (float(v) for v in row.split(","))
+    return {
+        "commits": commits,
+        "wal_records": records,
+        "wal_bytes": size,
+        "history_bytes": history,
+        "key_bytes": keys,
+    }
 
 
 def _pairs(stats: FleetStats) -> int:
