@@ -257,6 +257,9 @@ class AdminConfig:
     complaint_tat_transaction_h: float = 48.0  # turnaround before automatic escalation
     complaint_tat_service_h: float = 72.0
     complaint_check_interval_s: float = 60.0
+    # The web pages' login cookie is sent over HTTPS only (set it behind TLS; plain
+    # http://127.0.0.1 in development needs it off).
+    secure_cookies: bool = False
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,9 @@ def test_the_demo_runs_and_its_books_agree(tmp_path: Path) -> None:
 
 async def test_a_demo_that_stays_up_can_be_explored(tmp_path: Path) -> None:
     """`switch demo --keep-running --spare-terminals 2`: after its run everything
-    serves until Ctrl-C: the printed staff login logs in to the admin API, the metrics
-    answer, the prometheus.yml names them, a spare terminal pays on its own."""
+    serves until Ctrl-C: the printed staff login signs in to the back office and the
+    admin API, the metrics answer, the prometheus.yml names them, a spare terminal pays
+    on its own."""
     import re
     import signal
 
@@ -90,7 +91,7 @@ async def test_a_demo_that_stays_up_can_be_explored(tmp_path: Path) -> None:
                 assert line, "".join(lines)
                 lines.append(line)
         out = "".join(lines)
-        admin = re.search(r"admin API\s+(http://\S+)/v1/docs\s+\(login (\S+) / (\S+)\)", out)
+        admin = re.search(r"back office\s+(http://\S+)/office/\s+\(login (\S+) / (\S+)\)", out)
         metrics = re.search(r"metrics\s+(http://\S+)\s+\(--config.file=(\S+)\)", out)
         spare = re.search(r"spare terminals the fleet never used: (\S+)", out)
         assert admin and metrics and spare, out
@@ -99,6 +100,16 @@ async def test_a_demo_that_stays_up_can_be_explored(tmp_path: Path) -> None:
                 "/v1/auth/login", json={"username": admin[2], "password": admin[3]}
             )
             assert login.status_code == 200, login.text
+            # The same login at the back office's form (which carries its CSRF field).
+            form = await http.get("/office/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert csrf is not None, form.text
+            signed = await http.post(
+                "/office/login",
+                data={"csrf": csrf[1], "username": admin[2], "password": admin[3]},
+            )
+            assert signed.status_code == 303 and signed.headers["location"] == "/office/"
+            assert (await http.get("/office/")).status_code == 200
         async with httpx.AsyncClient(timeout=10) as http:
             assert (await http.get(metrics[1])).status_code == 200
         prometheus = json.loads(Path(metrics[2]).read_text())  # noqa: ASYNC240

@@ -33,6 +33,7 @@ from switch.db.database import Database
 from switch.ledger import Ledger
 from switch.pays.limits import WalletPolicy
 from switch.settlement.service import Settlement
+from switch.web.install import install as install_pages
 
 OPENAPI_PATH = "/v1/openapi.json"
 
@@ -95,4 +96,5 @@ def create_app(deps: AdminDeps) -> FastAPI:
         audit_routes,
     ):
         app.include_router(module.router)
+    install_pages(app)  # /office and /agent: the same services, as pages
     return app

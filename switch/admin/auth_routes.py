@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
@@ -12,6 +12,9 @@ from switch.admin.errors import ApiError
 from switch.admin.models import LoginIn, PasswordChangeIn, ResetConfirmIn, ResetRequestIn
 from switch.admin.roles import current
 from switch.db.audit import audit
+
+if TYPE_CHECKING:
+    from switch.admin.app import AdminDeps
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 
@@ -36,11 +39,17 @@ async def me(who: Annotated[Principal, Depends(current)]) -> dict[str, Any]:
 async def change_password(
     body: PasswordChangeIn, request: Request, who: Annotated[Principal, Depends(current)]
 ) -> dict[str, Any]:
-    deps = deps_of(request)
+    await change_password_of(deps_of(request), who, body.old_password, body.new_password)
+    return {"status": "changed"}
+
+
+async def change_password_of(deps: AdminDeps, who: Principal, old: str, new: str) -> None:
+    """Change a user's own password, with its audit entry (the API and the pages).
+    ``new`` must already have passed the password rules (``check_password``)."""
     hashed = await deps.db.fetchval("SELECT password_hash FROM users WHERE id = $1", who.user_id)
-    if not await deps.auth.passwords.verify(hashed, body.old_password):
+    if not await deps.auth.passwords.verify(hashed, old):
         raise ApiError("bad_credentials", "the old password is wrong")
-    new_hash = await deps.auth.passwords.hash(body.new_password)
+    new_hash = await deps.auth.passwords.hash(new)
 
     async def change(conn: Any) -> None:
         async with conn.transaction():
@@ -52,7 +61,6 @@ async def change_password(
             )
 
     await deps.db.run(change)
-    return {"status": "changed"}
 
 
 @router.post(

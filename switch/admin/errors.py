@@ -30,7 +30,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("switch.admin")
@@ -85,7 +85,11 @@ def body_of(code: str, message: str, fields: dict[str, str] | None = None) -> di
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        page = getattr(request.app.state, "html_error", None)
+        if page is not None and page.serves(request.url.path):
+            html: Response = page(request, exc)
+            return html
         headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
         return JSONResponse(
             body_of(exc.code, exc.message, exc.fields), status_code=exc.status, headers=headers
@@ -98,10 +102,14 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body_of("invalid_request", message, fields), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
             exc.status_code, "invalid_request"
         )
+        page = getattr(request.app.state, "html_error", None)
+        if page is not None and page.serves(request.url.path):
+            html: Response = page(request, ApiError(code, str(exc.detail)))
+            return html
         return JSONResponse(body_of(code, str(exc.detail)), status_code=exc.status_code)
 
     @app.exception_handler(Exception)
@@ -210,6 +218,12 @@ def _is_json(content_type: bytes) -> bool:
     """application/json or any +json type, in any letter case (FastAPI parses them all)."""
     media = content_type.split(b";", 1)[0].strip().lower()
     return media == b"application/json" or media.endswith(b"+json")
+
+
+def field_errors(errors: Any) -> dict[str, str]:
+    """Pydantic's errors as {field: message}, as the API sends them (the pages show
+    each next to its field)."""
+    return {_field(e["loc"]): _message(e) for e in errors}
 
 
 def _field(loc: Any) -> str:

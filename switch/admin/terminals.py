@@ -17,6 +17,7 @@ from switch.admin.errors import ApiError
 from switch.admin.roles import allow
 from switch.db import Connection
 from switch.db.audit import audit
+from switch.db.database import Database
 from switch.db.rows import json_ready
 from switch.protocols.terminal.errors import ErrorCode
 from switch.provisioning import store
@@ -81,7 +82,14 @@ async def list_terminals(
     after: After = None,
 ) -> dict[str, Any]:
     agent_id = own_agent(who, agent_id)
-    rows = await deps_of(request).db.fetch(
+    return await terminals_of(deps_of(request).db, agent_id, state, limit, after)
+
+
+async def terminals_of(
+    db: Database, agent_id: str | None, state: str | None, limit: int, after: int | None
+) -> dict[str, Any]:
+    """One page of terminals (the API's list and the agent portal's)."""
+    rows = await db.fetch(
         f"""SELECT {TERMINAL_COLUMNS} FROM terminals
              WHERE ($1::text IS NULL OR agent_id = $1) AND ($2::text IS NULL OR state = $2)
                AND id > $3 ORDER BY id LIMIT $4""",

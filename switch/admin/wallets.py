@@ -21,6 +21,7 @@ from switch.db import Connection
 from switch.db.audit import audit
 from switch.db.database import Database
 from switch.db.rows import json_ready
+from switch.history.archive import archived_months
 from switch.pays import topups
 from switch.pays.limits import Limits
 
@@ -112,7 +113,19 @@ async def statement(
 ) -> dict[str, Any]:
     own_agent(who, agent_id)
     account_id, _ = await _wallet(request, agent_id)
-    rows = await deps_of(request).db.fetch(
+    return await wallet_statement(deps_of(request).db, account_id, start, end, limit, after)
+
+
+async def wallet_statement(
+    db: Database,
+    account_id: int,
+    start: dt.date | None,
+    end: dt.date | None,
+    limit: int,
+    after: int | None,
+) -> dict[str, Any]:
+    """One page of a wallet's legs, oldest first (the API's and the agent portal's)."""
+    rows = await db.fetch(
         f"""SELECT j.transfer_id AS id, j.leg, j.at, t.idem_key AS reference,
                   CASE WHEN j.credit_account_id = $1 THEN j.amount_paise
                        ELSE -j.amount_paise END AS amount_paise
@@ -127,7 +140,9 @@ async def statement(
         after or 0,
         limit + 1,
     )
-    return page([json_ready(r) for r in rows], limit)
+    found = page([json_ready(r) for r in rows], limit)
+    found["archived_months"] = await archived_months(db, start, end)
+    return found
 
 
 async def save_limits(

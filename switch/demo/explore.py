@@ -1,8 +1,9 @@
 """A demo that stays up to be explored (``switch demo --keep-running``): after its run
 and its end of day, the billers, the SMS gateway and the switch keep serving until
-Ctrl-C, with a staff login for the admin API, a ``prometheus.yml`` for its metrics, and
-the addresses printed. The fleet has stopped, so a person's own terminal (or locust,
-with ``--spare-terminals`` credentials the fleet never used) has the switch to itself.
+Ctrl-C, with a staff login for the back office and the admin API, a
+``prometheus.yml`` for its metrics, and the addresses printed. The fleet has stopped,
+so a person's own terminal (or locust, with ``--spare-terminals`` credentials the
+fleet never used) has the switch to itself.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ async def prepare(demo: DemoStack, cfg: Config) -> dict[str, Any]:
     ports = demo.stack.ports
     return {
         "terminals": f"127.0.0.1:{demo.port}",
+        "office": f"http://127.0.0.1:{ports['switch_admin']}/office/",
         "admin_api": f"http://127.0.0.1:{ports['switch_admin']}/v1/docs",
         "metrics": f"http://127.0.0.1:{demo.metrics_port}/metrics",
         "staff_login": {"username": STAFF_LOGIN, "password": password},
@@ -64,7 +66,8 @@ def print_info(info: dict[str, Any], console: Console) -> None:
     login = info["staff_login"]
     lines = [
         "[bold]the demo stays up[/] until Ctrl-C:",
-        f"  admin API   {info['admin_api']}  (login {login['username']} / {login['password']})",
+        f"  back office {info['office']}  (login {login['username']} / {login['password']})",
+        f"  admin API   {info['admin_api']}  (the same login)",
         f"  metrics     {info['metrics']}  (--config.file={info['prometheus_yml']})",
         f"  terminals   {info['terminals']}  (credentials in {info['credentials_dir']})",
     ]

@@ -1,0 +1,153 @@
+"""``/agent``: the agent portal. An agent's login only, and its own agent only: every
+service is called with the agent's principal, which the services hold to its own
+agent (another agent's pay in the URL is "not found"). English or Hindi."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from switch.admin.auth import Principal
+from switch.admin.common import deps_of
+from switch.admin.errors import ApiError
+from switch.admin.terminals import terminals_of
+from switch.admin.transactions import hold_of, pay_story
+from switch.admin.wallets import wallet_statement
+from switch.settlement import reports
+from switch.settlement.calendar import IST
+from switch.web import session
+from switch.web.login import Portal, add_login_routes
+from switch.web.templating import LANGUAGES, render, set_language
+
+PORTAL = Portal("/agent", "Agent portal", for_agents=True)
+LANG_COOKIE = "switch_lang"
+PAGE_ROWS = 100
+
+
+async def _language(request: Request) -> None:
+    """Every agent page speaks the language the agent chose (a cookie)."""
+    set_language(request.cookies.get(LANG_COOKIE, "en"))
+
+
+router = APIRouter(prefix="/agent", include_in_schema=False, dependencies=[Depends(_language)])
+
+
+add_login_routes(router, PORTAL)
+
+
+async def agent(request: Request) -> Principal:
+    who = await session.principal(request, PORTAL.login_path)
+    if who.role != "agent" or who.agent_id is None:
+        raise ApiError("forbidden", "the agent portal is for agents' logins")
+    return who
+
+
+def page(request: Request, template: str, who: Principal, **context: Any) -> HTMLResponse:
+    return HTMLResponse(
+        render(
+            template,
+            who=who,
+            portal=PORTAL,
+            csrf=session.form_csrf(request),
+            path=request.url.path,
+            **context,
+        )
+    )
+
+
+def _days(request: Request) -> tuple[dt.date, dt.date, dict[str, str]]:
+    errors: dict[str, str] = {}
+    days: list[dt.date | None] = []
+    for name in ("from", "to"):
+        raw = request.query_params.get(name, "").strip()
+        try:
+            days.append(dt.date.fromisoformat(raw) if raw else None)
+        except ValueError:
+            errors[name] = "YYYY-MM-DD"
+            days.append(None)
+    first, last = reports.default_range(days[0], days[1], dt.datetime.now(IST).date())
+    try:
+        reports.check_range(first, last)
+    except reports.ReportError as exc:
+        errors[exc.field or "from"] = exc.why or str(exc)
+        first, last = reports.default_range(None, None, dt.datetime.now(IST).date())
+    return first, last, errors
+
+
+@router.get("/")
+async def payments(request: Request) -> Response:
+    who = await agent(request)
+    assert who.agent_id is not None
+    first, last, errors = _days(request)
+    deps = deps_of(request)
+    statement = await reports.agent_statement(
+        deps.read_db, who.agent_id, first, last, deps.cfg.billers
+    )
+    return page(
+        request, "agent/payments.html", who, s=statement, first=first, last=last, errors=errors
+    )
+
+
+@router.get("/payments/{txn_id}")
+async def receipt(request: Request, txn_id: int) -> Response:
+    who = await agent(request)
+    story = await pay_story(deps_of(request).db, who, txn_id)  # another agent's: not found
+    hold = await hold_of(deps_of(request).db, story["terminal_id"], story["terminal_ref"])
+    return page(request, "agent/receipt.html", who, pay=story, hold=hold)
+
+
+@router.get("/wallet")
+async def wallet(request: Request) -> Response:
+    who = await agent(request)
+    first, last, errors = _days(request)
+    db = deps_of(request).db
+    account = await db.fetchrow(
+        """SELECT a.wallet_account_id, c.balance_paise FROM agents a
+             JOIN accounts c ON c.id = a.wallet_account_id WHERE a.id = $1""",
+        who.agent_id,
+    )
+    if account is None:
+        raise ApiError("not_found", f"no agent {who.agent_id}")
+    after = request.query_params.get("after", "")
+    found = await wallet_statement(
+        db,
+        account["wallet_account_id"],
+        first,
+        last,
+        PAGE_ROWS,
+        int(after) if after.isdigit() else None,
+    )
+    return page(
+        request,
+        "agent/wallet.html",
+        who,
+        found=found,
+        balance=account["balance_paise"],
+        first=first,
+        last=last,
+        errors=errors,
+    )
+
+
+@router.get("/terminals")
+async def terminals(request: Request) -> Response:
+    who = await agent(request)
+    found = await terminals_of(deps_of(request).db, who.agent_id, None, PAGE_ROWS, None)
+    return page(request, "agent/terminals.html", who, found=found)
+
+
+@router.post("/language")
+async def language(request: Request) -> Response:
+    form = await request.form()
+    lang = str(form.get("lang", "en"))
+    back = session.safe_next(str(form.get("next", "")), "/agent/")
+    response = RedirectResponse(back, status_code=303)
+    if lang in LANGUAGES:
+        secure = deps_of(request).cfg.admin.secure_cookies
+        response.set_cookie(
+            LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict", secure=secure, path="/agent"
+        )
+    return response

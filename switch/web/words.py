@@ -1,0 +1,33 @@
+"""Words the pages show from data (a pay's state, a ledger leg, a portal's title):
+listed here so that ``pybabel extract`` finds them for the catalogues."""
+
+from __future__ import annotations
+
+
+def N_(message: str) -> str:  # gettext's name: "mark for the catalogue, translate later"
+    return message
+
+
+DATA_WORDS = (
+    N_("Agent portal"),
+    N_("Back office"),
+    N_("agent"),
+    # pay states
+    N_("received"),
+    N_("reserved"),
+    N_("sent"),
+    N_("confirmed"),
+    N_("rejected"),
+    N_("unknown"),
+    N_("reversing"),
+    N_("posted"),
+    N_("voided"),
+    # wallet legs
+    N_("reserve"),
+    N_("post"),
+    N_("void"),
+    N_("transfer"),
+    # terminal states
+    N_("active"),
+    N_("blocked"),
+)

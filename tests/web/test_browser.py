@@ -1,0 +1,153 @@
+"""The pages in a real browser: Debian's chromium, driven by Playwright (no browser is
+downloaded). Staff and an agent do their work by clicking; no page breaks its own
+content security policy; a screenshot of each main page is kept.
+
+Screenshots go to ``$SWITCH_SCREENSHOTS_DIR`` (docs/web/ keeps the ones the docs
+show), else to the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from tests.admin.conftest import PASSWORD, Admin
+from tests.web.conftest import agent_password, agent_with_a_payment
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or ""
+try:
+    from playwright.sync_api import Page, sync_playwright
+except ImportError:  # pragma: no cover - the test extra installs it
+    sync_playwright = None  # type: ignore[assignment]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM or sync_playwright is None,
+    reason="needs Debian's chromium (apt install chromium) and playwright (pip)",
+)
+
+
+def shots_dir(tmp_path: Path) -> Path:
+    where = Path(os.environ.get("SWITCH_SCREENSHOTS_DIR") or tmp_path / "screenshots")
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
+def in_browser(
+    base_url: str, shots: Path, script: Callable[[Page, Callable[[str], None]], Any]
+) -> list[str]:
+    """Run ``script`` on a fresh page; returns the page's CSP violations."""
+    assert sync_playwright is not None
+    violations: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = browser.new_context(
+                base_url=base_url, viewport={"width": 1280, "height": 800}
+            )
+            page = context.new_page()
+            page.on(
+                "console",
+                lambda m: (
+                    violations.append(m.text) if "Content Security Policy" in m.text else None
+                ),
+            )
+            page.set_default_timeout(15_000)
+
+            def shot(name: str) -> None:
+                page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+            script(page, shot)
+        finally:
+            browser.close()
+    return violations
+
+
+def sign_in(page: Page, portal: str, username: str, password: str) -> None:
+    page.goto(f"{portal}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("main button[type=submit]")
+
+
+async def test_staff_and_an_agent_do_their_work_in_chromium(admin: Admin, tmp_path: Path) -> None:
+    agent, _, txn = await agent_with_a_payment(admin, 1)
+    await agent_with_a_payment(admin, 2)
+    agent_secret = await agent_password(admin, agent)
+    base_url = f"http://127.0.0.1:{admin.sw.admin_port}"
+    shots = shots_dir(tmp_path)
+
+    def operations(page: Page, shot: Callable[[str], None]) -> None:
+        sign_in(page, "/office", "operations", PASSWORD)
+        page.wait_for_url("**/office/")
+        assert page.is_visible("text=Transactions")
+        shot("office-home")
+        page.click("ul.tiles a >> nth=0")
+        page.fill("input[name=agent_id]", agent)
+        page.click("form.filters button[type=submit]")
+        page.wait_for_url(f"**agent_id={agent}**")  # htmx swapped the results, kept the URL
+        link = page.locator(f"a[href='/office/transactions/{txn}']")
+        assert link.count() == 1
+        assert page.locator("#results").inner_text().count("₹1,234.50") == 1
+        shot("office-transactions")
+        link.click()
+        page.wait_for_url(f"**/office/transactions/{txn}")
+        assert "posted to the biller" in page.inner_text("ol.story")
+        shot("office-pay")
+
+    def support(page: Page, shot: Callable[[str], None]) -> None:
+        sign_in(page, "/office", "support", PASSWORD)
+        page.wait_for_url("**/office/")
+        assert page.locator("text=MIS reports").count() == 0
+        response = page.goto("/office/reports")
+        assert response is not None and response.status == 403
+        assert "may not reports.totals" in page.inner_text("main")
+        shot("office-403")
+
+    def finance(page: Page, shot: Callable[[str], None]) -> None:
+        sign_in(page, "/office", "finance", PASSWORD)
+        page.wait_for_url("**/office/")
+        page.click("text=MIS reports")
+        page.wait_for_url("**/office/reports")
+        chart = page.locator("img.chart")
+        chart.wait_for()
+        assert page.evaluate(
+            "img => img.complete && img.naturalWidth > 100", chart.element_handle()
+        )
+        assert "₹2,469.00" in page.inner_text("table")  # the two pays, by biller
+        shot("office-reports")
+
+    def the_agent(page: Page, shot: Callable[[str], None]) -> None:
+        sign_in(page, "/agent", agent.lower(), agent_secret)
+        page.wait_for_url("**/agent/")
+        rows = page.locator("tbody tr")
+        assert rows.count() == 1 and "₹1,234.50" in rows.inner_text()
+        shot("agent-payments")
+        page.click("button[value=hi]")
+        page.wait_for_url("**/agent/")
+        assert page.locator("h1").inner_text().startswith("भुगतान")
+        shot("agent-payments-hindi")
+        page.click(f"a[href='/agent/payments/{txn}']")
+        assert "रसीद" in page.inner_text("h1")
+        shot("agent-receipt")
+        response = page.goto("/agent/payments/1")
+        assert response is not None and response.status == 404
+
+    for script in (operations, support, finance, the_agent):
+        violations = await trio.to_thread.run_sync(in_browser, base_url, shots, script)
+        assert violations == [], violations
+    assert {p.name for p in shots.iterdir()} >= {
+        "office-home.png",
+        "office-transactions.png",
+        "office-pay.png",
+        "office-403.png",
+        "office-reports.png",
+        "agent-payments.png",
+        "agent-payments-hindi.png",
+        "agent-receipt.png",
+    }
