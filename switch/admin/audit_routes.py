@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from switch.admin.auth import Principal
 from switch.admin.common import After, Limit, deps_of, page
 from switch.admin.roles import allow
+from switch.db.database import Database
 from switch.db.rows import json_ready
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -27,7 +28,24 @@ async def entries(
     limit: Limit = 100,
     after: After = None,
 ) -> dict[str, Any]:
-    rows = await deps_of(request).db.fetch(
+    return page(
+        await audit_entries(
+            deps_of(request).db, object_kind, object_id, actor, limit + 1, after or 0
+        ),
+        limit,
+    )
+
+
+async def audit_entries(
+    db: Database,
+    object_kind: str | None,
+    object_id: str | None,
+    actor: str | None,
+    limit: int,
+    after: int,
+) -> list[dict[str, Any]]:
+    """Entries oldest first, from the one after ``after`` (the API and the pages)."""
+    rows = await db.fetch(
         """SELECT id, at, actor, action, object_kind, object_id, before::text AS before,
                   after::text AS after FROM audit_log
             WHERE ($1::text IS NULL OR object_kind = $1) AND ($2::text IS NULL OR object_id = $2)
@@ -35,10 +53,10 @@ async def entries(
         object_kind,
         object_id,
         actor,
-        after or 0,
-        limit + 1,
+        after,
+        limit,
     )
-    return page([_entry(r) for r in rows], limit)
+    return [_entry(r) for r in rows]
 
 
 def _entry(row: Any) -> dict[str, Any]:

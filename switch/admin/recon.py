@@ -6,7 +6,7 @@ The same operations as ``switch recon run|cases|resolve`` (switch/settlement/).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -21,6 +21,9 @@ from switch.protocols.billers.base import BillerUnavailable
 from switch.settlement import cases
 from switch.settlement.calendar import CalendarError
 from switch.settlement.store import SettlementError
+
+if TYPE_CHECKING:
+    from switch.admin.app import AdminDeps
 
 router = APIRouter(prefix="/v1", tags=["reconciliation"])
 BillerId = Annotated[str | None, Query(max_length=40)]
@@ -60,7 +63,13 @@ async def resolve_case(
     request: Request,
     who: Annotated[Principal, Depends(allow("recon.resolve"))],
 ) -> dict[str, Any]:
-    deps = deps_of(request)
+    return await resolve_case_of(deps_of(request), who, case_id, body)
+
+
+async def resolve_case_of(
+    deps: AdminDeps, who: Principal, case_id: int, body: ResolveCaseIn
+) -> dict[str, Any]:
+    """Resolve one case as ``who`` (the API and the back office's page)."""
     if await deps.db.fetchval("SELECT 1 FROM recon_cases WHERE id = $1", case_id) is None:
         raise ApiError("not_found", f"no case {case_id}")
     try:

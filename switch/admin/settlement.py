@@ -24,6 +24,7 @@ from switch.admin.models import CloseIn
 from switch.admin.roles import allow
 from switch.db import Connection
 from switch.db.audit import audit
+from switch.db.database import Database
 from switch.settlement import files, store
 from switch.settlement.calendar import CalendarError
 from switch.settlement.service import file_content
@@ -73,7 +74,23 @@ async def windows(
         int | None, Query(ge=1, le=MAX_ID, description="the `next` of the previous page")
     ] = None,
 ) -> dict[str, Any]:
-    rows = await deps_of(request).db.fetch(
+    found = await settlement_windows(
+        deps_of(request).db, biller_id, state, start, end, limit + 1, before
+    )
+    return page(found, limit)
+
+
+async def settlement_windows(
+    db: Database,
+    biller_id: str | None,
+    state: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    limit: int,
+    before: int | None,
+) -> list[dict[str, Any]]:
+    """Windows newest first (the API and the back office's page)."""
+    rows = await db.fetch(
         """SELECT * FROM settlement_windows
             WHERE ($1::text IS NULL OR biller_id = $1) AND ($2::text IS NULL OR state = $2)
               AND ($3::date IS NULL OR business_date >= $3)
@@ -85,9 +102,9 @@ async def windows(
         start,
         end,
         before,
-        limit + 1,
+        limit,
     )
-    return page([store.window_row(r).as_dict() for r in rows], limit)
+    return [store.window_row(r).as_dict() for r in rows]
 
 
 @router.get(
@@ -101,7 +118,11 @@ async def window_file(
     request: Request,
     who: Annotated[Principal, Depends(allow("settlement.read"))],
 ) -> Response:
-    db = deps_of(request).db
+    return await window_file_response(deps_of(request).db, window_id)
+
+
+async def window_file_response(db: Database, window_id: int) -> Response:
+    """A settled window's file, checked against the digest it was settled with."""
     w = await db.run(lambda c: store.by_id(c, window_id))
     if w is None:
         raise ApiError("not_found", f"no settlement window {window_id}")

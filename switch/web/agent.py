@@ -9,15 +9,19 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
+from switch.admin import complaints as complaints_api
 from switch.admin.auth import Principal
 from switch.admin.common import deps_of
-from switch.admin.errors import ApiError
+from switch.admin.errors import ApiError, field_errors
+from switch.admin.models import ComplaintIn
 from switch.admin.terminals import terminals_of
 from switch.admin.transactions import hold_of, pay_story
 from switch.admin.wallets import wallet_statement
 from switch.settlement import reports
 from switch.settlement.calendar import IST
+from switch.web import complaints as complaints_page
 from switch.web import session
 from switch.web.login import Portal, add_login_routes
 from switch.web.templating import LANGUAGES, render, set_language
@@ -151,3 +155,44 @@ async def language(request: Request) -> Response:
             LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict", secure=secure, path="/agent"
         )
     return response
+
+
+@router.get("/complaints")
+async def my_complaints(request: Request) -> Response:
+    who = await agent(request)
+    return await _complaints(request, who, {}, {})
+
+
+async def _complaints(
+    request: Request, who: Principal, errors: dict[str, str], sent: dict[str, str]
+) -> Response:
+    found = await complaints_api.list_complaints(request, who, None, None, PAGE_ROWS, None)
+    return page(
+        request,
+        "agent/complaints.html",
+        who,
+        found=found,
+        errors=errors,
+        sent=sent,
+        categories=complaints_page.CATEGORIES,
+    )
+
+
+@router.post("/complaints")
+async def raise_complaint(request: Request) -> Response:
+    """A complaint about one of the agent's payments, or about the service."""
+    who = await agent(request)
+    form = await request.form()
+    session.check_csrf(request, str(form.get("csrf", "")))
+    sent = {k: str(form.get(k, "")).strip() for k in ("category", "description", "pay_id")}
+    fields = {**sent, "kind": "transaction" if sent["pay_id"] else "service"}
+    try:
+        body = complaints_page.form_body(ComplaintIn, fields)
+        await complaints_api.register(body, request, who)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        return await _complaints(request, who, field_errors(exc.errors()), sent)
+    except ApiError as exc:
+        if exc.status >= 500 or exc.code == "forbidden":
+            raise
+        return await _complaints(request, who, exc.fields or {"": exc.message}, sent)
+    return RedirectResponse("/agent/complaints", status_code=303)

@@ -13,7 +13,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from switch.admin.errors import ApiError
-from switch.web import agent, office
+from switch.web import (
+    agent,
+    agents,
+    audit,
+    complaints,
+    mis,
+    office,
+    recon,
+    settlement,
+    staff,
+)
 from switch.web.session import SignInNeeded
 from switch.web.templating import render
 
@@ -32,7 +42,7 @@ class HtmlErrors:
         return path.startswith(PAGE_PREFIXES)
 
     def __call__(self, request: Request, exc: ApiError) -> Response:
-        portal = agent.PORTAL if request.url.path.startswith("/agent") else office.PORTAL
+        portal = agent.PORTAL if request.url.path.startswith("/agent") else staff.PORTAL
         page = render(
             "error.html",
             status=exc.status,
@@ -76,8 +86,8 @@ class SecurityHeaders:
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(packages=[("switch.web", "static")]), name="static")
-    app.include_router(office.router)
-    app.include_router(agent.router)
+    for module in (office, agents, complaints, mis, settlement, recon, audit, agent):
+        app.include_router(module.router)
     app.state.html_error = HtmlErrors()
     app.add_middleware(SecurityHeaders)
 

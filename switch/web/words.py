@@ -30,4 +30,19 @@ DATA_WORDS = (
     # terminal states
     N_("active"),
     N_("blocked"),
+    # complaint states and categories
+    N_("logged"),
+    N_("assigned"),
+    N_("escalated"),
+    N_("resolved"),
+    N_("closed"),
+    N_("not_credited"),
+    N_("double_debit"),
+    N_("wrong_amount"),
+    N_("receipt_missing"),
+    N_("refund_pending"),
+    N_("terminal_fault"),
+    N_("wallet"),
+    N_("conduct"),
+    N_("other"),
 )

@@ -8,6 +8,7 @@ show), else to the test's temporary directory.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -17,8 +18,12 @@ from typing import Any
 import pytest
 import trio
 
-from tests.admin.conftest import PASSWORD, Admin
+from simulators.epos.connection import connect
+from switch.provisioning.credentials import Credentials
+from tests.admin.conftest import PASSWORD, Admin, application
 from tests.web.conftest import agent_password, agent_with_a_payment
+from tests.web.test_onboarding_pages import a_photo
+from tests.web.test_pages import open_case
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or ""
 try:
@@ -79,6 +84,7 @@ async def test_staff_and_an_agent_do_their_work_in_chromium(admin: Admin, tmp_pa
     agent, _, txn = await agent_with_a_payment(admin, 1)
     await agent_with_a_payment(admin, 2)
     agent_secret = await agent_password(admin, agent)
+    case = await open_case(admin, txn)
     base_url = f"http://127.0.0.1:{admin.sw.admin_port}"
     shots = shots_dir(tmp_path)
 
@@ -121,6 +127,14 @@ async def test_staff_and_an_agent_do_their_work_in_chromium(admin: Admin, tmp_pa
         )
         assert "₹2,469.00" in page.inner_text("table")  # the two pays, by biller
         shot("office-reports")
+        page.click("header nav >> text=Reconciliation")
+        row = page.locator(f"#case-{case}")
+        row.locator("select[name=resolution]").select_option("no_money")
+        row.locator("input[name=note]").fill("agreed with UPPCL: our amount stands")
+        shot("office-recon")
+        row.locator("button[type=submit]").click()
+        page.wait_for_url(f"**/office/recon?done={case}")
+        assert f"Case {case} is resolved" in page.inner_text("main")
 
     def the_agent(page: Page, shot: Callable[[str], None]) -> None:
         sign_in(page, "/agent", agent.lower(), agent_secret)
@@ -141,13 +155,88 @@ async def test_staff_and_an_agent_do_their_work_in_chromium(admin: Admin, tmp_pa
     for script in (operations, support, finance, the_agent):
         violations = await trio.to_thread.run_sync(in_browser, base_url, shots, script)
         assert violations == [], violations
+    resolved = await admin.sw.db.fetchval("SELECT state FROM recon_cases WHERE id = $1", case)
+    assert resolved == "resolved"
     assert {p.name for p in shots.iterdir()} >= {
         "office-home.png",
         "office-transactions.png",
         "office-pay.png",
         "office-403.png",
         "office-reports.png",
+        "office-recon.png",
         "agent-payments.png",
         "agent-payments-hindi.png",
         "agent-receipt.png",
     }
+
+
+async def test_an_agent_is_onboarded_in_chromium_then_pays_and_sees_it(
+    admin: Admin, tmp_path: Path
+) -> None:
+    base_url = f"http://127.0.0.1:{admin.sw.admin_port}"
+    shots = shots_dir(tmp_path)
+    photo = tmp_path / "shop.png"
+    photo.write_bytes(a_photo())
+    form = {k: str(v) for k, v in application(9).items()}
+    seen: dict[str, Any] = {}
+
+    def enter(page: Page, shot: Callable[[str], None]) -> None:
+        sign_in(page, "/office", "onboarding", PASSWORD)
+        page.click("header nav >> text=Agents")
+        page.click("text=enter an application")
+        for name, value in form.items():
+            page.fill(f"input[name={name}]", "ABC" if name == "pan" else value)
+        page.click("main button[type=submit]")
+        assert page.locator("span[data-field=pan]").is_visible()  # the message at its field
+        shot("office-agent-form-errors")
+        page.fill("input[name=pan]", form["pan"])
+        page.click("main button[type=submit]")
+        page.wait_for_url("**/office/agents/AG*")
+        seen["agent"] = page.url.rsplit("/", 1)[1]
+        page.set_input_files("input[type=file]", str(photo))
+        page.click("form[enctype] button[type=submit]")
+        assert page.locator("text=image/png").count() == 1
+
+    def approve(page: Page, shot: Callable[[str], None]) -> None:
+        sign_in(page, "/office", "onboarding2", PASSWORD)
+        page.goto(f"/office/agents/{seen['agent']}")
+        page.click("text=Approve the KYC")
+        page.click("text=Activate")
+        assert "active" in page.inner_text("h1")
+
+    def provision(page: Page, shot: Callable[[str], None]) -> None:
+        sign_in(page, "/office", "operations", PASSWORD)
+        page.goto(f"/office/agents/{seen['agent']}")
+        page.click("text=Provision a terminal")
+        seen["credentials"] = json.loads(page.input_value("section.credentials textarea"))
+        shot("office-agent-terminal")
+
+    def top_up(page: Page, shot: Callable[[str], None]) -> None:
+        sign_in(page, "/office", "finance", PASSWORD)
+        page.goto(f"/office/agents/{seen['agent']}")
+        page.fill("input[name=amount_rupees]", "12,500")
+        page.fill("input[name=bank_ref]", "UTR-CHROMIUM-1")
+        page.click("text=Top up >> nth=-1")
+        assert "₹12,500.00" in page.inner_text("main h2 >> nth=-1")
+        shot("office-agent")
+
+    for script in (enter, approve, provision, top_up):
+        assert await trio.to_thread.run_sync(in_browser, base_url, shots, script) == []
+    creds = Credentials.from_dict(seen["credentials"])
+    async with connect(creds) as conn:
+        paid = await conn.request(
+            "pay", ref="CHR-1", biller="UPPCL", account="1234567890", amount_paise=999_00
+        )
+    assert paid["status"] == "success", paid
+    secret = await agent_password(admin, seen["agent"])
+
+    def the_agent(page: Page, shot: Callable[[str], None]) -> None:
+        sign_in(page, "/agent", seen["agent"].lower(), secret)
+        page.wait_for_url("**/agent/")
+        assert page.locator(f"a[href='/agent/payments/{paid['txn']}']").count() == 1
+        assert "₹999.00" in page.inner_text("tbody")
+        page.click("header nav >> text=Wallet")
+        assert "₹11,501.00" in page.inner_text("h1")  # ₹12,500 topped up, ₹999 paid
+        shot("agent-wallet")
+
+    assert await trio.to_thread.run_sync(in_browser, base_url, shots, the_agent) == []

@@ -1,0 +1,180 @@
+"""``/office/agents``: onboarding (the KYC form, documents, the four-eyes approval,
+activation) and each agent's terminals and wallet.
+
+Every POST calls the API's own route function with its body model and the signed-in
+principal: the same KYC rules and field messages, the same four eyes (whoever entered
+an application cannot approve it), the same audit entries. A terminal's credentials
+are shown once, on the page that provisions it, and never again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from switch.admin import agents as api
+from switch.admin import terminals as terminals_api
+from switch.admin import wallets as wallets_api
+from switch.admin.auth import Principal
+from switch.admin.errors import ApiError, field_errors
+from switch.admin.models import AgentIn, TopUpIn
+from switch.web import session
+from switch.web.complaints import form_body, paise_from_rupees
+from switch.web.staff import may, page, staff
+
+router = APIRouter(prefix="/office", include_in_schema=False)
+PAGE_ROWS = 50
+STATES = ("pending_kyc", "approved", "active", "blocked", "closed")
+KYC_FIELDS = tuple(AgentIn.model_fields)
+DOCUMENT_KINDS = api.DocumentKind.__args__  # type: ignore[attr-defined]
+# Actions on an agent: the permission each needs, and the route function.
+AGENT_ACTIONS = {
+    "approve": ("agents.approve", api.approve),
+    "activate": ("agents.activate", api.activate),
+    "block": ("agents.block", api.block),
+    "unblock": ("agents.block", api.unblock),
+    "freeze": ("wallets.limits", wallets_api.freeze),
+    "unfreeze": ("wallets.limits", wallets_api.unfreeze),
+}
+TERMINAL_ACTIONS = {"block": terminals_api.block, "unblock": terminals_api.unblock}
+
+
+@router.get("/agents")
+async def agent_list(request: Request) -> Response:
+    who = await staff(request, "agents.read")
+    state = request.query_params.get("state") or None
+    chosen: Any = state if state in STATES else None
+    found = await api.list_agents(request, who, chosen, PAGE_ROWS, None)
+    return page(request, "office/agents.html", who, found=found, state=state or "", states=STATES)
+
+
+@router.get("/agents/new")
+async def application_form(request: Request) -> Response:
+    who = await staff(request, "agents.create")
+    return page(request, "office/agent_new.html", who, sent={}, errors={}, fields=KYC_FIELDS)
+
+
+@router.post("/agents/new")
+async def apply(request: Request) -> Response:
+    who = await staff(request, "agents.create")
+    form = await request.form()
+    session.check_csrf(request, str(form.get("csrf", "")))
+    sent = {k: str(form.get(k, "")).strip() for k in KYC_FIELDS}
+    try:
+        body = form_body(AgentIn, sent)
+        made = await api.apply(body, request, who)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        errors = field_errors(exc.errors())
+    except ApiError as exc:
+        if exc.status >= 500 or exc.code == "forbidden":
+            raise
+        errors = exc.fields or {"": exc.message}
+    else:
+        return RedirectResponse(f"/office/agents/{made['id']}", status_code=303)
+    return page(request, "office/agent_new.html", who, sent=sent, errors=errors, fields=KYC_FIELDS)
+
+
+@router.get("/agents/{agent_id}")
+async def agent_page(request: Request, agent_id: str) -> Response:
+    who = await staff(request, "agents.read")
+    return await _agent(request, who, agent_id)
+
+
+async def _agent(
+    request: Request,
+    who: Principal,
+    agent_id: str,
+    errors: dict[str, str] | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> Response:
+    agent = await api.get(agent_id, request, who)
+    documents = (await api.documents(agent_id, request, who))["items"]
+    allowed = may(who)
+    terminals = (
+        await terminals_api.terminals_of(request.app.state.deps.db, agent_id, None, 100, None)
+        if "terminals.read" in allowed
+        else {"items": []}
+    )
+    wallet = await wallets_api.wallet(agent_id, request, who) if "wallets.read" in allowed else None
+    return page(
+        request,
+        "office/agent.html",
+        who,
+        a=agent,
+        documents=documents,
+        terminals=terminals,
+        wallet=wallet,
+        errors=errors or {},
+        credentials=credentials,
+        kinds=DOCUMENT_KINDS,
+    )
+
+
+@router.post("/agents/{agent_id}/{action}")
+async def agent_action(request: Request, agent_id: str, action: str) -> Response:
+    """approve, activate, block, unblock, freeze, unfreeze; documents; terminal; topup."""
+    form = await request.form()
+    session.check_csrf(request, str(form.get("csrf", "")))
+    if action in AGENT_ACTIONS:
+        permission, route = AGENT_ACTIONS[action]
+        who = await staff(request, permission)
+        return await _attempt(request, who, agent_id, lambda: route(agent_id, request, who))
+    if action == "documents":
+        who = await staff(request, "agents.documents")
+        upload = form.get("file")
+        kind = str(form.get("kind", ""))
+        if not isinstance(upload, UploadFile) or kind not in DOCUMENT_KINDS:
+            return await _agent(request, who, agent_id, {"file": "choose a kind and a file"})
+        return await _attempt(
+            request,
+            who,
+            agent_id,
+            lambda: api.upload(agent_id, request, who, kind, upload),  # type: ignore[arg-type]
+        )
+    if action == "terminal":
+        who = await staff(request, "terminals.manage")
+        made = await terminals_api.provision(agent_id, request, who)
+        return await _agent(request, who, agent_id, credentials=made)
+    if action == "topup":
+        who = await staff(request, "wallets.topup")
+        try:
+            amount = paise_from_rupees(str(form.get("amount_rupees", "")))
+            body = form_body(
+                TopUpIn, {"amount_paise": amount, "bank_ref": str(form.get("bank_ref", "")).strip()}
+            )
+        except ValidationError as exc:
+            return await _agent(request, who, agent_id, field_errors(exc.errors()))
+        except ValueError as exc:
+            return await _agent(request, who, agent_id, {"amount_rupees": str(exc)})
+        return await _attempt(
+            request,
+            who,
+            agent_id,
+            lambda: wallets_api.top_up(agent_id, body, request, who),  # type: ignore[arg-type]
+        )
+    raise ApiError("not_found", f"no action {action}")
+
+
+async def _attempt(request: Request, who: Principal, agent_id: str, call: Any) -> Response:
+    """Do it; a refusal the person can act on comes back on the agent's page."""
+    try:
+        await call()
+    except ApiError as exc:
+        if exc.status >= 500 or exc.code in ("forbidden", "not_found"):
+            raise
+        return await _agent(request, who, agent_id, exc.fields or {"": exc.message})
+    return RedirectResponse(f"/office/agents/{agent_id}", status_code=303)
+
+
+@router.post("/terminals/{terminal_id}/{action}")
+async def terminal_action(request: Request, terminal_id: str, action: str) -> Response:
+    form = await request.form()
+    session.check_csrf(request, str(form.get("csrf", "")))
+    if action not in TERMINAL_ACTIONS:
+        raise ApiError("not_found", f"no action {action}")
+    who = await staff(request, "terminals.manage")
+    done = await TERMINAL_ACTIONS[action](terminal_id, request, who)
+    return RedirectResponse(f"/office/agents/{done['agent_id']}", status_code=303)

@@ -1,0 +1,102 @@
+"""Onboarding through the pages, end to end: the KYC form with the API's field
+messages, a document, a second approver (four eyes), activation, a terminal whose
+credentials are shown once, a top-up; then that terminal pays and staff find it."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+
+from PIL import Image
+
+from simulators.epos.connection import connect
+from switch.provisioning.credentials import Credentials
+from tests.admin.conftest import PASSWORD, Admin, application
+from tests.web.conftest import Browser
+
+
+def a_photo() -> bytes:
+    """A real PNG (the upload is decoded and re-encoded, so it must be one)."""
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 120, 40)).save(out, "PNG")
+    return out.getvalue()
+
+
+async def test_an_agent_is_onboarded_through_the_pages_and_pays(
+    admin: Admin, browser: Browser
+) -> None:
+    await browser.sign_in("/office", "onboarding", PASSWORD)
+    form = {k: str(v) for k, v in application(7).items()}
+    bad = await browser.post_form(
+        "/office/agents/new", "/office/agents/new", {**form, "pan": "ABC", "ifsc": "SBIN"}
+    )
+    assert bad.status_code == 200
+    assert 'data-field="pan"' in bad.text and 'data-field="ifsc"' in bad.text
+    assert 'value="Ram General Store 7"' in bad.text  # what was typed is kept
+    made = await browser.post_form("/office/agents/new", "/office/agents/new", form)
+    assert made.status_code == 303, made.text
+    page = made.headers["location"]
+    agent = page.rsplit("/", 1)[1]
+
+    shown = await browser.http.get(page)
+    upload = await browser.http.post(
+        f"{page}/documents",
+        data={"csrf": re.search(r'name="csrf" value="([^"]+)"', shown.text)[1], "kind": "photo"},  # type: ignore[index]
+        files={"file": ("me.png", a_photo(), "image/png")},
+    )
+    assert upload.status_code == 303, upload.text
+    own = await browser.post_form(page, f"{page}/approve", {})
+    assert own.status_code == 200 and "pending_kyc" in own.text  # four eyes: not by its enterer
+    assert await admin.sw.db.fetchval("SELECT state FROM agents WHERE id = $1", agent) == (
+        "pending_kyc"
+    )
+    await browser.post_form("/office/", "/office/logout", {})
+
+    await browser.sign_in("/office", "onboarding2", PASSWORD)
+    assert (await browser.post_form(page, f"{page}/approve", {})).status_code == 303
+    assert (await browser.post_form(page, f"{page}/activate", {})).status_code == 303
+    await browser.post_form("/office/", "/office/logout", {})
+
+    await browser.sign_in("/office", "operations", PASSWORD)
+    provisioned = await browser.post_form(page, f"{page}/terminal", {})
+    assert "shown this once" in provisioned.text
+    box = re.search(r"<textarea readonly[^>]*>(.*?)</textarea>", provisioned.text, re.S)
+    assert box is not None
+    creds = Credentials.from_dict(json.loads(html.unescape(box[1])))
+    assert "shown this once" not in (await browser.http.get(page)).text  # never again
+    await browser.post_form("/office/", "/office/logout", {})
+
+    await browser.sign_in("/office", "finance", PASSWORD)
+    over = await browser.post_form(
+        page, f"{page}/topup", {"amount_rupees": "5,000.001", "bank_ref": "UTR-WEB-1"}
+    )
+    assert "at most two digits of paise" in over.text
+    topped = await browser.post_form(
+        page, f"{page}/topup", {"amount_rupees": "5,000", "bank_ref": "UTR-WEB-1"}
+    )
+    assert topped.status_code == 303
+    assert "₹5,000.00" in (await browser.http.get(page)).text
+    again = await browser.post_form(
+        page, f"{page}/topup", {"amount_rupees": "7", "bank_ref": "UTR-WEB-1"}
+    )
+    assert "already used" in again.text  # the bank reference, next to its field
+
+    async with connect(creds) as conn:
+        paid = await conn.request(
+            "pay", ref="WEB-1", biller="UPPCL", account="1234567890", amount_paise=250_00
+        )
+    assert paid["status"] == "success", paid
+    found = await browser.http.get("/office/transactions", params={"agent_id": agent})
+    assert f"/office/transactions/{paid['txn']}" in found.text and "₹250.00" in found.text
+    assert "₹4,750.00" in (await browser.http.get(page)).text
+    actions = await admin.sw.db.fetch(
+        "SELECT action, actor FROM audit_log WHERE object_id = $1 ORDER BY id", agent
+    )
+    assert [(r["action"], r["actor"]) for r in actions][:4] == [
+        ("agent.apply", "onboarding"),
+        ("agent.document", "onboarding"),
+        ("agent.approve", "onboarding2"),
+        ("agent.activate", "onboarding2"),
+    ]
