@@ -70,7 +70,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
         "MIS reports, settlement windows and files, reconciliation cases. "
         "Log in at POST /v1/auth/login; send the token as `Authorization: Bearer <token>`.",
         openapi_url=OPENAPI_PATH,
-        docs_url="/v1/docs",
+        docs_url=None,  # /v1/docs: Swagger UI from the package (switch/web/install.py)
         redoc_url=None,
     )
     app.state.deps = deps
@@ -97,4 +97,5 @@ def create_app(deps: AdminDeps) -> FastAPI:
     ):
         app.include_router(module.router)
     install_pages(app)  # /office and /agent: the same services, as pages
+    errors.document_errors(app)
     return app

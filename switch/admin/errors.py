@@ -234,3 +234,61 @@ def _field(loc: Any) -> str:
 def _message(error: dict[str, Any]) -> str:
     message = str(error.get("msg", "invalid"))
     return message.removeprefix("Value error, ")
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "enum": sorted(STATUS)},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "description": "one message per field at fault, by its name",
+                    "additionalProperties": {"type": "string"},
+                },
+            },
+        }
+    },
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """The spec says what an error really looks like: every operation's 422 is the
+    Error body (not FastAPI's default ``detail`` list, which this API never sends),
+    and any other error an operation can answer (401, 403, 404, 409, 413, 429, ...)
+    is its ``default`` response, the same body with its ``code``."""
+    make_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = make_schema()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        components["Error"] = ERROR_SCHEMA
+        body = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = {
+                        "description": "invalid request: a message per field at fault",
+                        "content": body,
+                    }
+                responses["default"] = {
+                    "description": "an error: its `code` says which",
+                    "content": body,
+                }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

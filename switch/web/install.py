@@ -1,6 +1,6 @@
-"""The pages on the admin API's app: their routes, their static files (htmx and the
-style sheet, served from the package, never from a CDN), their security headers,
-and errors as pages rather than JSON."""
+"""The pages on the admin API's app: their routes, their static files (htmx, the
+style sheet and Swagger UI for ``/v1/docs``, served from the package, never from a
+CDN), their security headers, and errors as pages rather than JSON."""
 
 from __future__ import annotations
 
@@ -98,3 +98,8 @@ def install(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def root() -> Response:
         return RedirectResponse("/office/", status_code=303)
+
+    @app.get("/v1/docs", include_in_schema=False)
+    async def api_docs() -> Response:
+        """Swagger UI on the spec, from the package's own copy: it works offline."""
+        return HTMLResponse(render("api_docs.html", title=app.title, spec_url=app.openapi_url))

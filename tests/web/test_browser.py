@@ -65,7 +65,10 @@ def in_browser(
             page.set_default_timeout(15_000)
 
             def shot(name: str) -> None:
-                page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+                # The whole page, but no taller than two screens (the API's docs are long).
+                height = min(page.evaluate("document.documentElement.scrollHeight"), 1600)
+                clip = {"x": 0, "y": 0, "width": 1280, "height": height}
+                page.screenshot(path=str(shots / f"{name}.png"), full_page=True, clip=clip)
 
             script(page, shot)
         finally:
@@ -105,6 +108,10 @@ async def test_staff_and_an_agent_do_their_work_in_chromium(admin: Admin, tmp_pa
         page.wait_for_url(f"**/office/transactions/{txn}")
         assert "posted to the biller" in page.inner_text("ol.story")
         shot("office-pay")
+        page.goto("/v1/docs")  # Swagger UI from the package: this machine has no internet
+        page.wait_for_selector(".opblock")
+        assert page.locator(".opblock").count() > 30
+        shot("api-docs")
 
     def support(page: Page, shot: Callable[[str], None]) -> None:
         sign_in(page, "/office", "support", PASSWORD)
@@ -159,6 +166,7 @@ async def test_staff_and_an_agent_do_their_work_in_chromium(admin: Admin, tmp_pa
     assert resolved == "resolved"
     assert {p.name for p in shots.iterdir()} >= {
         "office-home.png",
+        "api-docs.png",
         "office-transactions.png",
         "office-pay.png",
         "office-403.png",
