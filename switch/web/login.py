@@ -11,9 +11,12 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
+from switch.admin import auth_routes
 from switch.admin.common import client_ip, deps_of
-from switch.admin.errors import ApiError
+from switch.admin.errors import ApiError, field_errors
+from switch.admin.models import ResetConfirmIn, ResetRequestIn
 from switch.web import session
 from switch.web.templating import render
 
@@ -55,6 +58,37 @@ def add_login_routes(router: APIRouter, portal: Portal) -> None:
             return _form(request, portal, next_path, message, username, 403)
         return session.signed_in(request, RedirectResponse(next_path, 303), done["token"])
 
+    @router.get("/reset", include_in_schema=False)
+    async def reset_form(request: Request) -> Response:
+        return _reset(request, portal, {}, None, "")
+
+    @router.post("/reset/request", include_in_schema=False)
+    async def reset_request(request: Request) -> Response:
+        """A code by SMS, if the user exists (the answer is the same if not)."""
+        form = await request.form()
+        session.check_login_csrf(request, _text(form.get("csrf")))
+        username = _text(form.get("username"))
+        try:
+            done = await auth_routes.request_reset(ResetRequestIn(username=username), request)
+        except ValidationError as exc:
+            return _reset(request, portal, field_errors(exc.errors()), None, username)
+        return _reset(request, portal, {}, done["status"], username)
+
+    @router.post("/reset/confirm", include_in_schema=False)
+    async def reset_confirm(request: Request) -> Response:
+        form = await request.form()
+        session.check_login_csrf(request, _text(form.get("csrf")))
+        fields = {k: _text(form.get(k)) for k in ("username", "code", "new_password")}
+        try:
+            await auth_routes.confirm_reset(ResetConfirmIn(**fields), request)
+        except ValidationError as exc:
+            return _reset(request, portal, field_errors(exc.errors()), None, fields["username"])
+        except ApiError as exc:
+            if exc.code not in ("bad_credentials", "too_many_attempts"):
+                raise
+            return _reset(request, portal, {"code": exc.message}, None, fields["username"])
+        return _form(request, portal, "", None, fields["username"], done="your password is set")
+
     @router.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
         form = await request.form()
@@ -69,6 +103,7 @@ def _form(
     error: str | None,
     username: str,
     status: int = 200,
+    done: str | None = None,
 ) -> Response:
     csrf = session.new_login_csrf()
     page = render(
@@ -76,12 +111,30 @@ def _form(
         portal=portal,
         next=session.safe_next(next_path, f"{portal.prefix}/"),
         error=error,
+        done=done,
         username=username,
         csrf=csrf,
         who=None,
         path=portal.login_path,
     )
     return session.set_login_csrf(request, HTMLResponse(page, status_code=status), csrf)
+
+
+def _reset(
+    request: Request, portal: Portal, errors: dict[str, str], sent: str | None, username: str
+) -> Response:
+    csrf = session.new_login_csrf()
+    page = render(
+        "reset.html",
+        portal=portal,
+        errors=errors,
+        sent=sent,
+        username=username,
+        csrf=csrf,
+        who=None,
+        path=f"{portal.prefix}/reset",
+    )
+    return session.set_login_csrf(request, HTMLResponse(page), csrf)
 
 
 def _text(value: object) -> str:

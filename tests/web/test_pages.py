@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from pathlib import Path
 
-from tests.admin.conftest import PASSWORD, Admin
+from tests.admin.conftest import PASSWORD, Admin, last_sms
 from tests.settlement.conftest import calendar_cut_at, db_now, settlement_for
 from tests.web.conftest import Browser, agent_password, agent_with_a_payment
 
@@ -279,3 +280,32 @@ async def test_an_agent_raises_a_complaint_about_its_own_payment_only(
     assert (
         await admin.sw.db.fetchval("SELECT count(*) FROM complaints WHERE pay_id = $1", theirs) == 0
     )
+
+
+async def test_a_forgotten_password_is_reset_with_the_sms_code(
+    admin: Admin, browser: Browser
+) -> None:
+    asked = await browser.post_form("/office/reset", "/office/reset/request", {"username": "audit"})
+    assert "a code was sent" in asked.text  # the same answer for a user that does not exist
+    asked = await browser.post_form(
+        "/office/reset", "/office/reset/request", {"username": "auditor"}
+    )
+    assert "a code was sent" in asked.text
+    sms = await last_sms(admin, "%reset code%")
+    assert sms is not None
+    code = re.search(r"code is (\d{6})", sms)[1]  # type: ignore[index]
+    wrong = "000000" if code != "000000" else "111111"
+    refused = await browser.post_form(
+        "/office/reset",
+        "/office/reset/confirm",
+        {"username": "auditor", "code": wrong, "new_password": "a-new-secret-77"},
+    )
+    assert "the code is wrong" in refused.text
+    done = await browser.post_form(
+        "/office/reset",
+        "/office/reset/confirm",
+        {"username": "auditor", "code": code, "new_password": "a-new-secret-77"},
+    )
+    assert "Your password is set" in done.text
+    assert (await browser.sign_in("/office", "auditor", PASSWORD)).status_code == 401
+    assert (await browser.sign_in("/office", "auditor", "a-new-secret-77")).status_code == 303
