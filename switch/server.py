@@ -119,7 +119,17 @@ async def running_switch(
             async with _terminal_listener(cfg, deps) as (port, accepting):
                 ops_port = await _start_ops(cfg, pays, supervisor, db, metrics, accepting)
                 admin_port = await _start_admin(
-                    cfg, pays, supervisor, db, ledger, deps, policy, settlement, port, redis_url
+                    cfg,
+                    pays,
+                    supervisor,
+                    db,
+                    ledger,
+                    deps,
+                    policy,
+                    settlement,
+                    port,
+                    redis_url,
+                    billers,
                 )
                 yield RunningSwitch(
                     port,
@@ -325,6 +335,7 @@ async def _start_admin(
     settlement: Settlement,
     terminal_port: int,
     redis_url: str | None,
+    billers: Mapping[str, Biller],
 ) -> int | None:
     """The back-office API (docs/admin-api.md) and the complaints' escalator."""
     if not cfg.admin.enabled:
@@ -352,6 +363,7 @@ async def _start_admin(
         settlement,
         deps.registry,
         reads,
+        billers,
     )
     port: int = await nursery.start(serve_asgi, create_app(admin), cfg.admin.host, cfg.admin.port)
     log.info("admin API on http://%s:%d/v1/docs", cfg.admin.host, port)

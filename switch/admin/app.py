@@ -6,7 +6,8 @@ switch/admin/errors.py. docs/admin-api.md is the guide.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -27,10 +28,12 @@ from switch.admin import (
     users,
     wallets,
 )
+from switch.admin import billers as biller_routes
 from switch.admin.auth import Auth
 from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger
+from switch.pays.flow import Biller
 from switch.pays.limits import WalletPolicy
 from switch.settlement.service import Settlement
 from switch.web.install import install as install_pages
@@ -53,6 +56,8 @@ class AdminDeps:
     # Reports, searches and reconciliation reads: a standby where one is configured
     # (switch/db/replica.py), else ``db`` itself.
     reads: Database | None = None
+    # This process's billers: their circuit breakers, as the back office shows them.
+    billers: Mapping[str, Biller] = field(default_factory=dict)
 
     @property
     def read_db(self) -> Database:
@@ -94,6 +99,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
         settlement,
         recon,
         audit_routes,
+        biller_routes,
     ):
         app.include_router(module.router)
     install_pages(app)  # /office and /agent: the same services, as pages

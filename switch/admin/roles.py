@@ -46,6 +46,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "settlement.run": frozenset({"finance", "operations", "admin"}),
     "recon.read": frozenset({"finance", "operations", "auditor", "admin"}),
     "recon.resolve": frozenset({"finance", "admin"}),
+    "billers.read": frozenset({"operations", "support", "auditor", "admin"}),
 }
 
 bearer = HTTPBearer(auto_error=False, description="POST /v1/auth/login gives the token")

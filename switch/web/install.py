@@ -17,6 +17,7 @@ from switch.web import (
     agent,
     agents,
     audit,
+    billers,
     complaints,
     mis,
     office,
@@ -86,7 +87,7 @@ class SecurityHeaders:
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(packages=[("switch.web", "static")]), name="static")
-    for module in (office, agents, complaints, mis, settlement, recon, audit, agent):
+    for module in (office, agents, complaints, billers, mis, settlement, recon, audit, agent):
         app.include_router(module.router)
     app.state.html_error = HtmlErrors()
     app.add_middleware(SecurityHeaders)

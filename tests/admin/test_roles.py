@@ -65,6 +65,7 @@ def endpoints(
         ("POST", f"/v1/agents/{a}/wallet/unfreeze", None, "wallets.limits"),
         ("POST", f"/v1/agents/{a}/terminals", None, "terminals.manage"),
         ("GET", "/v1/terminals", None, "terminals.read"),
+        ("GET", "/v1/billers", None, "billers.read"),
         ("POST", f"/v1/terminals/{terminal}/block", None, "terminals.manage"),
         ("POST", f"/v1/terminals/{terminal}/unblock", None, "terminals.manage"),
         ("POST", f"/v1/terminals/{terminal}/rotate-key", None, "terminals.manage"),

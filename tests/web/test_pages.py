@@ -309,3 +309,15 @@ async def test_a_forgotten_password_is_reset_with_the_sms_code(
     assert "Your password is set" in done.text
     assert (await browser.sign_in("/office", "auditor", PASSWORD)).status_code == 401
     assert (await browser.sign_in("/office", "auditor", "a-new-secret-77")).status_code == 303
+
+
+async def test_operations_see_each_billers_breaker(admin: Admin, browser: Browser) -> None:
+    await browser.sign_in("/office", "operations", PASSWORD)
+    shown = await browser.http.get("/office/billers")
+    assert shown.status_code == 200 and "UPPCL" in shown.text
+    api = await admin.call("operations", "GET", "/v1/billers")
+    [uppcl] = [b for b in api.json()["items"] if b["id"] == "UPPCL"]
+    assert uppcl["breaker_state"] == "closed" and "breaker-closed" in shown.text
+    await browser.post_form("/office/", "/office/logout", {})
+    await browser.sign_in("/office", "finance", PASSWORD)
+    assert (await browser.http.get("/office/billers")).status_code == 403
