@@ -20,7 +20,7 @@ from switch.admin import terminals as terminals_api
 from switch.admin import wallets as wallets_api
 from switch.admin.auth import Principal
 from switch.admin.errors import ApiError, field_errors
-from switch.admin.models import AgentIn, TopUpIn
+from switch.admin.models import AgentIn, LimitsIn, TopUpIn
 from switch.web import session
 from switch.web.complaints import form_body, paise_from_rupees
 from switch.web.staff import may, page, staff
@@ -99,6 +99,8 @@ async def _agent(
         else {"items": []}
     )
     wallet = await wallets_api.wallet(agent_id, request, who) if "wallets.read" in allowed else None
+    sessions = request.app.state.deps.sessions
+    live = set(sessions.sessions) if sessions is not None else set()
     return page(
         request,
         "office/agent.html",
@@ -110,12 +112,14 @@ async def _agent(
         errors=errors or {},
         credentials=credentials,
         kinds=DOCUMENT_KINDS,
+        live=live,
     )
 
 
 @router.post("/agents/{agent_id}/{action}")
 async def agent_action(request: Request, agent_id: str, action: str) -> Response:
-    """approve, activate, block, unblock, freeze, unfreeze; documents; terminal; topup."""
+    """approve, activate, block, unblock, freeze, unfreeze; documents; terminal; topup;
+    limits."""
     form = await request.form()
     session.check_csrf(request, str(form.get("csrf", "")))
     if action in AGENT_ACTIONS:
@@ -138,6 +142,29 @@ async def agent_action(request: Request, agent_id: str, action: str) -> Response
         who = await staff(request, "terminals.manage")
         made = await terminals_api.provision(agent_id, request, who)
         return await _agent(request, who, agent_id, credentials=made)
+    if action == "limits":
+        who = await staff(request, "wallets.limits")
+        rupee_fields = {
+            "max_balance": "max_balance_paise",
+            "per_txn": "per_txn_paise",
+            "per_day": "per_day_paise",
+        }
+        try:
+            paise = {
+                api_name: paise_from_rupees(str(form.get(f"{name}_rupees", "")))
+                for name, api_name in rupee_fields.items()
+            }
+            limits = form_body(LimitsIn, paise)
+        except ValidationError as exc:
+            return await _agent(request, who, agent_id, field_errors(exc.errors()))
+        except ValueError as exc:
+            return await _agent(request, who, agent_id, {"limits": str(exc)})
+        return await _attempt(
+            request,
+            who,
+            agent_id,
+            lambda: wallets_api.set_limits(agent_id, limits, request, who),  # type: ignore[arg-type]
+        )
     if action == "topup":
         who = await staff(request, "wallets.topup")
         try:
@@ -171,10 +198,15 @@ async def _attempt(request: Request, who: Principal, agent_id: str, call: Any) -
 
 @router.post("/terminals/{terminal_id}/{action}")
 async def terminal_action(request: Request, terminal_id: str, action: str) -> Response:
+    """block, unblock; rotate-key (the new credentials shown once; the old key and its
+    live session end at once)."""
     form = await request.form()
     session.check_csrf(request, str(form.get("csrf", "")))
+    who = await staff(request, "terminals.manage")
+    if action == "rotate-key":
+        made = await terminals_api.rotate(terminal_id, request, who)
+        return await _agent(request, who, made["agent_id"], credentials=made)
     if action not in TERMINAL_ACTIONS:
         raise ApiError("not_found", f"no action {action}")
-    who = await staff(request, "terminals.manage")
     done = await TERMINAL_ACTIONS[action](terminal_id, request, who)
     return RedirectResponse(f"/office/agents/{done['agent_id']}", status_code=303)

@@ -100,3 +100,41 @@ async def test_an_agent_is_onboarded_through_the_pages_and_pays(
         ("agent.approve", "onboarding2"),
         ("agent.activate", "onboarding2"),
     ]
+
+
+async def test_a_terminals_key_is_rotated_and_a_wallets_limits_set(
+    admin: Admin, browser: Browser
+) -> None:
+    from tests.admin.test_wallets_complaints import funded_terminal, pay
+
+    agent, old = await funded_terminal(admin, 3)
+    page = f"/office/agents/{agent}"
+    await browser.sign_in("/office", "operations", PASSWORD)
+    rotated = await browser.post_form(page, f"/office/terminals/{old.terminal_id}/rotate-key", {})
+    box = re.search(r"<textarea readonly[^>]*>(.*?)</textarea>", rotated.text, re.S)
+    assert box is not None and "shown this once" in rotated.text
+    new = Credentials.from_dict(json.loads(html.unescape(box[1])))
+    assert new.terminal_id == old.terminal_id and new.private_key != old.private_key
+    assert (await pay(new, "ROT-1", 10_00))["status"] == "success"
+    try:
+        refused = await pay(old, "ROT-2", 10_00)
+    except Exception as exc:  # the old key fails its handshake: the connection is refused
+        refused = {"status": "refused", "why": repr(exc)}
+    assert refused["status"] != "success"
+    await browser.post_form("/office/", "/office/logout", {})
+
+    await browser.sign_in("/office", "finance", PASSWORD)
+    upside_down = await browser.post_form(
+        page,
+        f"{page}/limits",
+        {"max_balance_rupees": "50000", "per_txn_rupees": "9000", "per_day_rupees": "5000"},
+    )
+    assert "must not exceed per_day_paise" in upside_down.text
+    done = await browser.post_form(
+        page,
+        f"{page}/limits",
+        {"max_balance_rupees": "50000", "per_txn_rupees": "2000", "per_day_rupees": "5000"},
+    )
+    assert done.status_code == 303
+    shown = await browser.http.get(page)
+    assert "₹2,000.00 a pay" in shown.text and "₹5,000.00 a day" in shown.text
