@@ -23,7 +23,7 @@ from switch.admin.auth import Principal
 from switch.admin.common import After, Limit, deps_of, own_agent, page
 from switch.admin.documents import NotADocument, check_document
 from switch.admin.errors import ApiError
-from switch.admin.models import AgentIn
+from switch.admin.models import AgentIn, ReasonIn
 from switch.admin.onboarding import AGENT_SQL, agent_row, expect
 from switch.admin.roles import allow
 from switch.db import Connection
@@ -58,7 +58,8 @@ async def apply(
 async def list_agents(
     request: Request,
     who: Annotated[Principal, Depends(allow("agents.read"))],
-    state: Literal["pending_kyc", "approved", "active", "blocked", "closed"] | None = None,
+    state: Literal["pending_kyc", "returned", "rejected", "approved", "active", "blocked", "closed"]
+    | None = None,
     limit: Limit = 50,
     after: After = None,
 ) -> dict[str, Any]:
@@ -162,6 +163,49 @@ async def approve(
     agent_id: str, request: Request, who: Annotated[Principal, Depends(allow("agents.approve"))]
 ) -> dict[str, Any]:
     return await onboarding.approve(deps_of(request).db, who.username, agent_id)
+
+
+@router.post(
+    "/agents/{agent_id}/reject",
+    summary="Reject the application for good, with the reason (not by whoever entered it)",
+)
+async def reject(
+    agent_id: str,
+    body: ReasonIn,
+    request: Request,
+    who: Annotated[Principal, Depends(allow("agents.approve"))],
+) -> dict[str, Any]:
+    return await onboarding.review(
+        deps_of(request).db, who.username, agent_id, "rejected", body.reason
+    )
+
+
+@router.post(
+    "/agents/{agent_id}/send-back",
+    summary="Send the application back to onboarding, saying what to correct",
+)
+async def send_back(
+    agent_id: str,
+    body: ReasonIn,
+    request: Request,
+    who: Annotated[Principal, Depends(allow("agents.approve"))],
+) -> dict[str, Any]:
+    return await onboarding.review(
+        deps_of(request).db, who.username, agent_id, "returned", body.reason
+    )
+
+
+@router.put(
+    "/agents/{agent_id}/kyc",
+    summary="Correct a returned application: it waits for review again (by someone else)",
+)
+async def correct(
+    agent_id: str,
+    body: AgentIn,
+    request: Request,
+    who: Annotated[Principal, Depends(allow("agents.create"))],
+) -> dict[str, Any]:
+    return await onboarding.correct(deps_of(request).db, who.username, agent_id, body)
 
 
 @router.post(

@@ -129,6 +129,10 @@ class NoteIn(Strict):
     note: Note
 
 
+class ReasonIn(Strict):
+    reason: Note
+
+
 class ResolveIn(Strict):
     resolution: Note
     refund_paise: Paise | None = None

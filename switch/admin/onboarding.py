@@ -25,7 +25,8 @@ from switch.ledger import AccountKind, Ledger
 AGENT_SQL = """SELECT a.id, a.name, a.mobile, a.fps_id, a.state, a.region, a.district,
                       a.created_at, k.email, k.date_of_birth, k.pan, k.gstin, k.bank_account,
                       k.ifsc, k.residential_address, k.shop_address, k.submitted_by,
-                      k.submitted_at, k.approved_by, k.approved_at
+                      k.submitted_at, k.approved_by, k.approved_at, k.review_note,
+                      k.reviewed_by, k.reviewed_at
                  FROM agents a LEFT JOIN agent_kyc k ON k.agent_id = a.id"""
 
 
@@ -114,6 +115,96 @@ async def approve(db: Database, actor: str, agent_id: str) -> dict[str, Any]:
                 conn,
                 actor,
                 "agent.approve",
+                "agent",
+                agent_id,
+                json_ready(before),
+                json_ready(after),
+            )
+            return json_ready(after)
+
+    return await db.run(change)
+
+
+async def review(db: Database, actor: str, agent_id: str, to: str, note: str) -> dict[str, Any]:
+    """Refuse an application waiting for review: ``rejected`` (final) or ``returned``
+    (sent back to be corrected); not by whoever entered it, and with the reason."""
+    assert to in ("rejected", "returned"), to
+
+    async def change(conn: Connection) -> dict[str, Any]:
+        async with conn.transaction():
+            before = await agent_row(conn, agent_id, lock=True)
+            expect(before, "pending_kyc")
+            if before["submitted_by"] == actor:
+                raise ApiError("four_eyes", "a second person must review what you entered")
+            await conn.execute(
+                """UPDATE agent_kyc SET review_note = $2, reviewed_by = $3, reviewed_at = now()
+                    WHERE agent_id = $1""",
+                agent_id,
+                note,
+                actor,
+            )
+            await conn.execute("UPDATE agents SET state = $2 WHERE id = $1", agent_id, to)
+            after = await agent_row(conn, agent_id)
+            action = "agent.reject" if to == "rejected" else "agent.send_back"
+            await audit(
+                conn, actor, action, "agent", agent_id, json_ready(before), json_ready(after)
+            )
+            return json_ready(after)
+
+    return await db.run(change)
+
+
+async def correct(db: Database, actor: str, agent_id: str, body: AgentIn) -> dict[str, Any]:
+    """A returned application, corrected: it waits for review again, with ``actor`` as
+    its enterer (so someone else reviews it)."""
+
+    async def change(conn: Connection) -> dict[str, Any]:
+        async with conn.transaction():
+            before = await agent_row(conn, agent_id, lock=True)
+            expect(before, "returned")
+            taken = await conn.fetchrow(
+                """SELECT (SELECT 1 FROM agent_kyc WHERE pan = $1 AND agent_id <> $3) AS pan,
+                          (SELECT 1 FROM agents WHERE fps_id = $2 AND id <> $3) AS fps_id""",
+                body.pan,
+                body.fps_id,
+                agent_id,
+            )
+            assert taken is not None
+            fields = {k: f"an agent with this {k} exists" for k in ("pan", "fps_id") if taken[k]}
+            if fields:
+                raise ApiError("duplicate", "already registered", fields)
+            await conn.execute(
+                """UPDATE agents SET name = $2, mobile = $3, fps_id = $4, region = $5,
+                          district = $6, state = 'pending_kyc' WHERE id = $1""",
+                agent_id,
+                body.name,
+                body.mobile,
+                body.fps_id,
+                body.region,
+                body.district,
+            )
+            await conn.execute(
+                """UPDATE agent_kyc SET email = $2, date_of_birth = $3, pan = $4, gstin = $5,
+                          bank_account = $6, ifsc = $7, residential_address = $8,
+                          shop_address = $9, submitted_by = $10, submitted_at = now(),
+                          review_note = NULL, reviewed_by = NULL, reviewed_at = NULL
+                    WHERE agent_id = $1""",
+                agent_id,
+                str(body.email),
+                body.date_of_birth,
+                body.pan,
+                body.gstin,
+                body.bank_account,
+                body.ifsc,
+                body.residential_address,
+                body.shop_address,
+                actor,
+            )
+            after = await agent_row(conn, agent_id)
+            await audit(
+                conn,
+                actor,
+                "agent.correct",
                 "agent",
                 agent_id,
                 json_ready(before),

@@ -20,11 +20,10 @@ from switch.admin.terminals import terminals_of
 from switch.admin.transactions import hold_of, pay_story
 from switch.admin.wallets import wallet_statement
 from switch.settlement import reports
-from switch.settlement.calendar import IST
 from switch.web import complaints as complaints_page
-from switch.web import session
+from switch.web import forms, session
 from switch.web.login import Portal, add_login_routes
-from switch.web.templating import LANGUAGES, render, set_language
+from switch.web.templating import LANGUAGES, set_language
 
 PORTAL = Portal("/agent", "Agent portal", for_agents=True)
 LANG_COOKIE = "switch_lang"
@@ -50,35 +49,11 @@ async def agent(request: Request) -> Principal:
 
 
 def page(request: Request, template: str, who: Principal, **context: Any) -> HTMLResponse:
-    return HTMLResponse(
-        render(
-            template,
-            who=who,
-            portal=PORTAL,
-            csrf=session.form_csrf(request),
-            path=request.url.path,
-            **context,
-        )
-    )
+    return forms.page(request, PORTAL, template, who, **context)
 
 
 def _days(request: Request) -> tuple[dt.date, dt.date, dict[str, str]]:
-    errors: dict[str, str] = {}
-    days: list[dt.date | None] = []
-    for name in ("from", "to"):
-        raw = request.query_params.get(name, "").strip()
-        try:
-            days.append(dt.date.fromisoformat(raw) if raw else None)
-        except ValueError:
-            errors[name] = "YYYY-MM-DD"
-            days.append(None)
-    first, last = reports.default_range(days[0], days[1], dt.datetime.now(IST).date())
-    try:
-        reports.check_range(first, last)
-    except reports.ReportError as exc:
-        errors[exc.field or "from"] = exc.why or str(exc)
-        first, last = reports.default_range(None, None, dt.datetime.now(IST).date())
-    return first, last, errors
+    return forms.day_range(dict(request.query_params))
 
 
 @router.get("/")
@@ -187,7 +162,7 @@ async def raise_complaint(request: Request) -> Response:
     sent = {k: str(form.get(k, "")).strip() for k in ("category", "description", "pay_id")}
     fields = {**sent, "kind": "transaction" if sent["pay_id"] else "service"}
     try:
-        body = complaints_page.form_body(ComplaintIn, fields)
+        body = forms.form_body(ComplaintIn, fields)
         await complaints_api.register(body, request, who)  # type: ignore[arg-type]
     except ValidationError as exc:
         return await _complaints(request, who, field_errors(exc.errors()), sent)

@@ -20,14 +20,14 @@ from switch.admin import terminals as terminals_api
 from switch.admin import wallets as wallets_api
 from switch.admin.auth import Principal
 from switch.admin.errors import ApiError, field_errors
-from switch.admin.models import AgentIn, LimitsIn, TopUpIn
+from switch.admin.models import AgentIn, LimitsIn, ReasonIn, TopUpIn
 from switch.web import session
-from switch.web.complaints import form_body, paise_from_rupees
+from switch.web.forms import form_body, paise_from_rupees
 from switch.web.staff import may, page, staff
 
 router = APIRouter(prefix="/office", include_in_schema=False)
 PAGE_ROWS = 50
-STATES = ("pending_kyc", "approved", "active", "blocked", "closed")
+STATES = ("pending_kyc", "returned", "rejected", "approved", "active", "blocked", "closed")
 KYC_FIELDS = tuple(AgentIn.model_fields)
 DOCUMENT_KINDS = api.DocumentKind.__args__  # type: ignore[attr-defined]
 # Actions on an agent: the permission each needs, and the route function.
@@ -54,7 +54,7 @@ async def agent_list(request: Request) -> Response:
 @router.get("/agents/new")
 async def application_form(request: Request) -> Response:
     who = await staff(request, "agents.create")
-    return page(request, "office/agent_new.html", who, sent={}, errors={}, fields=KYC_FIELDS)
+    return _application(request, who, {}, {})
 
 
 @router.post("/agents/new")
@@ -74,7 +74,42 @@ async def apply(request: Request) -> Response:
         errors = exc.fields or {"": exc.message}
     else:
         return RedirectResponse(f"/office/agents/{made['id']}", status_code=303)
-    return page(request, "office/agent_new.html", who, sent=sent, errors=errors, fields=KYC_FIELDS)
+    return _application(request, who, sent, errors)
+
+
+@router.get("/agents/{agent_id}/edit")
+async def correction_form(request: Request, agent_id: str) -> Response:
+    """A returned application, to correct: the form with what it holds now."""
+    who = await staff(request, "agents.create")
+    agent = await api.get(agent_id, request, who)
+    sent = {k: "" if agent.get(k) is None else str(agent[k]) for k in KYC_FIELDS}
+    note = (
+        {"": f"sent back by {agent['reviewed_by']}: {agent['review_note']}"}
+        if agent.get("review_note")
+        else {}
+    )
+    return _application(request, who, sent, note, agent_id)
+
+
+def _application(
+    request: Request,
+    who: Principal,
+    sent: dict[str, str],
+    errors: dict[str, str],
+    agent_id: str | None = None,
+) -> Response:
+    """The KYC form: a new application, or a returned one to correct."""
+    action = f"/office/agents/{agent_id}/edit" if agent_id else "/office/agents/new"
+    return page(
+        request,
+        "office/agent_new.html",
+        who,
+        sent=sent,
+        errors=errors,
+        fields=KYC_FIELDS,
+        action=action,
+        agent_id=agent_id,
+    )
 
 
 @router.get("/agents/{agent_id}")
@@ -118,14 +153,40 @@ async def _agent(
 
 @router.post("/agents/{agent_id}/{action}")
 async def agent_action(request: Request, agent_id: str, action: str) -> Response:
-    """approve, activate, block, unblock, freeze, unfreeze; documents; terminal; topup;
-    limits."""
+    """approve, reject, send-back, edit (a returned one), activate, block, unblock,
+    freeze, unfreeze; documents; terminal; topup; limits."""
     form = await request.form()
     session.check_csrf(request, str(form.get("csrf", "")))
     if action in AGENT_ACTIONS:
         permission, route = AGENT_ACTIONS[action]
         who = await staff(request, permission)
         return await _attempt(request, who, agent_id, lambda: route(agent_id, request, who))
+    if action in ("reject", "send-back"):
+        who = await staff(request, "agents.approve")
+        review: Any = api.reject if action == "reject" else api.send_back
+        try:
+            reason = form_body(ReasonIn, {"reason": str(form.get("reason", "")).strip()})
+        except ValidationError as exc:
+            return await _agent(request, who, agent_id, field_errors(exc.errors()))
+        return await _attempt(
+            request,
+            who,
+            agent_id,
+            lambda: review(agent_id, reason, request, who),
+        )
+    if action == "edit":
+        who = await staff(request, "agents.create")
+        sent = {k: str(form.get(k, "")).strip() for k in KYC_FIELDS}
+        try:
+            body = form_body(AgentIn, sent)
+            await api.correct(agent_id, body, request, who)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            return _application(request, who, sent, field_errors(exc.errors()), agent_id)
+        except ApiError as exc:
+            if exc.status >= 500 or exc.code in ("forbidden", "not_found"):
+                raise
+            return _application(request, who, sent, exc.fields or {"": exc.message}, agent_id)
+        return RedirectResponse(f"/office/agents/{agent_id}", status_code=303)
     if action == "documents":
         who = await staff(request, "agents.documents")
         upload = form.get("file")

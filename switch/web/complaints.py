@@ -7,7 +7,6 @@ history and audit entries, and the same refusals."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,6 +18,7 @@ from switch.admin.auth import Principal
 from switch.admin.errors import ApiError, field_errors
 from switch.admin.models import AssignIn, ComplaintIn, NoteIn, ResolveIn
 from switch.web import session
+from switch.web.forms import form_body, paise_from_rupees
 from switch.web.staff import page, staff
 
 router = APIRouter(prefix="/office", include_in_schema=False)
@@ -39,25 +39,6 @@ ACTION_PERMISSION = {
     "resolve": "complaints.read",  # the route itself asks for handle, or refund with money
     "close": "complaints.create",
 }
-
-
-def paise_from_rupees(text: str) -> int | None:
-    """'1,234.50' -> 123450; '' -> None; anything else is a field error."""
-    raw = text.replace(",", "").replace("₹", "").strip()
-    if not raw:
-        return None
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise ValueError("rupees, e.g. 1234.50") from None
-    if value.as_tuple().exponent < -2 or value <= 0:  # type: ignore[operator]
-        raise ValueError("rupees and at most two digits of paise, more than 0")
-    return int(value * 100)
-
-
-def form_body(model: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
-    """The API's body model from a form's fields (empty fields left out)."""
-    return model.model_validate({k: v for k, v in fields.items() if v not in ("", None)})
 
 
 @router.get("/complaints")

@@ -14,7 +14,7 @@ from switch.admin.common import deps_of
 from switch.admin.errors import ApiError
 from switch.history.archive import archived_months
 from switch.settlement import reports
-from switch.settlement.calendar import IST
+from switch.web.forms import day_range, one_line
 from switch.web.staff import page, staff
 
 router = APIRouter(prefix="/office", include_in_schema=False)
@@ -23,20 +23,7 @@ _CHART_LIMITER = trio.CapacityLimiter(1)
 
 
 def _report_range(query: dict[str, str]) -> tuple[dt.date, dt.date, list[str], dict[str, str]]:
-    errors: dict[str, str] = {}
-    days = []
-    for name in ("from", "to"):
-        raw = query.get(name, "").strip()
-        try:
-            days.append(dt.date.fromisoformat(raw) if raw else None)
-        except ValueError:
-            errors[name] = "a date: YYYY-MM-DD"
-            days.append(None)
-    first, last = reports.default_range(days[0], days[1], dt.datetime.now(IST).date())
-    try:
-        reports.check_range(first, last)
-    except reports.ReportError as exc:
-        errors[exc.field or "from"] = exc.why or str(exc)
+    first, last, errors = day_range(query)
     by = [g for g in query.get("by", "biller").split(",") if g]
     if not by or any(g not in reports.GROUP_COLUMNS for g in by) or len(set(by)) != len(by):
         errors["by"] = f"distinct ones of {', '.join(reports.GROUP_COLUMNS)}"
@@ -75,7 +62,7 @@ async def mis_csv(request: Request) -> Response:
     await staff(request, "reports.totals")
     first, last, by, errors = _report_range(dict(request.query_params))
     if errors:
-        raise ApiError("invalid_request", "; ".join(f"{k}: {v}" for k, v in errors.items()))
+        raise ApiError("invalid_request", one_line(errors))
     deps = deps_of(request)
     rows = await reports.totals(deps.read_db, by, first, last, deps.cfg.billers)
     name = f"totals_{'_'.join(by)}_{first}_{last}.csv"
@@ -91,7 +78,7 @@ async def mis_chart(request: Request) -> Response:
     await staff(request, "reports.totals")
     first, last, _, errors = _report_range(dict(request.query_params))
     if errors:
-        raise ApiError("invalid_request", "; ".join(f"{k}: {v}" for k, v in errors.items()))
+        raise ApiError("invalid_request", one_line(errors))
     rows = await reports.daily_by_biller(deps_of(request).read_db, first, last)
 
     def draw() -> bytes:

@@ -5,6 +5,7 @@ story, the password. Each page asks for one permission of the API's roles
 from __future__ import annotations
 
 import datetime as dt
+import typing
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,7 +17,7 @@ from switch.admin.common import MAX_ID, deps_of
 from switch.admin.errors import ApiError, field_errors
 from switch.admin.models import PasswordChangeIn
 from switch.admin.roles import PERMISSIONS
-from switch.admin.transactions import Search, hold_of, pay_story, search_pays
+from switch.admin.transactions import Search, State, hold_of, pay_story, search_pays
 from switch.web import session
 from switch.web.login import add_login_routes
 from switch.web.staff import PORTAL, page, staff
@@ -24,17 +25,7 @@ from switch.web.staff import PORTAL, page, staff
 router = APIRouter(prefix="/office", include_in_schema=False)
 add_login_routes(router, PORTAL)
 PAGE_ROWS = 50
-STATES = (
-    "received",
-    "reserved",
-    "sent",
-    "confirmed",
-    "rejected",
-    "unknown",
-    "reversing",
-    "posted",
-    "voided",
-)
+STATES = typing.get_args(State)  # the API's own list of a pay's states
 # The home page's tiles: a page, and the permission it needs.
 TILES = (
     (

@@ -1,5 +1,5 @@
-"""What every back-office page shares: the portal, the signed-in staff user with the
-permission the page needs, and rendering with the session's CSRF token."""
+"""What every back-office page shares: the portal, and the signed-in staff user with
+the permission the page needs."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse
 from switch.admin.auth import Principal
 from switch.admin.errors import ApiError
 from switch.admin.roles import PERMISSIONS
-from switch.web import session
+from switch.web import forms, session
+from switch.web.forms import may
 from switch.web.login import Portal
-from switch.web.templating import render
 
 PORTAL = Portal("/office", "Back office", for_agents=False)
 
@@ -28,19 +28,8 @@ async def staff(request: Request, permission: str | None) -> Principal:
     return who
 
 
-def may(who: Principal) -> frozenset[str]:
-    """Every permission of the user's role: the pages show only these."""
-    return frozenset(p for p, roles in PERMISSIONS.items() if who.role in roles)
-
-
 def page(request: Request, template: str, who: Principal, **context: Any) -> HTMLResponse:
-    return HTMLResponse(
-        render(
-            template,
-            who=who,
-            portal=PORTAL,
-            csrf=session.form_csrf(request),
-            may=may(who),
-            **context,
-        )
-    )
+    return forms.page(request, PORTAL, template, who, **context)
+
+
+__all__ = ["PORTAL", "may", "page", "staff"]

@@ -138,3 +138,68 @@ async def test_a_terminals_key_is_rotated_and_a_wallets_limits_set(
     assert done.status_code == 303
     shown = await browser.http.get(page)
     assert "₹2,000.00 a pay" in shown.text and "₹5,000.00 a day" in shown.text
+
+
+async def test_an_application_is_sent_back_corrected_and_another_rejected(
+    admin: Admin, browser: Browser
+) -> None:
+    await browser.sign_in("/office", "onboarding", PASSWORD)
+    made = await browser.post_form(
+        "/office/agents/new", "/office/agents/new", {k: str(v) for k, v in application(11).items()}
+    )
+    page = made.headers["location"]
+    agent = page.rsplit("/", 1)[1]
+    own = await browser.post_form(page, f"{page}/send-back", {"reason": "mine"})
+    assert "a second person must review" in own.text
+    await browser.post_form("/office/", "/office/logout", {})
+
+    await browser.sign_in("/office", "onboarding2", PASSWORD)
+    no_reason = await browser.post_form(page, f"{page}/send-back", {"reason": ""})
+    assert "Field required" in no_reason.text  # the API's own message for it
+    back = await browser.post_form(page, f"{page}/send-back", {"reason": "district is wrong"})
+    assert back.status_code == 303
+    await browser.post_form("/office/", "/office/logout", {})
+
+    await browser.sign_in("/office", "onboarding", PASSWORD)
+    shown = await browser.http.get(page)
+    assert "Sent back by onboarding2" in shown.text and "district is wrong" in shown.text
+    form = await browser.http.get(f"{page}/edit")
+    assert 'value="Varanasi"' in form.text and "district is wrong" in form.text
+    fields = {k: str(v) for k, v in application(11).items()} | {"district": "Chandauli"}
+    fixed = await browser.post_form(f"{page}/edit", f"{page}/edit", fields)
+    assert fixed.status_code == 303, fixed.text
+    row = await admin.sw.db.fetchrow(
+        """SELECT a.state, a.district, k.submitted_by, k.review_note FROM agents a
+             JOIN agent_kyc k ON k.agent_id = a.id WHERE a.id = $1""",
+        agent,
+    )
+    assert tuple(row) == ("pending_kyc", "Chandauli", "onboarding", None)
+    await browser.post_form("/office/", "/office/logout", {})
+
+    await browser.sign_in("/office", "onboarding2", PASSWORD)
+    assert (await browser.post_form(page, f"{page}/approve", {})).status_code == 303
+    other = await browser.post_form(
+        "/office/agents/new", "/office/agents/new", {k: str(v) for k, v in application(12).items()}
+    )
+    other_page = other.headers["location"]
+    await browser.post_form("/office/", "/office/logout", {})
+    await browser.sign_in("/office", "onboarding", PASSWORD)
+    rejected = await browser.post_form(
+        other_page, f"{other_page}/reject", {"reason": "PAN does not match the name"}
+    )
+    assert rejected.status_code == 303
+    final = await browser.http.get(other_page)
+    assert "Rejected by onboarding" in final.text and "Approve the KYC" not in final.text
+    late = await admin.call(
+        "onboarding2", "POST", f"/v1/agents/{other_page.rsplit('/', 1)[1]}/approve"
+    )
+    assert late.status_code == 409
+    actions = await admin.sw.db.fetch(
+        "SELECT action, actor FROM audit_log WHERE object_id = $1 ORDER BY id", agent
+    )
+    assert [(r["action"], r["actor"]) for r in actions] == [
+        ("agent.apply", "onboarding"),
+        ("agent.send_back", "onboarding2"),
+        ("agent.correct", "onboarding"),
+        ("agent.approve", "onboarding2"),
+    ]
