@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from switch.admin.auth import Principal
 from switch.admin.auth_routes import change_password_of
 from switch.admin.common import MAX_ID, deps_of
 from switch.admin.errors import ApiError, field_errors
@@ -97,10 +98,28 @@ def _search_from(query: dict[str, str]) -> tuple[Search, int | None, dict[str, s
     return f, number("before"), errors
 
 
+# Filters that name a person (a consumer's account) travel in a POST body, never in a
+# URL (browser history, proxy logs); ids, states and days may be linked to.
+PRIVATE_FILTERS = frozenset({"account"})
+
+
 @router.get("/transactions")
 async def transactions(request: Request) -> Response:
     who = await staff(request, "transactions.read")
-    query = dict(request.query_params)
+    query = {k: v for k, v in request.query_params.items() if k not in PRIVATE_FILTERS}
+    return await _transactions(request, who, query)
+
+
+@router.post("/transactions")
+async def transactions_searched(request: Request) -> Response:
+    who = await staff(request, "transactions.read")
+    form = await request.form()
+    session.check_csrf(request, str(form.get("csrf", "")))
+    query = {k: str(v)[:64] for k, v in form.items() if k != "csrf" and isinstance(v, str)}
+    return await _transactions(request, who, query)
+
+
+async def _transactions(request: Request, who: Principal, query: dict[str, str]) -> Response:
     f, before, errors = _search_from(query)
     found: dict[str, Any] = {"items": [], "next": None, "archived_months": []}
     if not errors:

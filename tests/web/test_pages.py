@@ -31,6 +31,13 @@ async def test_staff_sign_in_search_and_see_one_pay(admin: Admin, browser: Brows
     assert home.headers["x-frame-options"] == "DENY"
     found = await browser.http.get("/office/transactions", params={"agent_id": agent})
     assert f"/office/transactions/{txn}" in found.text and "₹1,234.50" in found.text
+    # A consumer's account is searched in a POST body; in a URL it is ignored.
+    by_account = await browser.post_form(
+        "/office/transactions", "/office/transactions", {"account": "1234567890"}
+    )
+    assert f"/office/transactions/{txn}" in by_account.text
+    in_url = await browser.http.get("/office/transactions", params={"account": "0000000000"})
+    assert f"/office/transactions/{txn}" in in_url.text  # the filter was not applied
     bad = await browser.http.get("/office/transactions", params={"from": "yesterday"})
     assert bad.status_code == 200 and "a date: YYYY-MM-DD" in bad.text
     story = await browser.http.get(f"/office/transactions/{txn}")
