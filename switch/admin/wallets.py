@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from switch.admin.auth import Principal
-from switch.admin.common import After, Limit, deps_of, in_ist_days, own_agent, page
+from switch.admin.common import MAX_ID, After, Limit, deps_of, in_ist_days, own_agent, page
 from switch.admin.errors import ApiError
 from switch.admin.models import LimitsIn, TopUpIn
 from switch.admin.roles import allow
@@ -123,8 +123,12 @@ async def wallet_statement(
     end: dt.date | None,
     limit: int,
     after: int | None,
+    *,
+    newest_first: bool = False,
 ) -> dict[str, Any]:
-    """One page of a wallet's legs, oldest first (the API's and the agent portal's)."""
+    """One page of a wallet's legs, oldest first (the API's and the agent portal's),
+    or newest first (the back office's glance; ``after`` then pages backwards)."""
+    cursor, order = ("<", "DESC") if newest_first else (">", "")
     rows = await db.fetch(
         f"""SELECT j.transfer_id AS id, j.leg, j.at, t.idem_key AS reference,
                   CASE WHEN j.credit_account_id = $1 THEN j.amount_paise
@@ -132,12 +136,12 @@ async def wallet_statement(
              FROM journal j JOIN transfers t ON t.id = j.transfer_id
             WHERE (j.debit_account_id = $1 OR j.credit_account_id = $1)
               AND {in_ist_days("j.at", "$2", "$3")}
-              AND j.transfer_id > $4
-            ORDER BY j.transfer_id, j.leg LIMIT $5""",
+              AND j.transfer_id {cursor} $4
+            ORDER BY j.transfer_id {order}, j.leg {order} LIMIT $5""",
         account_id,
         start,
         end,
-        after or 0,
+        after if after is not None else (MAX_ID if newest_first else 0),
         limit + 1,
     )
     found = page([json_ready(r) for r in rows], limit)

@@ -27,6 +27,7 @@ from switch.web.staff import may, page, staff
 
 router = APIRouter(prefix="/office", include_in_schema=False)
 PAGE_ROWS = 50
+STATEMENT_ROWS = 10  # on the agent's page; the whole statement is in the API
 STATES = ("pending_kyc", "returned", "rejected", "approved", "active", "blocked", "closed")
 KYC_FIELDS = tuple(AgentIn.model_fields)
 DOCUMENT_KINDS = api.DocumentKind.__args__  # type: ignore[attr-defined]
@@ -134,6 +135,21 @@ async def _agent(
         else {"items": []}
     )
     wallet = await wallets_api.wallet(agent_id, request, who) if "wallets.read" in allowed else None
+    movements: list[dict[str, Any]] = []
+    if wallet is not None:  # the newest movements, from the API's own statement
+        account_id = await request.app.state.deps.db.fetchval(
+            "SELECT wallet_account_id FROM agents WHERE id = $1", agent_id
+        )
+        found = await wallets_api.wallet_statement(
+            request.app.state.deps.db,
+            account_id,
+            None,
+            None,
+            STATEMENT_ROWS,
+            None,
+            newest_first=True,
+        )
+        movements = found["items"]
     sessions = request.app.state.deps.sessions
     live = set(sessions.sessions) if sessions is not None else set()
     return page(
@@ -144,6 +160,7 @@ async def _agent(
         documents=documents,
         terminals=terminals,
         wallet=wallet,
+        movements=movements,
         errors=errors or {},
         credentials=credentials,
         kinds=DOCUMENT_KINDS,

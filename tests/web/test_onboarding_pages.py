@@ -90,7 +90,10 @@ async def test_an_agent_is_onboarded_through_the_pages_and_pays(
     assert paid["status"] == "success", paid
     found = await browser.http.get("/office/transactions", params={"agent_id": agent})
     assert f"/office/transactions/{paid['txn']}" in found.text and "₹250.00" in found.text
-    assert "₹4,750.00" in (await browser.http.get(page)).text
+    agent_page = (await browser.http.get(page)).text
+    assert "₹4,750.00" in agent_page
+    # Its newest movements first: the pay's hold, then the top-up.
+    assert agent_page.index("-₹250.00") < agent_page.index("topup:UTR-WEB-1")
     actions = await admin.sw.db.fetch(
         "SELECT action, actor FROM audit_log WHERE object_id = $1 ORDER BY id", agent
     )
