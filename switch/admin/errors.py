@@ -260,11 +260,13 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
-def document_errors(app: FastAPI) -> None:
+def document_errors(app: FastAPI) -> None:  # and the answers: switch/admin/answers.py
     """The spec says what an error really looks like: every operation's 422 is the
     Error body (not FastAPI's default ``detail`` list, which this API never sends),
     and any other error an operation can answer (401, 403, 404, 409, 413, 429, ...)
     is its ``default`` response, the same body with its ``code``."""
+    from switch.admin.answers import document_answers
+
     make_schema = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -288,6 +290,7 @@ def document_errors(app: FastAPI) -> None:
                     "description": "an error: its `code` says which",
                     "content": body,
                 }
+        document_answers(schema)
         app.openapi_schema = schema
         return schema
 

@@ -1,6 +1,7 @@
 """Schemathesis against the served OpenAPI spec: for every operation, valid and
 invalid requests generated from the spec, as an admin. No answer is a 5xx; every
-error has the documented shape; every answer's status is declared or an error.
+error has the documented shape; every answer's status is declared or an error; and
+every body, success or error, is what the spec says (no field it does not name).
 
 Schemathesis is synchronous (requests); it runs in a worker thread while the switch
 answers on this test's trio loop.
@@ -15,6 +16,7 @@ import hypothesis
 import schemathesis
 import trio
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.admin.conftest import Admin
 
@@ -48,6 +50,10 @@ def fuzz(base_url: str, token: str) -> dict[str, Any]:
                 seen["statuses"].get(response.status_code, 0) + 1
             )
             problem = _problem(response)
+            try:  # the body is what the spec says it is (answers.py, errors.ERROR_SCHEMA)
+                case.validate_response(response, checks=[response_schema_conformance])
+            except (Exception, BaseExceptionGroup) as exc:  # schemathesis: a failure group
+                problem = problem or f"{response.status_code}: not as the spec says: {exc}"[:600]
             if problem:
                 seen["problems"].append(f"{case.method} {case.formatted_path}: {problem}")
 
