@@ -96,56 +96,58 @@ async def apply(db: Database, ledger: Ledger, actor: str, body: AgentIn) -> dict
 
 async def approve(db: Database, actor: str, agent_id: str) -> dict[str, Any]:
     """Approve the KYC (``four_eyes`` if ``actor`` entered the application)."""
-
-    async def change(conn: Connection) -> dict[str, Any]:
-        async with conn.transaction():
-            before = await agent_row(conn, agent_id, lock=True)
-            expect(before, "pending_kyc")
-            if before["submitted_by"] == actor:
-                raise ApiError("four_eyes", "a second person must approve what you entered")
-            await conn.execute(
-                """UPDATE agent_kyc SET approved_by = $2, approved_at = now()
-                    WHERE agent_id = $1""",
-                agent_id,
-                actor,
-            )
-            await conn.execute("UPDATE agents SET state = 'approved' WHERE id = $1", agent_id)
-            after = await agent_row(conn, agent_id)
-            await audit(
-                conn,
-                actor,
-                "agent.approve",
-                "agent",
-                agent_id,
-                json_ready(before),
-                json_ready(after),
-            )
-            return json_ready(after)
-
-    return await db.run(change)
+    return await _decide(
+        db,
+        actor,
+        agent_id,
+        "approved",
+        "agent.approve",
+        "approve",
+        "UPDATE agent_kyc SET approved_by = $2, approved_at = now() WHERE agent_id = $1",
+    )
 
 
 async def review(db: Database, actor: str, agent_id: str, to: str, note: str) -> dict[str, Any]:
     """Refuse an application waiting for review: ``rejected`` (final) or ``returned``
     (sent back to be corrected); not by whoever entered it, and with the reason."""
     assert to in ("rejected", "returned"), to
+    return await _decide(
+        db,
+        actor,
+        agent_id,
+        to,
+        "agent.reject" if to == "rejected" else "agent.send_back",
+        "review",
+        """UPDATE agent_kyc SET reviewed_by = $2, reviewed_at = now(), review_note = $3
+            WHERE agent_id = $1""",
+        note,
+    )
+
+
+async def _decide(
+    db: Database,
+    actor: str,
+    agent_id: str,
+    to: str,
+    action: str,
+    verb: str,
+    kyc_sql: str,
+    *kyc_args: Any,
+) -> dict[str, Any]:
+    """The reviewer's decision on an application waiting for review: under the
+    agent's row lock, never by whoever entered it (four eyes), with its audit entry.
+    ``kyc_sql`` records it on the KYC row ($1 the agent, $2 the actor, then
+    ``kyc_args``)."""
 
     async def change(conn: Connection) -> dict[str, Any]:
         async with conn.transaction():
             before = await agent_row(conn, agent_id, lock=True)
             expect(before, "pending_kyc")
             if before["submitted_by"] == actor:
-                raise ApiError("four_eyes", "a second person must review what you entered")
-            await conn.execute(
-                """UPDATE agent_kyc SET review_note = $2, reviewed_by = $3, reviewed_at = now()
-                    WHERE agent_id = $1""",
-                agent_id,
-                note,
-                actor,
-            )
+                raise ApiError("four_eyes", f"a second person must {verb} what you entered")
+            await conn.execute(kyc_sql, agent_id, actor, *kyc_args)
             await conn.execute("UPDATE agents SET state = $2 WHERE id = $1", agent_id, to)
             after = await agent_row(conn, agent_id)
-            action = "agent.reject" if to == "rejected" else "agent.send_back"
             await audit(
                 conn, actor, action, "agent", agent_id, json_ready(before), json_ready(after)
             )

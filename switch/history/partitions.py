@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from switch.db import Connection
 from switch.db.database import Database
 from switch.db.periodic import every
-from switch.history.months import TABLES, month_of_id
+from switch.history.months import ID_PER_MONTH, TABLES, month_of_id
 
 MONTHS_AHEAD = 3
 MAKE_INTERVAL_S = 3600.0
@@ -54,7 +54,7 @@ async def list_partitions(conn: Connection) -> list[Partition]:
     out = []
     for r in rows:
         suffix = r["partition_name"].removeprefix(r["table_name"] + "_")
-        month = None if suffix == "legacy" else month_of_id(int(suffix) * 1_000_000_000)
+        month = None if suffix == "legacy" else month_of_id(int(suffix) * ID_PER_MONTH)
         out.append(
             Partition(r["table_name"], r["partition_name"], month, r["rows_estimate"], r["bytes"])
         )

@@ -4,7 +4,6 @@ agent (another agent's pay in the URL is "not found"). English or Hindi."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -52,15 +51,11 @@ def page(request: Request, template: str, who: Principal, **context: Any) -> HTM
     return forms.page(request, PORTAL, template, who, **context)
 
 
-def _days(request: Request) -> tuple[dt.date, dt.date, dict[str, str]]:
-    return forms.day_range(dict(request.query_params))
-
-
 @router.get("/")
 async def payments(request: Request) -> Response:
     who = await agent(request)
     assert who.agent_id is not None
-    first, last, errors = _days(request)
+    first, last, errors = forms.day_range(dict(request.query_params))
     deps = deps_of(request)
     statement = await reports.agent_statement(
         deps.read_db, who.agent_id, first, last, deps.cfg.billers
@@ -81,7 +76,7 @@ async def receipt(request: Request, txn_id: int) -> Response:
 @router.get("/wallet")
 async def wallet(request: Request) -> Response:
     who = await agent(request)
-    first, last, errors = _days(request)
+    first, last, errors = forms.day_range(dict(request.query_params))
     db = deps_of(request).db
     account = await db.fetchrow(
         """SELECT a.wallet_account_id, c.balance_paise FROM agents a
