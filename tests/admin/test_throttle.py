@@ -116,6 +116,8 @@ async def test_two_processes_share_one_window(database_url: str, services: Servi
         async with trio.open_nursery() as nursery:
             nursery.start_soon(from_process, one)
             nursery.start_soon(from_process, two)
+        # A Redis failure would move one process's count to PostgreSQL, unshared.
+        assert (one.stats.redis_errors, two.stats.redis_errors) == (0, 0)
         assert sum(isinstance(r, Attempt) for r in results) == 6
 
 
