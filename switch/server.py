@@ -176,6 +176,7 @@ async def _start_pays(
     supervisor.start("wallet limits", policy.run)
     # Before recovery starts: every pay it finishes is counted and gives back.
     store.on_final = _on_final(metrics, policy)
+    store.on_ledger_batch = metrics.observe_ledger_batch
     flow = PayFlow(
         store,
         ledger,

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import trio
 
 from switch.ledger import AlreadyResolved, InsufficientFunds, UnknownTransfer, pay_key
+from switch.ledger.requests import Op, Request
 from switch.ledger.types import TransferState
 from switch.pays.states import PayState, check_transition
 from switch.pays.store import Pay, PayConflict
@@ -113,15 +114,35 @@ class FakeLedger:
     async def reserve(
         self, key: str, wallet: int, payable: int, amount_paise: int, timeout_s: float
     ) -> None:
-        def effect() -> None:
-            if key in self.transfers:
-                return
-            if self.balances[wallet] < amount_paise:
-                raise InsufficientFunds(key)
-            self.balances[wallet] -= amount_paise
-            self.transfers[key] = Transfer(wallet, payable, amount_paise, TransferState.PENDING)
+        await self._net.call(lambda: self._reserve(key, wallet, payable, amount_paise))
 
-        await self._net.call(effect)
+    def _reserve(self, key: str, wallet: int, payable: int, amount_paise: int) -> None:
+        if key in self.transfers:
+            return
+        if self.balances[wallet] < amount_paise:
+            raise InsufficientFunds(key)
+        self.balances[wallet] -= amount_paise
+        self.transfers[key] = Transfer(wallet, payable, amount_paise, TransferState.PENDING)
+
+    # The requests a pay's move carries (rule 9), applied with the move.
+    def reserve_request(
+        self, key: str, wallet: int, payable: int, amount_paise: int, timeout_s: float
+    ) -> Request:
+        return Request(Op.RESERVE, key, wallet, payable, amount_paise, int(timeout_s * 1000))
+
+    def post_request(self, key: str) -> Request:
+        return Request(Op.POST, key, 0, 0, 0, 0)
+
+    def void_request(self, key: str) -> Request:
+        return Request(Op.VOID, key, 0, 0, 0, 0)
+
+    def apply(self, req: Request) -> None:
+        """One request, at once (inside the caller's effect): refusals raise."""
+        if req.op is Op.RESERVE:
+            self._reserve(req.key, req.debit, req.credit, req.amount)
+        else:
+            to = TransferState.POSTED if req.op is Op.POST else TransferState.VOIDED
+            self._resolve(req.key, to)
 
     async def post(self, key: str) -> None:
         await self._net.call(lambda: self._resolve(key, TransferState.POSTED))
@@ -198,8 +219,21 @@ class PaysView:
     async def get(self, pay_id: int) -> Pay | None:
         return await self.pays._net.call(lambda: self.pays.records[pay_id].pay)
 
-    async def move(self, pay: Pay, new: PayState, **fields: Any) -> Pay:
-        return await self.pays._net.call(lambda: self.pays._move(pay, new, fields))
+    async def move(
+        self, pay: Pay, new: PayState, *, ledger: Request | None = None, **fields: Any
+    ) -> Pay:
+        """As the real store: the ledger request first, then the guarded move, in one
+        effect (one transaction); a refusal moves nothing, a failed guard keeps the
+        ledger's effect."""
+        pays = self.pays
+
+        def effect() -> Pay:
+            if ledger is not None:
+                assert pays.ledger is not None
+                pays.ledger.apply(ledger)
+            return pays._move(pay, new, fields)
+
+        return await pays._net.call(effect)
 
     async def open_case(self, kind: str, pay: Pay, detail: str, action: str) -> None:
         def effect() -> None:

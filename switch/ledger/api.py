@@ -165,10 +165,37 @@ class Ledger:
         Resolve it with ``post`` (to the credit account) or ``void`` (back to the
         wallet) before ``timeout_s``; after that the ledger voids it itself.
         """
+        req = self.reserve_request(
+            key, debit_account_id, credit_account_id, amount_paise, timeout_s
+        )
+        return await self._submit(req)
+
+    async def post(self, key: str) -> Transfer:
+        """Complete a pending transfer: in-flight -> its credit account."""
+        return await self._submit(self.post_request(key))
+
+    async def void(self, key: str) -> Transfer:
+        """Cancel a pending transfer: in-flight -> back to its debit account."""
+        return await self._submit(self.void_request(key))
+
+    # -- requests applied by a caller's own transaction ------------------------------
+    # A pay's hold and the ``sent`` that records it are one transaction (the pay
+    # store's moves batch, ``switch/pays/store.py``): these build the same checked
+    # requests as ``reserve``/``post``/``void``, and ``transfer_result`` reads the
+    # database's answer to one as those methods do.
+
+    def reserve_request(
+        self,
+        key: str,
+        debit_account_id: int,
+        credit_account_id: int,
+        amount_paise: int,
+        timeout_s: float | None = None,
+    ) -> Request:
         timeout_s = self._cfg.default_timeout_s if timeout_s is None else timeout_s
         if not 0 < timeout_s <= 7 * 86400:
             raise LedgerError(f"timeout_s must be in (0, 7 days], got {timeout_s}")
-        req = Request(
+        return Request(
             Op.RESERVE,
             check_key(key),
             check_account_id(debit_account_id),
@@ -176,15 +203,12 @@ class Ledger:
             check_amount(amount_paise, self._cfg.max_amount_paise),
             int(timeout_s * 1000),
         )
-        return await self._submit(req)
 
-    async def post(self, key: str) -> Transfer:
-        """Complete a pending transfer: in-flight -> its credit account."""
-        return await self._submit(Request(Op.POST, check_key(key), 0, 0, 0, 0))
+    def post_request(self, key: str) -> Request:
+        return Request(Op.POST, check_key(key), 0, 0, 0, 0)
 
-    async def void(self, key: str) -> Transfer:
-        """Cancel a pending transfer: in-flight -> back to its debit account."""
-        return await self._submit(Request(Op.VOID, check_key(key), 0, 0, 0, 0))
+    def void_request(self, key: str) -> Request:
+        return Request(Op.VOID, check_key(key), 0, 0, 0, 0)
 
     async def transfer(
         self, key: str, debit_account_id: int, credit_account_id: int, amount_paise: int
@@ -209,8 +233,7 @@ class Ledger:
         return await self.transfer(top_up_key(bank_ref), self._funding_id, wallet_id, amount_paise)
 
     async def _submit(self, req: Request) -> Transfer:
-        code, tid, state, amount = await self._batcher.submit(req)
-        return _result(req, code, tid, state, amount)
+        return transfer_result(req, await self._batcher.submit(req))
 
     async def _apply(self, batch: Sequence[Request]) -> list[Row]:
         started = time.perf_counter()
@@ -255,9 +278,10 @@ def _account(row: asyncpg.Record) -> Account:
     )
 
 
-def _result(
-    req: Request, code: int, tid: int | None, state: int | None, amount: int | None
-) -> Transfer:
+def transfer_result(req: Request, row: Row) -> Transfer:
+    """The transfer ``ledger_apply`` answered for ``req``, or the refusal it means
+    (a ``LedgerError``: nothing was written for it)."""
+    code, tid, state, amount = row
     if code in (_APPLIED, _REPLAY):
         assert tid is not None and state is not None and amount is not None
         if state == TransferState.REJECTED:

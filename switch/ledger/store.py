@@ -21,34 +21,27 @@ APPLY_SQL = (
 )
 
 # Errors that say "this batch's content is wrong", as opposed to "the server is gone".
-_CONTENT_ERRORS = (
+CONTENT_ERRORS = (
     asyncpg.exceptions.DataError,
     asyncpg.exceptions.IntegrityConstraintViolationError,
     asyncpg.exceptions.RaiseError,
     asyncpg.exceptions.NumericValueOutOfRangeError,
 )
-_RETRYABLE = (
+RETRYABLE = (
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.SerializationError,
 )
 
 
 async def apply_batch(pool: asyncpg.Pool, batch: Sequence[Request]) -> list[Row]:
-    ops = [r.op for r in batch]
-    keys = [r.key for r in batch]
-    debits = [r.debit for r in batch]
-    credits = [r.credit for r in batch]
-    amounts = [r.amount for r in batch]
-    timeouts = [r.timeout_ms for r in batch]
     for attempt in range(3):
         try:
             async with pool.acquire() as conn:
-                records = await conn.fetch(APPLY_SQL, ops, keys, debits, credits, amounts, timeouts)
-            return [(r[0], r[1], r[2], r[3]) for r in records]
-        except _RETRYABLE:
+                return await apply_requests(conn, batch)
+        except RETRYABLE:
             if attempt == 2:
                 raise
-        except _CONTENT_ERRORS as exc:
+        except CONTENT_ERRORS as exc:
             raise BatchRejected(str(exc)) from exc
         except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
             # The server is away, stopping or starting (connection errors, "terminating
@@ -56,6 +49,21 @@ async def apply_batch(pool: asyncpg.Pool, batch: Sequence[Request]) -> list[Row]
             # starting up"): the batch's outcome is unknown, not refused.
             raise LedgerUnavailable(str(exc)) from exc
     raise AssertionError("unreachable")
+
+
+async def apply_requests(conn: Connection, batch: Sequence[Request]) -> list[Row]:
+    """``ledger_apply`` for ``batch`` on the caller's connection (in the caller's
+    transaction, if it has one): one row per request, in order. No key twice."""
+    records = await conn.fetch(
+        APPLY_SQL,
+        [r.op for r in batch],
+        [r.key for r in batch],
+        [r.debit for r in batch],
+        [r.credit for r in batch],
+        [r.amount for r in batch],
+        [r.timeout_ms for r in batch],
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in records]
 
 
 LEDGER_LOCK = 7460001  # ledger_apply's advisory lock (migration 0002)

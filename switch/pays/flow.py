@@ -4,11 +4,12 @@
 it loads the stored pay under the pay's lock, asks the machine for the next step,
 does that one side effect (each step is a small participant, as in jPOS's
 TransactionManager: a ledger call or a biller call, nothing else), tells the machine
-what it heard, and records what the machine decided. The rules that keep money safe
-(write ``sent`` before the call, ledger before the state that records it, a pay found
-in ``sent`` is asked about and never sent again, ...) are the machine's, written
-beside its tables. ``drive`` can be called again on any pay, after any crash, and
-continues from the stored state.
+what it heard, and records what the machine decided; a ledger step and its record
+are one transaction (the machine's rule 9, ``_ledger_step``). The rules that keep
+money safe (write ``sent`` before the call, ledger before the state that records it,
+a pay found in ``sent`` is asked about and never sent again, ...) are the machine's,
+written beside its tables. ``drive`` can be called again on any pay, after any
+crash, and continues from the stored state.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from typing import Protocol
 import outcome
 import trio
 
-from switch.ledger import AlreadyResolved, InsufficientFunds, Ledger, UnknownTransfer, pay_key
+from switch.ledger import (
+    AlreadyResolved,
+    InsufficientFunds,
+    Ledger,
+    LedgerError,
+    UnknownTransfer,
+    pay_key,
+)
+from switch.ledger.requests import Request
 from switch.ledger.types import TransferState
 from switch.ops.logs import pay_fields
 from switch.pays import machine
@@ -48,6 +57,7 @@ MAX_RELOADS = 4  # stale copies in a row before giving up (each reload is progre
 
 
 StepFn = Callable[["Pay", Do, "Biller", int], Awaitable[Heard]]
+RequestFn = Callable[["Pay", "Biller", int], Request]
 
 
 @dataclass(frozen=True)
@@ -100,16 +110,19 @@ class PayFlow:
         # outcome. Two drivers could otherwise inquire while the other is sending.
         self._driving: dict[int, trio.Lock] = {}
         self._steps: dict[Step, StepFn] = {
-            Step.HOLD: self._hold,
             Step.MARK_SENT: self._mark_sent,
             Step.SEND: self._send,
             Step.INQUIRE: self._inquire,
             Step.CHECK_HOLD: self._check_hold,
             Step.FIND_TXN: self._find_txn,
             Step.REVERSE: self._reverse,
-            Step.POST: self._post,
-            Step.VOID: self._void,
             Step.RELEASE: self._release,
+        }
+        # The ledger steps (rule 9): the request, and what each refusal answers.
+        self._ledger_steps: dict[Step, tuple[RequestFn, dict[type[LedgerError], Answer]]] = {
+            Step.HOLD: (self._hold_request, {InsufficientFunds: Answer.NO_FUNDS}),
+            Step.POST: (self._post_request, {AlreadyResolved: Answer.HOLD_GONE}),
+            Step.VOID: (self._void_request, {}),
         }
 
     async def drive_detached(
@@ -203,15 +216,34 @@ class PayFlow:
             do = do or machine.next_step(pay.state, pay.error_code)
             if do is None:
                 return pay  # final
-            heard = await self._steps[do.step](pay, do, biller, wallet_account_id)
-            decision = machine.decide(pay.state, do, heard)
-            pay = await self._record(pay, decision)
+            if do.step in machine.LEDGER_STEPS:
+                pay, decision = await self._ledger_step(pay, do, biller, wallet_account_id)
+            else:
+                heard = await self._steps[do.step](pay, do, biller, wallet_account_id)
+                decision = machine.decide(pay.state, do, heard)
+                pay = await self._record(pay, decision)
             if decision.stop:
                 return pay
             do = decision.then
         raise AssertionError(f"pay {pay.id} did not settle in {MAX_STEPS} steps")
 
-    async def _record(self, pay: Pay, decision: Decision) -> Pay:
+    async def _ledger_step(
+        self, pay: Pay, do: Do, biller: Biller, wallet_account_id: int
+    ) -> tuple[Pay, Decision]:
+        """Rule 9: the ledger request and the record its "done" decides, in one
+        transaction; a refusal is decided as its answer (nothing was written)."""
+        build, refusals = self._ledger_steps[do.step]
+        done = machine.recorded_with(pay.state, do)
+        try:
+            return await self._record(pay, done, build(pay, biller, wallet_account_id)), done
+        except LedgerError as exc:
+            answer = next((a for kind, a in refusals.items() if isinstance(exc, kind)), None)
+            if answer is None:
+                raise
+        decision = machine.decide(pay.state, do, Heard(answer))
+        return await self._record(pay, decision), decision
+
+    async def _record(self, pay: Pay, decision: Decision, ledger: Request | None = None) -> Pay:
         if decision.case is not None:
             await self._open_case(pay, decision)
         if decision.record is None:
@@ -224,7 +256,10 @@ class PayFlow:
             "biller_txn_id": decision.biller_txn_id,
         }
         return await self._store.move(
-            pay, decision.record, **{k: v for k, v in fields.items() if v is not None}
+            pay,
+            decision.record,
+            ledger=ledger,
+            **{k: v for k, v in fields.items() if v is not None},
         )
 
     async def _open_case(self, pay: Pay, decision: Decision) -> None:
@@ -240,18 +275,20 @@ class PayFlow:
 
     # -- the steps: each does one side effect and says what it heard ----------------
 
-    async def _hold(self, pay: Pay, do: Do, biller: Biller, wallet_account_id: int) -> Heard:
-        try:
-            await self._ledger.reserve(
-                pay_key(pay.terminal_id, pay.terminal_ref),
-                wallet_account_id,
-                biller.payable_account_id,
-                pay.amount_paise,
-                timeout_s=self._hold_timeout_s,
-            )
-        except InsufficientFunds:
-            return Heard(Answer.NO_FUNDS)
-        return Heard(Answer.DONE)
+    def _hold_request(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Request:
+        return self._ledger.reserve_request(
+            pay_key(pay.terminal_id, pay.terminal_ref),
+            wallet_account_id,
+            biller.payable_account_id,
+            pay.amount_paise,
+            timeout_s=self._hold_timeout_s,
+        )
+
+    def _post_request(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Request:
+        return self._ledger.post_request(pay_key(pay.terminal_id, pay.terminal_ref))
+
+    def _void_request(self, pay: Pay, biller: Biller, wallet_account_id: int) -> Request:
+        return self._ledger.void_request(pay_key(pay.terminal_id, pay.terminal_ref))
 
     async def _mark_sent(self, pay: Pay, do: Do, biller: Biller, wallet: int) -> Heard:
         return Heard(Answer.DONE)  # the record is the step
@@ -310,17 +347,6 @@ class PayFlow:
             return Heard(Answer.NO_ANSWER)  # no acknowledgement: sent again later
         log.info("reversal acknowledged: voided", extra=pay_fields(pay))
         return Heard(Answer.ACKNOWLEDGED)
-
-    async def _post(self, pay: Pay, do: Do, biller: Biller, wallet: int) -> Heard:
-        try:
-            await self._ledger.post(pay_key(pay.terminal_id, pay.terminal_ref))
-        except AlreadyResolved:
-            return Heard(Answer.HOLD_GONE)
-        return Heard(Answer.DONE)
-
-    async def _void(self, pay: Pay, do: Do, biller: Biller, wallet: int) -> Heard:
-        await self._ledger.void(pay_key(pay.terminal_id, pay.terminal_ref))
-        return Heard(Answer.DONE)
 
     async def _release(self, pay: Pay, do: Do, biller: Biller | None, wallet: int) -> Heard:
         # Never held, or the hold was declined (insufficient funds): nothing to void.

@@ -39,6 +39,14 @@ The rules, each beside the code that keeps it:
    ``confirmed`` fail, or the other way round. Posting straight after "applied" let a
    reversal be sent for a pay whose hold was being posted (found by the simulation:
    the switch posted, the biller reversed).
+9. **A ledger step and the state it records are one transaction.** For the ledger
+   steps (hold, post, void) the answer "done" always records a state (``sent``,
+   ``posted``, ``voided``) and opens no case (``recorded_with``), so the interpreter
+   applies the ledger request and that record in one database transaction: one
+   commit instead of two, and rule 2 still holds (the effect is never after the
+   record). A refusal (no funds; a hold already voided) writes neither and is
+   decided as the answer it is. A record whose guard fails leaves the effect, as two
+   separate steps would: the reloaded pay asks for it again and the ledger replays.
 """
 
 from __future__ import annotations
@@ -201,6 +209,18 @@ def at_deadline(pay_state: PayState) -> Do | None:
     if pay_state is S.UNKNOWN:
         return Do(Step.CHECK_HOLD, reason=VoidReason.UNKNOWN_AT_DEADLINE)
     return next_step(pay_state)
+
+
+LEDGER_STEPS = frozenset({Step.HOLD, Step.POST, Step.VOID})
+
+
+def recorded_with(pay_state: PayState, do: Do) -> Decision:
+    """Rule 9: for a ledger step, the decision its "done" makes (a record, never a
+    case), to be written in the ledger request's own transaction."""
+    assert do.step in LEDGER_STEPS, do
+    done = decide(pay_state, do, Heard(Answer.DONE))
+    assert done.record is not None and done.case is None, (do, done)
+    return done
 
 
 def expire(pay_state: PayState) -> Decision | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,8 +20,13 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import trio
 
+from switch.db import Connection
 from switch.db.batch import Batcher
 from switch.db.database import Database
+from switch.ledger import store as ledger_store
+from switch.ledger.api import transfer_result
+from switch.ledger.errors import LedgerError, LedgerUnavailable
+from switch.ledger.requests import Request
 from switch.pays.states import PayState, check_transition
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -117,6 +123,7 @@ class _Move:
     biller_txn_id: str | None
     biller_code: str | None
     sms: str | None
+    ledger: Request | None = None  # applied first, in the move's transaction
 
 
 # A pay is claimed by its reference first (pay_refs: unique across every month's
@@ -220,6 +227,9 @@ class PayStore:
         # Told of every pay that reached its final state (once: the guarded update
         # moves a pay only from the state it was seen in). Metrics and logs set it.
         self.on_final: Callable[[Pay], None] | None = None
+        # Told of every batch of moves that carried ledger requests: (requests,
+        # seconds), as the ledger's own batches are. Metrics set it.
+        self.on_ledger_batch: Callable[[int, float], None] | None = None
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The two batchers (claims, moves); until started, each write goes alone."""
@@ -267,9 +277,19 @@ class PayStore:
             return new.admitted
         return None
 
-    async def move(self, pay: Pay, new: PayState, **fields: Any) -> Pay:
+    async def move(
+        self, pay: Pay, new: PayState, *, ledger: Request | None = None, **fields: Any
+    ) -> Pay:
         """Move ``pay`` from the state we saw to ``new``; a final move with a
-        depositor mobile also queues the SMS, in the same statement."""
+        depositor mobile also queues the SMS, in the same statement.
+
+        With ``ledger``, the ledger request (a hold, post or void of this pay's
+        transfer) is applied first, in the same transaction as the move: the effect
+        and the state that records it cost one commit, not two. A request the ledger
+        refuses raises its ``LedgerError`` and nothing moves. A move whose guard fails
+        (``PayConflict``) still leaves the ledger's effect, exactly as when the two
+        were separate steps: the reloaded pay asks for it again, and the ledger
+        answers the replay."""
         check_transition(pay.state, new)
         assert set(fields) <= {"error_code", "biller_txn_id", "biller_code"}, fields
         error_code, biller_txn = fields.get("error_code"), fields.get("biller_txn_id")
@@ -277,7 +297,8 @@ class PayStore:
         sms = None
         if new.final and pay.mobile:
             sms = sms_text(pay, new, biller_code or error_code, biller_txn)
-        return await self._moves.submit(_Move(pay, new, error_code, biller_txn, biller_code, sms))
+        move = _Move(pay, new, error_code, biller_txn, biller_code, sms, ledger)
+        return await self._moves.submit(move)
 
     async def _apply_claims(self, claims: Sequence[_Claim]) -> list[tuple[Pay, bool] | Exception]:
         # One row per (terminal, ref): a retry racing its original shares the answer.
@@ -332,25 +353,19 @@ class PayStore:
         return results
 
     async def _apply_moves(self, moves: Sequence[_Move]) -> list[Pay | Exception]:
-        rows = await self._db.fetch(
-            MOVES_SQL,
-            [m.pay.id for m in moves],
-            [m.pay.state.value for m in moves],
-            [m.new.value for m in moves],
-            [m.error_code for m in moves],
-            [m.biller_txn_id for m in moves],
-            [m.sms for m in moves],
-            [m.biller_code for m in moves],
-        )
-        moved = {r["id"]: pay_from_row(r) for r in rows}
+        ledger_requests = sum(m.ledger is not None for m in moves)
+        if ledger_requests:
+            started = time.perf_counter()
+            results = await self._db.run(lambda conn: _moves_with_ledger(conn, moves))
+            if self.on_ledger_batch is not None:
+                self.on_ledger_batch(ledger_requests, time.perf_counter() - started)
+        else:
+            results = _moved(moves, await self._db.run(lambda conn: _fetch_moves(conn, moves)))
         if self.on_final is not None:
-            for pay in moved.values():
-                if pay.state.final:
+            for pay in results:
+                if isinstance(pay, Pay) and pay.state.final:
                     self.on_final(pay)
-        return [
-            moved.get(m.pay.id) or PayConflict(f"pay {m.pay.id} is no longer {m.pay.state}")
-            for m in moves
-        ]
+        return results
 
     async def open_case(self, kind: str, pay: Pay, detail: str, action: str) -> None:
         """A difference a person must look at (once per kind and pay)."""
@@ -425,6 +440,83 @@ class PayStore:
             start,
             end,
         )
+
+
+async def _fetch_moves(conn: Connection, moves: Sequence[_Move]) -> list[asyncpg.Record]:
+    if not moves:
+        return []
+    return await conn.fetch(
+        MOVES_SQL,
+        [m.pay.id for m in moves],
+        [m.pay.state.value for m in moves],
+        [m.new.value for m in moves],
+        [m.error_code for m in moves],
+        [m.biller_txn_id for m in moves],
+        [m.sms for m in moves],
+        [m.biller_code for m in moves],
+    )
+
+
+def _moved(moves: Sequence[_Move], rows: Sequence[asyncpg.Record]) -> list[Pay | Exception]:
+    by_id = {r["id"]: pay_from_row(r) for r in rows}
+    return [
+        by_id.get(m.pay.id) or PayConflict(f"pay {m.pay.id} is no longer {m.pay.state}")
+        for m in moves
+    ]
+
+
+MAX_LEDGER_ATTEMPTS = 3  # a deadlock or serialisation failure rolls back the whole batch
+
+
+async def _moves_with_ledger(conn: Connection, moves: Sequence[_Move]) -> list[Pay | Exception]:
+    """On the asyncio side: the batch's ledger requests, then the moves whose request
+    the ledger took (and those that carried none), in one transaction. A batch the
+    database refuses for its content is applied one move at a time, so one bad
+    request never fails its neighbours; a server that does not answer leaves every
+    move's outcome unknown (``LedgerUnavailable``: ask again, the ledger replays)."""
+    for attempt in range(MAX_LEDGER_ATTEMPTS):
+        try:
+            async with conn.transaction():
+                return await _apply_with_ledger(conn, moves)
+        except ledger_store.RETRYABLE:
+            if attempt == MAX_LEDGER_ATTEMPTS - 1:
+                raise
+        except ledger_store.CONTENT_ERRORS as exc:
+            if len(moves) == 1:
+                return [LedgerError(f"refused by the database: {exc}")]
+            return [r for m in moves for r in await _moves_with_ledger(conn, [m])]
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            unknown = LedgerUnavailable(f"ledger database did not answer: {exc!r}")
+            return [unknown for _ in moves]
+    raise AssertionError("unreachable")
+
+
+async def _apply_with_ledger(conn: Connection, moves: Sequence[_Move]) -> list[Pay | Exception]:
+    # ledger_apply takes each key once per call; one pay has one driver, so a key
+    # twice means two copies of a move: the second is told to read the pay again.
+    seen: set[str] = set()
+    requests: list[Request] = []
+    for m in moves:
+        if m.ledger is not None and m.ledger.key not in seen:
+            seen.add(m.ledger.key)
+            requests.append(m.ledger)
+    answers = await ledger_store.apply_requests(conn, requests)
+    rows = dict(zip(map(id, requests), answers, strict=True))
+    refused: dict[int, Exception] = {}  # index in moves -> the ledger's refusal
+    for i, m in enumerate(moves):
+        if m.ledger is None:
+            continue
+        row = rows.get(id(m.ledger))
+        if row is None:
+            refused[i] = PayConflict(f"pay {m.pay.id}: its ledger request twice in one batch")
+            continue
+        try:
+            transfer_result(m.ledger, row)
+        except LedgerError as exc:
+            refused[i] = exc
+    going = [m for i, m in enumerate(moves) if i not in refused]
+    moved = iter(_moved(going, await _fetch_moves(conn, going)))
+    return [refused[i] if i in refused else next(moved) for i in range(len(moves))]
 
 
 def sms_text(pay: Pay, state: PayState, error_code: str | None, biller_txn: str | None) -> str:

@@ -22,10 +22,11 @@ def answers_of(step: Step) -> list[Answer]:
     return list(machine._RULES[step])
 
 
-def test_every_decision_records_an_allowed_move_or_nothing() -> None:
+def reachable() -> set[tuple[PayState, Do]]:
     """Every (state, step) the machine can reach, from a new pay and from recovery's
-    entry points, with every answer: the rule's own record (taken from the raw rule,
-    before ``decide`` checks it) is a move the state table allows."""
+    entry points, with every answer; checking on the way that each rule's own record
+    (taken from the raw rule, before ``decide`` checks it) is a move the state table
+    allows."""
     starts = [(S.RECEIVED, machine.next_step(S.RECEIVED))]
     starts += [(state, machine.at_deadline(state)) for state in PayState]
     expired = machine.expire(S.RECEIVED)
@@ -45,7 +46,27 @@ def test_every_decision_records_an_allowed_move_or_nothing() -> None:
             following = None if decision.stop else (decision.then or machine.next_step(after))
             if following is not None:
                 todo.append((after, following))
-    assert len(seen) > 10  # the walk did reach the machine's steps
+    return seen
+
+
+def test_every_decision_records_an_allowed_move_or_nothing() -> None:
+    assert len(reachable()) > 10  # the walk did reach the machine's steps
+
+
+def test_every_ledger_step_is_written_with_the_state_it_leads_to() -> None:
+    """Rule 9: wherever a hold, post or void can happen, its "done" records a state
+    and opens no case, so the flow writes the two in one transaction; a refusal is
+    an answer of its own that records something else (or nothing)."""
+    ledger_steps = {(state, do) for state, do in reachable() if do.step in machine.LEDGER_STEPS}
+    assert {do.step for _, do in ledger_steps} == set(machine.LEDGER_STEPS)
+    for state, do in ledger_steps:
+        done = machine.recorded_with(state, do)
+        assert done.record in TRANSITIONS[state] and done.case is None, (state, do)
+    assert machine.recorded_with(S.RECEIVED, Do(Step.HOLD)).record is S.SENT
+    assert machine.decide(S.RECEIVED, Do(Step.HOLD), Answer.NO_FUNDS).record is S.VOIDED
+    assert machine.recorded_with(S.CONFIRMED, Do(Step.POST)).record is S.POSTED
+    with pytest.raises(AssertionError):
+        machine.recorded_with(S.SENT, Do(Step.SEND))  # a biller call is never combined
 
 
 def walk(state: PayState, do: Do | None, answers: dict[Step, Answer], limit: int = 12) -> list[str]:
