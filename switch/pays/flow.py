@@ -221,7 +221,13 @@ class PayFlow:
             else:
                 heard = await self._steps[do.step](pay, do, biller, wallet_account_id)
                 decision = machine.decide(pay.state, do, heard)
-                pay = await self._record(pay, decision)
+                follow = machine.ledger_step_after(decision)
+                if follow is None:
+                    pay = await self._record(pay, decision)
+                else:
+                    pay, decision = await self._record_then_ledger_step(
+                        pay, decision, follow, biller, wallet_account_id
+                    )
             if decision.stop:
                 return pay
             do = decision.then
@@ -232,16 +238,44 @@ class PayFlow:
     ) -> tuple[Pay, Decision]:
         """Rule 9: the ledger request and the record its "done" decides, in one
         transaction; a refusal is decided as its answer (nothing was written)."""
-        build, refusals = self._ledger_steps[do.step]
+        build, _ = self._ledger_steps[do.step]
         done = machine.recorded_with(pay.state, do)
         try:
             return await self._record(pay, done, build(pay, biller, wallet_account_id)), done
         except LedgerError as exc:
-            answer = next((a for kind, a in refusals.items() if isinstance(exc, kind)), None)
-            if answer is None:
-                raise
-        decision = machine.decide(pay.state, do, Heard(answer))
+            heard = self._refused(do, exc)
+        decision = machine.decide(pay.state, do, heard)
         return await self._record(pay, decision), decision
+
+    async def _record_then_ledger_step(
+        self, pay: Pay, decision: Decision, follow: Do, biller: Biller, wallet_account_id: int
+    ) -> tuple[Pay, Decision]:
+        """Rule 9 after rule 8: record ``decision`` (``confirmed``), then the ledger
+        step it leads to and that step's record, in one transaction; the request is
+        applied only if the first record was made."""
+        assert decision.record is not None
+        build, _ = self._ledger_steps[follow.step]
+        done = machine.recorded_with(decision.record, follow)
+        assert done.record is not None
+        chained = await self._store.move_then(
+            pay,
+            decision.record,
+            _fields(decision),
+            build(pay, biller, wallet_account_id),
+            done.record,
+        )
+        if chained.refusal is None:
+            return chained.pay, done
+        refused = machine.decide(chained.pay.state, follow, self._refused(follow, chained.refusal))
+        return await self._record(chained.pay, refused), refused
+
+    def _refused(self, do: Do, exc: LedgerError) -> Heard:
+        """The answer a ledger step's refusal is; one the step does not expect is raised."""
+        _, refusals = self._ledger_steps[do.step]
+        answer = next((a for kind, a in refusals.items() if isinstance(exc, kind)), None)
+        if answer is None:
+            raise exc
+        return Heard(answer)
 
     async def _record(self, pay: Pay, decision: Decision, ledger: Request | None = None) -> Pay:
         if decision.case is not None:
@@ -250,17 +284,7 @@ class PayFlow:
             return pay
         if decision.record is PayState.REVERSING:
             log.warning("reversing pay: %s", decision.reason, extra=pay_fields(pay))
-        fields = {
-            "error_code": decision.reason.value if decision.reason else None,
-            "biller_code": decision.biller_code,
-            "biller_txn_id": decision.biller_txn_id,
-        }
-        return await self._store.move(
-            pay,
-            decision.record,
-            ledger=ledger,
-            **{k: v for k, v in fields.items() if v is not None},
-        )
+        return await self._store.move(pay, decision.record, ledger=ledger, **_fields(decision))
 
     async def _open_case(self, pay: Pay, decision: Decision) -> None:
         if decision.case is Case.NOT_REVERSIBLE:
@@ -387,3 +411,13 @@ class PayFlow:
             heard = await self._release(voided, decision.then, None, 0)
             machine.decide(voided.state, decision.then, heard)
             return voided
+
+
+def _fields(decision: Decision) -> dict[str, str]:
+    """What a decision records beside the state (only what it sets)."""
+    fields = {
+        "error_code": decision.reason.value if decision.reason else None,
+        "biller_code": decision.biller_code,
+        "biller_txn_id": decision.biller_txn_id,
+    }
+    return {k: v for k, v in fields.items() if v is not None}

@@ -13,78 +13,41 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import trio
 
-from switch.db import Connection
 from switch.db.batch import Batcher
 from switch.db.database import Database
-from switch.ledger import store as ledger_store
-from switch.ledger.api import transfer_result
-from switch.ledger.errors import LedgerError, LedgerUnavailable
 from switch.ledger.requests import Request
+from switch.pays import moves
+from switch.pays.moves import Chained, Move, Then
+from switch.pays.records import (
+    NewPay,
+    Pay,
+    PayArchived,
+    PayConflict,
+    pay_from_row,
+    sms_text,
+)
 from switch.pays.states import PayState, check_transition
 
+# Re-exported: the records are read through the store by most callers.
+__all__ = [
+    "Chained",
+    "NewPay",
+    "Pay",
+    "PayArchived",
+    "PayConflict",
+    "PayStore",
+    "pay_from_row",
+    "sms_text",
+]
+
 IST = ZoneInfo("Asia/Kolkata")
-
-
-@dataclass(frozen=True)
-class Pay:
-    id: int
-    terminal_id: str
-    terminal_ref: str
-    agent_id: str
-    biller_id: str
-    consumer_account: str
-    amount_paise: int
-    mobile: str | None
-    state: PayState
-    error_code: str | None
-    biller_txn_id: str | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    lease_until: dt.datetime | None = None
-    lease_owner: str | None = None
-    biller_code: str | None = None  # a biller's own refusal code (error_code: ours)
-
-    def leased_to_another(self, me: str) -> bool:
-        """Another switch process holds this pay's lease (it is driving it)."""
-        if self.lease_owner in (None, me) or self.lease_until is None:
-            return False
-        return self.lease_until > dt.datetime.now(dt.UTC)
-
-    def same_request(self, biller_id: str, account: str, amount_paise: int) -> bool:
-        return (self.biller_id, self.consumer_account, self.amount_paise) == (
-            biller_id,
-            account,
-            amount_paise,
-        )
-
-
-@dataclass(frozen=True)
-class NewPay:
-    """A pay request as a terminal made it: who, to whom, for how much."""
-
-    terminal_id: str
-    ref: str  # the terminal's reference: (terminal_id, ref) names the pay
-    agent_id: str
-    biller_id: str
-    account: str
-    amount_paise: int
-    mobile: str | None = None  # the depositor's, for the SMS receipt
-
-
-class PayConflict(Exception):
-    """The pay was moved by someone else between our read and our write."""
-
-
-class PayArchived(PayConflict):
-    """The (terminal, ref) named a pay whose month was archived: a reference is used
-    once, for ever, so the request is refused rather than made a second pay."""
 
 
 class _NewPay:
@@ -113,17 +76,6 @@ class _Claim:
     amount_paise: int
     mobile: str | None
     admission: bool = False
-
-
-@dataclass(frozen=True)
-class _Move:
-    pay: Pay
-    new: PayState
-    error_code: str | None
-    biller_txn_id: str | None
-    biller_code: str | None
-    sms: str | None
-    ledger: Request | None = None  # applied first, in the move's transaction
 
 
 # A pay is claimed by its reference first (pay_refs: unique across every month's
@@ -156,27 +108,6 @@ SELECT p.*, false, i.terminal_id, i.terminal_ref FROM input i
  WHERE NOT EXISTS (SELECT 1 FROM refs WHERE refs.terminal_id = i.terminal_id
                                          AND refs.terminal_ref = i.terminal_ref)
 """
-
-MOVES_SQL = """
-WITH input AS (
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::text[])
-        AS i(id, old_state, new_state, error_code, biller_txn_id, sms, biller_code)
-), moved AS (
-    UPDATE pays p SET state = i.new_state, updated_at = now(),
-           error_code = coalesce(i.error_code, p.error_code),
-           biller_txn_id = coalesce(i.biller_txn_id, p.biller_txn_id),
-           biller_code = coalesce(i.biller_code, p.biller_code)
-      FROM input i
-     WHERE p.id = i.id AND p.state = i.old_state
-    RETURNING p.*, i.sms
-), sms AS (
-    INSERT INTO sms_outbox (pay_id, mobile, body)
-    SELECT id, mobile, sms FROM moved WHERE sms IS NOT NULL
-)
-SELECT * FROM moved
-"""
-
 
 LEASE_SQL = """
 UPDATE pays p SET attempts = attempts + 1, lease_owner = $5,
@@ -223,7 +154,7 @@ class PayStore:
         # Pays created here whose creator has not yet said whether they go ahead.
         # Registered in the claims batch itself, before any request hears of the pay.
         self._new: dict[int, _NewPay] = {}
-        self._moves: Batcher[_Move, Pay] = Batcher(self._apply_moves)
+        self._moves: Batcher[Move, moves.Result] = Batcher(self._apply_moves)
         # Told of every pay that reached its final state (once: the guarded update
         # moves a pay only from the state it was seen in). Metrics and logs set it.
         self.on_final: Callable[[Pay], None] | None = None
@@ -290,6 +221,35 @@ class PayStore:
         (``PayConflict``) still leaves the ledger's effect, exactly as when the two
         were separate steps: the reloaded pay asks for it again, and the ledger
         answers the replay."""
+        result = await self._moves.submit(self._move(pay, new, fields, ledger=ledger))
+        assert isinstance(result, Pay)
+        return result
+
+    async def move_then(
+        self,
+        pay: Pay,
+        new: PayState,
+        fields: dict[str, Any],
+        ledger: Request,
+        then: PayState,
+    ) -> Chained:
+        """Move ``pay`` to ``new``; only if that move is made, apply ``ledger``; only
+        if the ledger takes it, move on to ``then``: one transaction. (Recording
+        "applied" as ``confirmed`` and posting the hold: the guarded record settles
+        any race with a reverser before any money moves.) A ``PayConflict`` if the
+        first move's guard fails; the ledger's refusal comes back in ``Chained``
+        with the pay moved once."""
+        first = self._move(pay, new, fields)
+        moved = replace(pay, state=new, **fields)  # as the second move will see it
+        second = self._move(moved, then, {})
+        chained = replace(first, then=Then(ledger, then, second.sms))
+        result = await self._moves.submit(chained)
+        assert isinstance(result, Chained)
+        return result
+
+    def _move(
+        self, pay: Pay, new: PayState, fields: dict[str, Any], ledger: Request | None = None
+    ) -> Move:
         check_transition(pay.state, new)
         assert set(fields) <= {"error_code", "biller_txn_id", "biller_code"}, fields
         error_code, biller_txn = fields.get("error_code"), fields.get("biller_txn_id")
@@ -297,8 +257,7 @@ class PayStore:
         sms = None
         if new.final and pay.mobile:
             sms = sms_text(pay, new, biller_code or error_code, biller_txn)
-        move = _Move(pay, new, error_code, biller_txn, biller_code, sms, ledger)
-        return await self._moves.submit(move)
+        return Move(pay, new, error_code, biller_txn, biller_code, sms, ledger)
 
     async def _apply_claims(self, claims: Sequence[_Claim]) -> list[tuple[Pay, bool] | Exception]:
         # One row per (terminal, ref): a retry racing its original shares the answer.
@@ -352,17 +311,15 @@ class PayStore:
                 self.decided(pay_id, admitted=False)
         return results
 
-    async def _apply_moves(self, moves: Sequence[_Move]) -> list[Pay | Exception]:
-        ledger_requests = sum(m.ledger is not None for m in moves)
-        if ledger_requests:
-            started = time.perf_counter()
-            results = await self._db.run(lambda conn: _moves_with_ledger(conn, moves))
-            if self.on_ledger_batch is not None:
-                self.on_ledger_batch(ledger_requests, time.perf_counter() - started)
-        else:
-            results = _moved(moves, await self._db.run(lambda conn: _fetch_moves(conn, moves)))
+    async def _apply_moves(self, batch: Sequence[Move]) -> list[moves.Result]:
+        started = time.perf_counter()
+        results = await self._db.run(lambda conn: moves.apply(conn, batch))
+        ledger_requests = moves.ledger_requests(batch)
+        if ledger_requests and self.on_ledger_batch is not None:
+            self.on_ledger_batch(ledger_requests, time.perf_counter() - started)
         if self.on_final is not None:
-            for pay in results:
+            for result in results:
+                pay = result.pay if isinstance(result, Chained) else result
                 if isinstance(pay, Pay) and pay.state.final:
                     self.on_final(pay)
         return results
@@ -442,121 +399,7 @@ class PayStore:
         )
 
 
-async def _fetch_moves(conn: Connection, moves: Sequence[_Move]) -> list[asyncpg.Record]:
-    if not moves:
-        return []
-    return await conn.fetch(
-        MOVES_SQL,
-        [m.pay.id for m in moves],
-        [m.pay.state.value for m in moves],
-        [m.new.value for m in moves],
-        [m.error_code for m in moves],
-        [m.biller_txn_id for m in moves],
-        [m.sms for m in moves],
-        [m.biller_code for m in moves],
-    )
-
-
-def _moved(moves: Sequence[_Move], rows: Sequence[asyncpg.Record]) -> list[Pay | Exception]:
-    by_id = {r["id"]: pay_from_row(r) for r in rows}
-    return [
-        by_id.get(m.pay.id) or PayConflict(f"pay {m.pay.id} is no longer {m.pay.state}")
-        for m in moves
-    ]
-
-
-MAX_LEDGER_ATTEMPTS = 3  # a deadlock or serialisation failure rolls back the whole batch
-
-
-async def _moves_with_ledger(conn: Connection, moves: Sequence[_Move]) -> list[Pay | Exception]:
-    """On the asyncio side: the batch's ledger requests, then the moves whose request
-    the ledger took (and those that carried none), in one transaction. A batch the
-    database refuses for its content is applied one move at a time, so one bad
-    request never fails its neighbours; a server that does not answer leaves every
-    move's outcome unknown (``LedgerUnavailable``: ask again, the ledger replays)."""
-    for attempt in range(MAX_LEDGER_ATTEMPTS):
-        try:
-            async with conn.transaction():
-                return await _apply_with_ledger(conn, moves)
-        except ledger_store.RETRYABLE:
-            if attempt == MAX_LEDGER_ATTEMPTS - 1:
-                raise
-        except ledger_store.CONTENT_ERRORS as exc:
-            if len(moves) == 1:
-                return [LedgerError(f"refused by the database: {exc}")]
-            return [r for m in moves for r in await _moves_with_ledger(conn, [m])]
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            unknown = LedgerUnavailable(f"ledger database did not answer: {exc!r}")
-            return [unknown for _ in moves]
-    raise AssertionError("unreachable")
-
-
-async def _apply_with_ledger(conn: Connection, moves: Sequence[_Move]) -> list[Pay | Exception]:
-    # ledger_apply takes each key once per call; one pay has one driver, so a key
-    # twice means two copies of a move: the second is told to read the pay again.
-    seen: set[str] = set()
-    requests: list[Request] = []
-    for m in moves:
-        if m.ledger is not None and m.ledger.key not in seen:
-            seen.add(m.ledger.key)
-            requests.append(m.ledger)
-    answers = await ledger_store.apply_requests(conn, requests)
-    rows = dict(zip(map(id, requests), answers, strict=True))
-    refused: dict[int, Exception] = {}  # index in moves -> the ledger's refusal
-    for i, m in enumerate(moves):
-        if m.ledger is None:
-            continue
-        row = rows.get(id(m.ledger))
-        if row is None:
-            refused[i] = PayConflict(f"pay {m.pay.id}: its ledger request twice in one batch")
-            continue
-        try:
-            transfer_result(m.ledger, row)
-        except LedgerError as exc:
-            refused[i] = exc
-    going = [m for i, m in enumerate(moves) if i not in refused]
-    moved = iter(_moved(going, await _fetch_moves(conn, going)))
-    return [refused[i] if i in refused else next(moved) for i in range(len(moves))]
-
-
-def sms_text(pay: Pay, state: PayState, error_code: str | None, biller_txn: str | None) -> str:
-    """The depositor's SMS: a receipt, or a failure and what to do (collect the cash)."""
-    rupees = f"Rs {pay.amount_paise // 100}.{pay.amount_paise % 100:02d}"
-    if state is PayState.POSTED:
-        return (
-            f"{rupees} received for {pay.biller_id} a/c {pay.consumer_account}. "
-            f"Txn {pay.id}, biller ref {biller_txn or pay.biller_txn_id or 'to follow'}, "
-            f"terminal ref {pay.terminal_ref}. Thank you."
-        )
-    reason = (error_code or pay.error_code or "failed").replace("_", " ")
-    return (
-        f"Payment of {rupees} for {pay.biller_id} a/c {pay.consumer_account} FAILED "
-        f"({reason}). Txn {pay.id}. Please collect your cash back from the agent."
-    )
-
-
 def _ist_bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime.combine(first, dt.time(), IST)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), IST)
     return start, end
-
-
-def pay_from_row(row: asyncpg.Record) -> Pay:
-    return Pay(
-        id=row["id"],
-        terminal_id=row["terminal_id"],
-        terminal_ref=row["terminal_ref"],
-        agent_id=row["agent_id"],
-        biller_id=row["biller_id"],
-        consumer_account=row["consumer_account"],
-        amount_paise=row["amount_paise"],
-        mobile=row["mobile"],
-        state=PayState(row["state"]),
-        error_code=row["error_code"],
-        biller_txn_id=row["biller_txn_id"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        lease_until=row["lease_until"],
-        lease_owner=row["lease_owner"],
-        biller_code=row["biller_code"],
-    )

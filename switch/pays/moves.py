@@ -1,0 +1,197 @@
+"""A batch of pay state moves, with the ledger requests that ride with them, as one
+transaction (the machine's rule 9).
+
+Every move is guarded (``WHERE state = <the state the driver saw>``): a move that
+finds its pay elsewhere answers ``PayConflict`` and the driver reloads. A move may
+carry:
+
+- ``ledger``: a hold, post or void of the pay's transfer, applied *before* the move
+  (rule 2: the effect never after the state that records it). A refusal (no funds;
+  a hold already voided) answers the ``LedgerError``, and the pay does not move.
+- ``then``: a ledger request and a second move, applied *after* the first move and
+  only if it was made. This is "applied" recorded (``confirmed``, rule 8: a guarded
+  record that settles a race with a reverser) and then posted (``posted``). A post
+  the ledger refuses leaves the first move made and answers ``Chained`` with the
+  refusal, for the machine to decide.
+
+A batch that carries ledger requests is one transaction: the requests, the moves,
+then the chained requests and their moves. ``ledger_apply`` takes the ledger's lock,
+so such a batch is applied one at a time with every other ledger batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from switch.db import Connection
+from switch.ledger import store as ledger_store
+from switch.ledger.api import transfer_result
+from switch.ledger.errors import LedgerError, LedgerUnavailable
+from switch.ledger.requests import Request
+from switch.pays.records import Pay, PayConflict, pay_from_row
+from switch.pays.states import PayState
+
+MOVES_SQL = """
+WITH input AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::text[])
+        AS i(id, old_state, new_state, error_code, biller_txn_id, sms, biller_code)
+), moved AS (
+    UPDATE pays p SET state = i.new_state, updated_at = now(),
+           error_code = coalesce(i.error_code, p.error_code),
+           biller_txn_id = coalesce(i.biller_txn_id, p.biller_txn_id),
+           biller_code = coalesce(i.biller_code, p.biller_code)
+      FROM input i
+     WHERE p.id = i.id AND p.state = i.old_state
+    RETURNING p.*, i.sms
+), sms AS (
+    INSERT INTO sms_outbox (pay_id, mobile, body)
+    SELECT id, mobile, sms FROM moved WHERE sms IS NOT NULL
+)
+SELECT * FROM moved
+"""
+
+MAX_LEDGER_ATTEMPTS = 3  # a deadlock or serialisation failure rolls back the whole batch
+
+
+@dataclass(frozen=True)
+class Then:
+    """After the move: this ledger request and, if the ledger takes it, this move."""
+
+    ledger: Request
+    new: PayState
+    sms: str | None = None
+
+
+@dataclass(frozen=True)
+class Move:
+    pay: Pay  # as the driver saw it: the guard
+    new: PayState
+    error_code: str | None = None
+    biller_txn_id: str | None = None
+    biller_code: str | None = None
+    sms: str | None = None  # the depositor's SMS, queued with a final move
+    ledger: Request | None = None
+    then: Then | None = None
+
+
+@dataclass(frozen=True)
+class Chained:
+    """A move with ``then``: the pay after both moves; or after the first, with the
+    ledger's refusal of the request between them."""
+
+    pay: Pay
+    refusal: LedgerError | None
+
+
+Result = Pay | Chained | Exception
+
+
+def ledger_requests(moves: Sequence[Move]) -> int:
+    """How many ledger requests the batch carries."""
+    return sum((m.ledger is not None) + (m.then is not None) for m in moves)
+
+
+async def apply(conn: Connection, moves: Sequence[Move]) -> list[Result]:
+    """On the asyncio side: the batch, answered move by move, in order."""
+    if not ledger_requests(moves):
+        return list(_answers(moves, await _update(conn, moves)))
+    return await _in_transaction(conn, moves)
+
+
+async def _in_transaction(conn: Connection, moves: Sequence[Move]) -> list[Result]:
+    """A batch the database refuses for its content is applied one move at a time, so
+    one bad request never fails its neighbours; a server that does not answer leaves
+    every move's outcome unknown (``LedgerUnavailable``: the driver asks again and the
+    ledger answers the replay)."""
+    for attempt in range(MAX_LEDGER_ATTEMPTS):
+        try:
+            async with conn.transaction():
+                return await _with_ledger(conn, moves)
+        except ledger_store.RETRYABLE:
+            if attempt == MAX_LEDGER_ATTEMPTS - 1:
+                raise
+        except ledger_store.CONTENT_ERRORS as exc:
+            if len(moves) == 1:
+                return [LedgerError(f"refused by the database: {exc}")]
+            return [r for m in moves for r in await _in_transaction(conn, [m])]
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            unknown = LedgerUnavailable(f"ledger database did not answer: {exc!r}")
+            return [unknown for _ in moves]
+    raise AssertionError("unreachable")
+
+
+async def _with_ledger(conn: Connection, moves: Sequence[Move]) -> list[Result]:
+    results: list[Result] = list(await _ledger_then_move(conn, moves))
+    chained = [i for i, m in enumerate(moves) if m.then and isinstance(results[i], Pay)]
+    seconds = [_second(results[i], moves[i].then) for i in chained]  # type: ignore[arg-type]
+    for i, second in zip(chained, await _ledger_then_move(conn, seconds), strict=True):
+        first = results[i]
+        assert isinstance(first, Pay)
+        if isinstance(second, Pay):
+            results[i] = Chained(second, None)
+        elif isinstance(second, LedgerError):
+            results[i] = Chained(first, second)
+        else:
+            results[i] = second
+    return results
+
+
+def _second(first: Pay, then: Then) -> Move:
+    return Move(first, then.new, sms=then.sms, ledger=then.ledger)
+
+
+async def _ledger_then_move(conn: Connection, moves: Sequence[Move]) -> list[Pay | Exception]:
+    """Each move's ledger request, then the moves whose request the ledger took (and
+    those that carried none)."""
+    # ledger_apply takes a key once per call; one pay has one driver, so a key twice
+    # means two copies of one move: the second is told to read the pay again.
+    requests: dict[str, Request] = {}
+    for m in moves:
+        if m.ledger is not None:
+            requests.setdefault(m.ledger.key, m.ledger)
+    answers = await ledger_store.apply_requests(conn, list(requests.values()))
+    rows = dict(zip(requests, answers, strict=True))
+    refused: dict[int, Exception] = {}  # index in moves -> why it does not move
+    for i, m in enumerate(moves):
+        if m.ledger is None:
+            continue
+        if requests[m.ledger.key] is not m.ledger:
+            refused[i] = PayConflict(f"pay {m.pay.id}: its ledger request twice in one batch")
+            continue
+        try:
+            transfer_result(m.ledger, rows[m.ledger.key])
+        except LedgerError as exc:
+            refused[i] = exc
+    going = [m for i, m in enumerate(moves) if i not in refused]
+    moved = iter(_answers(going, await _update(conn, going)))
+    return [refused[i] if i in refused else next(moved) for i in range(len(moves))]
+
+
+async def _update(conn: Connection, moves: Sequence[Move]) -> list[asyncpg.Record]:
+    if not moves:
+        return []
+    return await conn.fetch(
+        MOVES_SQL,
+        [m.pay.id for m in moves],
+        [m.pay.state.value for m in moves],
+        [m.new.value for m in moves],
+        [m.error_code for m in moves],
+        [m.biller_txn_id for m in moves],
+        [m.sms for m in moves],
+        [m.biller_code for m in moves],
+    )
+
+
+def _answers(moves: Sequence[Move], rows: Sequence[asyncpg.Record]) -> list[Pay | Exception]:
+    by_id = {r["id"]: pay_from_row(r) for r in rows}
+    return [
+        by_id.get(m.pay.id) or PayConflict(f"pay {m.pay.id} is no longer {m.pay.state}")
+        for m in moves
+    ]
+
+
+__all__ = ["Chained", "Move", "Result", "Then", "apply", "ledger_requests"]

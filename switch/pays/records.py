@@ -1,0 +1,106 @@
+"""A pay as the switch stores it, and what reading and moving one can raise.
+
+A pay is one row in ``pays``, named by (terminal, terminal reference); its id is the
+switch transaction id and says the month it was made in (``switch/history/``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import asyncpg
+
+from switch.pays.states import PayState
+
+
+@dataclass(frozen=True)
+class Pay:
+    id: int
+    terminal_id: str
+    terminal_ref: str
+    agent_id: str
+    biller_id: str
+    consumer_account: str
+    amount_paise: int
+    mobile: str | None
+    state: PayState
+    error_code: str | None
+    biller_txn_id: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    lease_until: dt.datetime | None = None
+    lease_owner: str | None = None
+    biller_code: str | None = None  # a biller's own refusal code (error_code: ours)
+
+    def leased_to_another(self, me: str) -> bool:
+        """Another switch process holds this pay's lease (it is driving it)."""
+        if self.lease_owner in (None, me) or self.lease_until is None:
+            return False
+        return self.lease_until > dt.datetime.now(dt.UTC)
+
+    def same_request(self, biller_id: str, account: str, amount_paise: int) -> bool:
+        return (self.biller_id, self.consumer_account, self.amount_paise) == (
+            biller_id,
+            account,
+            amount_paise,
+        )
+
+
+@dataclass(frozen=True)
+class NewPay:
+    """A pay request as a terminal made it: who, to whom, for how much."""
+
+    terminal_id: str
+    ref: str  # the terminal's reference: (terminal_id, ref) names the pay
+    agent_id: str
+    biller_id: str
+    account: str
+    amount_paise: int
+    mobile: str | None = None  # the depositor's, for the SMS receipt
+
+
+class PayConflict(Exception):
+    """The pay was moved by someone else between our read and our write."""
+
+
+class PayArchived(PayConflict):
+    """The (terminal, ref) named a pay whose month was archived: a reference is used
+    once, for ever, so the request is refused rather than made a second pay."""
+
+
+def sms_text(pay: Pay, state: PayState, error_code: str | None, biller_txn: str | None) -> str:
+    """The depositor's SMS: a receipt, or a failure and what to do (collect the cash)."""
+    rupees = f"Rs {pay.amount_paise // 100}.{pay.amount_paise % 100:02d}"
+    if state is PayState.POSTED:
+        return (
+            f"{rupees} received for {pay.biller_id} a/c {pay.consumer_account}. "
+            f"Txn {pay.id}, biller ref {biller_txn or pay.biller_txn_id or 'to follow'}, "
+            f"terminal ref {pay.terminal_ref}. Thank you."
+        )
+    reason = (error_code or pay.error_code or "failed").replace("_", " ")
+    return (
+        f"Payment of {rupees} for {pay.biller_id} a/c {pay.consumer_account} FAILED "
+        f"({reason}). Txn {pay.id}. Please collect your cash back from the agent."
+    )
+
+
+def pay_from_row(row: asyncpg.Record) -> Pay:
+    return Pay(
+        id=row["id"],
+        terminal_id=row["terminal_id"],
+        terminal_ref=row["terminal_ref"],
+        agent_id=row["agent_id"],
+        biller_id=row["biller_id"],
+        consumer_account=row["consumer_account"],
+        amount_paise=row["amount_paise"],
+        mobile=row["mobile"],
+        state=PayState(row["state"]),
+        error_code=row["error_code"],
+        biller_txn_id=row["biller_txn_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        lease_until=row["lease_until"],
+        lease_owner=row["lease_owner"],
+        biller_code=row["biller_code"],
+    )
