@@ -153,7 +153,7 @@ async def _ledger_then_move(conn: Connection, moves: Sequence[Move]) -> list[Pay
     for m in moves:
         if m.ledger is not None:
             requests.setdefault(m.ledger.key, m.ledger)
-    answers = await ledger_store.apply_requests(conn, list(requests.values()))
+    answers = await ledger_store.apply_requests(conn, list(requests.values())) if requests else []
     rows = dict(zip(requests, answers, strict=True))
     refused: dict[int, Exception] = {}  # index in moves -> why it does not move
     for i, m in enumerate(moves):
