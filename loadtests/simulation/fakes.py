@@ -20,17 +20,11 @@ from typing import Any, TypeVar
 
 import trio
 
-from switch.ledger import (
-    AlreadyResolved,
-    InsufficientFunds,
-    LedgerError,
-    UnknownTransfer,
-    pay_key,
-)
+from switch.ledger import AlreadyResolved, InsufficientFunds, UnknownTransfer, pay_key
 from switch.ledger.requests import Op, Request
 from switch.ledger.types import TransferState
 from switch.pays.states import PayState, check_transition
-from switch.pays.store import Chained, Pay, PayConflict
+from switch.pays.store import Pay, PayConflict
 from switch.protocols.billers.base import (
     BillerPayment,
     BillerReceipt,
@@ -238,24 +232,6 @@ class PaysView:
                 assert pays.ledger is not None
                 pays.ledger.apply(ledger)
             return pays._move(pay, new, fields)
-
-        return await pays._net.call(effect)
-
-    async def move_then(
-        self, pay: Pay, new: PayState, fields: dict[str, Any], ledger: Request, then: PayState
-    ) -> Chained:
-        """As the real store, in one effect: the first move (a failed guard raises and
-        nothing else happens), the ledger request, and if it is taken the second move."""
-        pays = self.pays
-
-        def effect() -> Chained:
-            assert pays.ledger is not None
-            first = pays._move(pay, new, fields)
-            try:
-                pays.ledger.apply(ledger)
-            except LedgerError as exc:
-                return Chained(first, exc)
-            return Chained(pays._move(first, then, {}), None)
 
         return await pays._net.call(effect)
 

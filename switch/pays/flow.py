@@ -221,13 +221,7 @@ class PayFlow:
             else:
                 heard = await self._steps[do.step](pay, do, biller, wallet_account_id)
                 decision = machine.decide(pay.state, do, heard)
-                follow = machine.ledger_step_after(decision)
-                if follow is None:
-                    pay = await self._record(pay, decision)
-                else:
-                    pay, decision = await self._record_then_ledger_step(
-                        pay, decision, follow, biller, wallet_account_id
-                    )
+                pay = await self._record(pay, decision)
             if decision.stop:
                 return pay
             do = decision.then
@@ -246,28 +240,6 @@ class PayFlow:
             heard = self._refused(do, exc)
         decision = machine.decide(pay.state, do, heard)
         return await self._record(pay, decision), decision
-
-    async def _record_then_ledger_step(
-        self, pay: Pay, decision: Decision, follow: Do, biller: Biller, wallet_account_id: int
-    ) -> tuple[Pay, Decision]:
-        """Rule 9 after rule 8: record ``decision`` (``confirmed``), then the ledger
-        step it leads to and that step's record, in one transaction; the request is
-        applied only if the first record was made."""
-        assert decision.record is not None
-        build, _ = self._ledger_steps[follow.step]
-        done = machine.recorded_with(decision.record, follow)
-        assert done.record is not None
-        chained = await self._store.move_then(
-            pay,
-            decision.record,
-            _fields(decision),
-            build(pay, biller, wallet_account_id),
-            done.record,
-        )
-        if chained.refusal is None:
-            return chained.pay, done
-        refused = machine.decide(chained.pay.state, follow, self._refused(follow, chained.refusal))
-        return await self._record(chained.pay, refused), refused
 
     def _refused(self, do: Do, exc: LedgerError) -> Heard:
         """The answer a ledger step's refusal is; one the step does not expect is raised."""

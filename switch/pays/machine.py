@@ -47,9 +47,9 @@ The rules, each beside the code that keeps it:
    record). A refusal (no funds; a hold already voided) writes neither and is
    decided as the answer it is. A record whose guard fails leaves the effect, as two
    separate steps would: the reloaded pay asks for it again and the ledger replays.
-   A record that leads straight to a ledger step (``confirmed``, then post) is
-   written in the same transaction too, before the request (rule 8), and the
-   request is applied only if that record was made (``ledger_step_after``).
+   ``confirmed`` stays a transaction of its own: recording it with the post that
+   follows (the record first, the post only if it was made) was measured, and
+   saved nothing.
 """
 
 from __future__ import annotations
@@ -224,16 +224,6 @@ def recorded_with(pay_state: PayState, do: Do) -> Decision:
     done = decide(pay_state, do, Heard(Answer.DONE))
     assert done.record is not None and done.case is None, (do, done)
     return done
-
-
-def ledger_step_after(decision: Decision) -> Do | None:
-    """Rule 9: the ledger step that ``decision``'s record leads straight to, if any
-    (``confirmed`` -> post), to be applied in the record's transaction, after it."""
-    if decision.record is None or decision.stop or decision.case is not None:
-        return None
-    reason = decision.reason.value if decision.reason else None
-    following = decision.then or next_step(decision.record, reason)
-    return following if following is not None and following.step in LEDGER_STEPS else None
 
 
 def expire(pay_state: PayState) -> Decision | None:

@@ -3,20 +3,13 @@ transaction (the machine's rule 9).
 
 Every move is guarded (``WHERE state = <the state the driver saw>``): a move that
 finds its pay elsewhere answers ``PayConflict`` and the driver reloads. A move may
-carry:
+carry a ledger request (a hold, post or void of the pay's transfer), applied before
+the move (rule 2: the effect never after the state that records it). A refusal (no
+funds; a hold already voided) answers the ``LedgerError``, and the pay does not move.
 
-- ``ledger``: a hold, post or void of the pay's transfer, applied *before* the move
-  (rule 2: the effect never after the state that records it). A refusal (no funds;
-  a hold already voided) answers the ``LedgerError``, and the pay does not move.
-- ``then``: a ledger request and a second move, applied *after* the first move and
-  only if it was made. This is "applied" recorded (``confirmed``, rule 8: a guarded
-  record that settles a race with a reverser) and then posted (``posted``). A post
-  the ledger refuses leaves the first move made and answers ``Chained`` with the
-  refusal, for the machine to decide.
-
-A batch that carries ledger requests is one transaction: the requests, the moves,
-then the chained requests and their moves. ``ledger_apply`` takes the ledger's lock,
-so such a batch is applied one at a time with every other ledger batch.
+A batch that carries ledger requests is one transaction: one ``ledger_apply`` call
+for all of them, then the moves. ``ledger_apply`` takes the ledger's lock, so such a
+batch is applied one at a time with every other ledger batch.
 """
 
 from __future__ import annotations
@@ -58,15 +51,6 @@ MAX_LEDGER_ATTEMPTS = 3  # a deadlock or serialisation failure rolls back the wh
 
 
 @dataclass(frozen=True)
-class Then:
-    """After the move: this ledger request and, if the ledger takes it, this move."""
-
-    ledger: Request
-    new: PayState
-    sms: str | None = None
-
-
-@dataclass(frozen=True)
 class Move:
     pay: Pay  # as the driver saw it: the guard
     new: PayState
@@ -74,25 +58,15 @@ class Move:
     biller_txn_id: str | None = None
     biller_code: str | None = None
     sms: str | None = None  # the depositor's SMS, queued with a final move
-    ledger: Request | None = None
-    then: Then | None = None
+    ledger: Request | None = None  # applied first, in the move's transaction
 
 
-@dataclass(frozen=True)
-class Chained:
-    """A move with ``then``: the pay after both moves; or after the first, with the
-    ledger's refusal of the request between them."""
-
-    pay: Pay
-    refusal: LedgerError | None
-
-
-Result = Pay | Chained | Exception
+Result = Pay | Exception
 
 
 def ledger_requests(moves: Sequence[Move]) -> int:
     """How many ledger requests the batch carries."""
-    return sum((m.ledger is not None) + (m.then is not None) for m in moves)
+    return sum(m.ledger is not None for m in moves)
 
 
 async def apply(conn: Connection, moves: Sequence[Move]) -> list[Result]:
@@ -110,7 +84,7 @@ async def _in_transaction(conn: Connection, moves: Sequence[Move]) -> list[Resul
     for attempt in range(MAX_LEDGER_ATTEMPTS):
         try:
             async with conn.transaction():
-                return await _with_ledger(conn, moves)
+                return await _ledger_then_move(conn, moves)
         except ledger_store.RETRYABLE:
             if attempt == MAX_LEDGER_ATTEMPTS - 1:
                 raise
@@ -124,27 +98,7 @@ async def _in_transaction(conn: Connection, moves: Sequence[Move]) -> list[Resul
     raise AssertionError("unreachable")
 
 
-async def _with_ledger(conn: Connection, moves: Sequence[Move]) -> list[Result]:
-    results: list[Result] = list(await _ledger_then_move(conn, moves))
-    chained = [i for i, m in enumerate(moves) if m.then and isinstance(results[i], Pay)]
-    seconds = [_second(results[i], moves[i].then) for i in chained]  # type: ignore[arg-type]
-    for i, second in zip(chained, await _ledger_then_move(conn, seconds), strict=True):
-        first = results[i]
-        assert isinstance(first, Pay)
-        if isinstance(second, Pay):
-            results[i] = Chained(second, None)
-        elif isinstance(second, LedgerError):
-            results[i] = Chained(first, second)
-        else:
-            results[i] = second
-    return results
-
-
-def _second(first: Pay, then: Then) -> Move:
-    return Move(first, then.new, sms=then.sms, ledger=then.ledger)
-
-
-async def _ledger_then_move(conn: Connection, moves: Sequence[Move]) -> list[Pay | Exception]:
+async def _ledger_then_move(conn: Connection, moves: Sequence[Move]) -> list[Result]:
     """Each move's ledger request, then the moves whose request the ledger took (and
     those that carried none)."""
     # ledger_apply takes a key once per call; one pay has one driver, so a key twice
@@ -192,6 +146,3 @@ def _answers(moves: Sequence[Move], rows: Sequence[asyncpg.Record]) -> list[Pay 
         by_id.get(m.pay.id) or PayConflict(f"pay {m.pay.id} is no longer {m.pay.state}")
         for m in moves
     ]
-
-
-__all__ = ["Chained", "Move", "Result", "Then", "apply", "ledger_requests"]

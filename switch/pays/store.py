@@ -13,7 +13,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,7 @@ from switch.db.batch import Batcher
 from switch.db.database import Database
 from switch.ledger.requests import Request
 from switch.pays import moves
-from switch.pays.moves import Chained, Move, Then
+from switch.pays.moves import Move
 from switch.pays.records import (
     NewPay,
     Pay,
@@ -37,7 +37,6 @@ from switch.pays.states import PayState, check_transition
 
 # Re-exported: the records are read through the store by most callers.
 __all__ = [
-    "Chained",
     "NewPay",
     "Pay",
     "PayArchived",
@@ -154,7 +153,7 @@ class PayStore:
         # Pays created here whose creator has not yet said whether they go ahead.
         # Registered in the claims batch itself, before any request hears of the pay.
         self._new: dict[int, _NewPay] = {}
-        self._moves: Batcher[Move, moves.Result] = Batcher(self._apply_moves)
+        self._moves: Batcher[Move, Pay] = Batcher(self._apply_moves)
         # Told of every pay that reached its final state (once: the guarded update
         # moves a pay only from the state it was seen in). Metrics and logs set it.
         self.on_final: Callable[[Pay], None] | None = None
@@ -221,31 +220,7 @@ class PayStore:
         (``PayConflict``) still leaves the ledger's effect, exactly as when the two
         were separate steps: the reloaded pay asks for it again, and the ledger
         answers the replay."""
-        result = await self._moves.submit(self._move(pay, new, fields, ledger=ledger))
-        assert isinstance(result, Pay)
-        return result
-
-    async def move_then(
-        self,
-        pay: Pay,
-        new: PayState,
-        fields: dict[str, Any],
-        ledger: Request,
-        then: PayState,
-    ) -> Chained:
-        """Move ``pay`` to ``new``; only if that move is made, apply ``ledger``; only
-        if the ledger takes it, move on to ``then``: one transaction. (Recording
-        "applied" as ``confirmed`` and posting the hold: the guarded record settles
-        any race with a reverser before any money moves.) A ``PayConflict`` if the
-        first move's guard fails; the ledger's refusal comes back in ``Chained``
-        with the pay moved once."""
-        first = self._move(pay, new, fields)
-        moved = replace(pay, state=new, **fields)  # as the second move will see it
-        second = self._move(moved, then, {})
-        chained = replace(first, then=Then(ledger, then, second.sms))
-        result = await self._moves.submit(chained)
-        assert isinstance(result, Chained)
-        return result
+        return await self._moves.submit(self._move(pay, new, fields, ledger=ledger))
 
     def _move(
         self, pay: Pay, new: PayState, fields: dict[str, Any], ledger: Request | None = None
@@ -311,15 +286,14 @@ class PayStore:
                 self.decided(pay_id, admitted=False)
         return results
 
-    async def _apply_moves(self, batch: Sequence[Move]) -> list[moves.Result]:
+    async def _apply_moves(self, batch: Sequence[Move]) -> list[Pay | Exception]:
         started = time.perf_counter()
         results = await self._db.run(lambda conn: moves.apply(conn, batch))
         ledger_requests = moves.ledger_requests(batch)
         if ledger_requests and self.on_ledger_batch is not None:
             self.on_ledger_batch(ledger_requests, time.perf_counter() - started)
         if self.on_final is not None:
-            for result in results:
-                pay = result.pay if isinstance(result, Chained) else result
+            for pay in results:
                 if isinstance(pay, Pay) and pay.state.final:
                     self.on_final(pay)
         return results

@@ -69,19 +69,6 @@ def test_every_ledger_step_is_written_with_the_state_it_leads_to() -> None:
         machine.recorded_with(S.SENT, Do(Step.SEND))  # a biller call is never combined
 
 
-def test_only_applied_is_recorded_with_the_post_that_follows_it() -> None:
-    """Rule 9 after rule 8: of every decision the machine can take, the one whose
-    record leads straight to a ledger step is "applied" (``confirmed``, then post)."""
-    chained = set()
-    for state, do in reachable():
-        for answer in answers_of(do.step):
-            decision = machine.decide(state, do, Heard(answer, "B1", "code_1"))
-            following = machine.ledger_step_after(decision)
-            if following is not None:
-                chained.add((decision.record, following.step))
-    assert chained == {(S.CONFIRMED, Step.POST)}
-
-
 def walk(state: PayState, do: Do | None, answers: dict[Step, Answer], limit: int = 12) -> list[str]:
     """Follow the machine from ``state`` with one fixed answer per step; the path."""
     path: list[str] = []

@@ -1,18 +1,17 @@
 """A pay's ledger effect and the state that records it are one transaction (the
-machine's rule 9): the hold with ``sent``, the post with ``posted`` and its SMS, and
-"applied" (``confirmed``) before the post. A refusal writes neither; a stale copy's
-move fails but keeps the ledger's effect, as two separate writes would; a stale
-"applied" posts nothing; one refused request in a batch fails only itself."""
+machine's rule 9): the hold with ``sent``, the post with ``posted`` and its SMS. A
+refusal writes neither; a stale copy's move fails but keeps the ledger's effect, as
+two separate writes would; one refused request in a batch fails only itself."""
 
 from __future__ import annotations
 
 import pytest
 import trio
 
-from switch.ledger import AlreadyResolved, InsufficientFunds, pay_key
+from switch.ledger import InsufficientFunds, pay_key
 from switch.ledger.types import TransferState
 from switch.pays.states import PayState
-from switch.pays.store import Chained, NewPay, Pay, PayConflict, PayStore
+from switch.pays.store import NewPay, Pay, PayConflict, PayStore
 from switch.provisioning.credentials import Credentials
 from switch.server import RunningSwitch
 
@@ -118,49 +117,3 @@ async def test_one_refused_hold_in_a_batch_fails_only_itself(
     held = sum(p.amount_paise for p in sent)
     assert all(p.state is PayState.SENT for p in sent)
     assert await switch.ledger.balance(await wallet_of(switch, creds)) == WALLET_PAISE - held
-
-
-async def confirm_and_post(switch: RunningSwitch, creds: Credentials, pay: Pay) -> Chained:
-    post = switch.ledger.post_request(pay_key(creds.terminal_id, pay.terminal_ref))
-    fields = {"biller_txn_id": "B-9"}
-    return await store(switch).move_then(pay, PayState.CONFIRMED, fields, post, PayState.POSTED)
-
-
-async def test_applied_is_recorded_then_posted_in_one_transaction(
-    switch: RunningSwitch, terminals: list[Credentials]
-) -> None:
-    creds = terminals[0]
-    sent = await hold_and_send(switch, creds, await new_pay(switch, creds, "C1", 300_00))
-    chained = await confirm_and_post(switch, creds, sent)
-    assert chained.refusal is None
-    assert chained.pay.state is PayState.POSTED and chained.pay.biller_txn_id == "B-9"
-    assert await switch.ledger.state_of(pay_key(creds.terminal_id, "C1")) is TransferState.POSTED
-
-
-async def test_a_reverser_that_moved_first_means_no_post(
-    switch: RunningSwitch, terminals: list[Credentials]
-) -> None:
-    """Rule 8 inside the one transaction: another driver decided to reverse (its
-    ``reversing`` record came first), so our "applied" record fails its guard and
-    the hold is not posted: the reversal and a post can never both happen."""
-    creds = terminals[0]
-    sent = await hold_and_send(switch, creds, await new_pay(switch, creds, "C2", 300_00))
-    await store(switch).move(sent, PayState.REVERSING, error_code="not_applied_at_biller")
-    with pytest.raises(PayConflict):
-        await confirm_and_post(switch, creds, sent)
-    assert await switch.ledger.state_of(pay_key(creds.terminal_id, "C2")) is TransferState.PENDING
-    assert (await store(switch).get(sent.id)).state is PayState.REVERSING  # type: ignore[union-attr]
-
-
-async def test_a_hold_voided_meanwhile_leaves_the_pay_confirmed_with_the_refusal(
-    switch: RunningSwitch, terminals: list[Credentials]
-) -> None:
-    """The hold's safety-net deadline voided it: "applied" is recorded, the post is
-    refused, and the refusal comes back for the machine to decide (rule 7)."""
-    creds = terminals[0]
-    sent = await hold_and_send(switch, creds, await new_pay(switch, creds, "C3", 300_00))
-    await switch.ledger.void(pay_key(creds.terminal_id, "C3"))
-    chained = await confirm_and_post(switch, creds, sent)
-    assert chained.pay.state is PayState.CONFIRMED
-    assert isinstance(chained.refusal, AlreadyResolved)
-    assert await switch.ledger.balance(await wallet_of(switch, creds)) == WALLET_PAISE
