@@ -57,6 +57,8 @@ from switch.ledger.types import (
     _RESOLVED,
     _ARCHIVED,
 ) = range(8)
+# The codes under which a request was taken (with a state other than rejected).
+TAKEN_CODES = (_APPLIED, _REPLAY)
 
 
 # The expiry sweep meets these while the database restarts; the next sweep tries again.

@@ -54,16 +54,21 @@ async def apply_batch(pool: asyncpg.Pool, batch: Sequence[Request]) -> list[Row]
 async def apply_requests(conn: Connection, batch: Sequence[Request]) -> list[Row]:
     """``ledger_apply`` for ``batch`` on the caller's connection (in the caller's
     transaction, if it has one): one row per request, in order. No key twice."""
-    records = await conn.fetch(
-        APPLY_SQL,
+    records = await conn.fetch(APPLY_SQL, *request_columns(batch))
+    return [(r[0], r[1], r[2], r[3]) for r in records]
+
+
+def request_columns(batch: Sequence[Request]) -> list[list[Any]]:
+    """``ledger_apply``'s six parallel arrays (op, key, debit, credit, amount,
+    timeout) for ``batch``."""
+    return [
         [r.op for r in batch],
         [r.key for r in batch],
         [r.debit for r in batch],
         [r.credit for r in batch],
         [r.amount for r in batch],
         [r.timeout_ms for r in batch],
-    )
-    return [(r[0], r[1], r[2], r[3]) for r in records]
+    ]
 
 
 LEDGER_LOCK = 7460001  # ledger_apply's advisory lock (migration 0002)
