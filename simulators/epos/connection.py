@@ -18,7 +18,6 @@ from typing import Any
 
 import trio
 
-from switch.protocols.sending import send_now
 from switch.protocols.terminal.errors import ProtocolError
 from switch.protocols.terminal.session import (
     NEED_DATA,
@@ -108,9 +107,7 @@ class EposConnection:
         self._waiting[key] = (done, slot)
         try:
             async with self._send_lock:
-                rest = send_now(self._stream, self._proto.send(body))
-                if rest:
-                    await self._stream.send_all(rest)
+                await self._stream.send_all(self._proto.send(body))
             with trio.move_on_after(self._timeout_s):
                 await done.wait()
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:

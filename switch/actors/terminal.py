@@ -35,7 +35,6 @@ from switch.db.database import Database
 from switch.ledger import LedgerUnavailable
 from switch.ops.metrics import SwitchMetrics
 from switch.pays.service import RequestFailed, TerminalContext, TerminalService
-from switch.protocols.sending import send_now
 from switch.protocols.terminal.answers import MAX_MESSAGE_CHARS, check_answer
 from switch.protocols.terminal.errors import ErrorCode, ProtocolError
 from switch.protocols.terminal.session import (
@@ -353,16 +352,14 @@ class TerminalSession:
             except (ProtocolError, TypeError, ValueError):  # a bug of ours: never sent
                 log.exception("answer %s is not the protocol's", body.get("type"))
                 wire = self._proto.send(_error(ErrorCode.INTERNAL_ERROR, body.get("rid")))
-            await self._write(wire)
+            with trio.move_on_after(self._cfg.send_timeout_s) as cs:
+                await self._stream.send_all(wire)
+        if cs.cancelled_caught:
+            raise trio.BrokenResourceError("terminal stopped reading")
 
     async def _write(self, wire: bytes) -> None:
-        """Under the send lock (or before any handler runs): what the socket takes at
-        once goes now; the rest within ``send_timeout_s``."""
-        rest = send_now(self._stream, wire)
-        if not rest:
-            return
         with trio.move_on_after(self._cfg.send_timeout_s) as cs:
-            await self._stream.send_all(rest)
+            await self._stream.send_all(wire)
         if cs.cancelled_caught:
             raise trio.BrokenResourceError("terminal stopped reading")
 

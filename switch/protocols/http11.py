@@ -26,8 +26,6 @@ from urllib.parse import urlsplit
 import httptools
 import trio
 
-from switch.protocols.sending import send_now
-
 READ_BYTES = 64 * 1024
 MAX_RESPONSE_BYTES = 1024 * 1024
 
@@ -202,9 +200,7 @@ class HttpClient:
         answer = _Answer(self._max_response_bytes)
         conn.reusable = False
         try:
-            rest = send_now(conn.stream, head.encode() + b"\r\n" + body)
-            if rest:
-                await conn.stream.send_all(rest)
+            await conn.stream.send_all(head.encode() + b"\r\n" + body)
             while not answer.done:
                 data = await conn.stream.receive_some(READ_BYTES)
                 if not data:
