@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -127,6 +128,26 @@ class PaysConfig:
 
 
 @dataclass(frozen=True)
+class ParamConfig:
+    """One customer parameter a biller asks for (the catalogue shows it to a terminal
+    with its labels, and checks it with ``regex`` before anything reaches the biller)."""
+
+    name: str  # the wire name: a-z 0-9 _, starting with a letter
+    label_en: str
+    label_hi: str
+    regex: str  # the whole value must match
+    required: bool = True
+
+
+# Every biller's consumer account until its catalogue entry says otherwise.
+ACCOUNT_PARAM = ParamConfig(
+    "account", "Account number", "खाता संख्या", r"[A-Za-z0-9/_-]{1,32}", required=True
+)
+AMOUNT_RULES = ("exact", "partial", "advance")
+CHANNELS = ("terminal",)
+
+
+@dataclass(frozen=True)
 class BillerConfig:
     """One biller: who it is, how to reach it, and its commercial rules."""
 
@@ -151,6 +172,13 @@ class BillerConfig:
     breaker_window_s: float = 10.0
     breaker_open_s: float = 5.0
     breaker_probes: int = 3
+    # The catalogue (switch/catalogue/): what a terminal shows and checks. ``kind`` is
+    # the category; the first parameter is the consumer account fetch and pay carry.
+    params: tuple[ParamConfig, ...] = (ACCOUNT_PARAM,)
+    fetch_required: bool = False  # a pay is accepted only after a fetch of the bill
+    amount_rule: str = "partial"  # exact (the bill) | partial (₹1 up to it) | advance
+    advance_cap_paise: int = 0  # advance: how much above the bill a pay may be
+    channels: tuple[str, ...] = CHANNELS
 
 
 DEFAULT_BILLERS = (
@@ -359,9 +387,14 @@ def _build_billers(raw: list[dict[str, Any]]) -> tuple[BillerConfig, ...]:
         if unknown:
             raise ConfigError(f"[[billers]] #{i + 1}: unknown setting(s) {sorted(unknown)}")
         kwargs = {
-            k: _coerce("billers", k, v, type(getattr(BillerConfig(), k))) for k, v in body.items()
+            k: _coerce("billers", k, v, type(getattr(BillerConfig(), k)))
+            for k, v in body.items()
+            if k != "params"
         }
+        if "params" in body:
+            kwargs["params"] = _build_params(i, body["params"])
         biller = BillerConfig(**kwargs)
+        _check_catalogue(biller)
         if not biller.id or not biller.id.replace("_", "").replace("-", "").isalnum():
             raise ConfigError(f"[[billers]] #{i + 1}: id must be 1-32 of A-Z a-z 0-9 _ -")
         if biller.kind not in ("electricity", "water"):
@@ -375,6 +408,46 @@ def _build_billers(raw: list[dict[str, Any]]) -> tuple[BillerConfig, ...]:
     if len(ids) != len(set(ids)):
         raise ConfigError("[[billers]]: ids must be unique")
     return tuple(billers)
+
+
+PARAM_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+MAX_PARAMS = 4
+
+
+def _build_params(i: int, raw: Any) -> tuple[ParamConfig, ...]:
+    """[[billers.params]] tables: each a name, two labels and a regex."""
+    where = f"[[billers]] #{i + 1} params"
+    if not isinstance(raw, list) or not all(isinstance(p, dict) for p in raw):
+        raise ConfigError(f"{where}: must be an array of tables ([[billers.params]])")
+    fields = {f.name for f in dataclasses.fields(ParamConfig)}
+    params = []
+    for body in raw:
+        if set(body) - fields or not {"name", "label_en", "label_hi", "regex"} <= set(body):
+            raise ConfigError(f"{where}: each needs name, label_en, label_hi, regex (required)")
+        params.append(ParamConfig(**{k: v for k, v in body.items()}))
+    return tuple(params)
+
+
+def _check_catalogue(biller: BillerConfig) -> None:
+    where = f"[[billers]] {biller.id}"
+    names = [p.name for p in biller.params]
+    if not 1 <= len(names) <= MAX_PARAMS or len(set(names)) != len(names):
+        raise ConfigError(f"{where}: 1-{MAX_PARAMS} customer parameters, each name once")
+    for p in biller.params:
+        if not p.name[:1].isalpha() or not set(p.name) <= PARAM_NAME_CHARS or len(p.name) > 32:
+            raise ConfigError(f"{where}: parameter name {p.name!r}: a-z 0-9 _, 1-32")
+        try:
+            re.compile(p.regex)
+        except re.error as exc:
+            raise ConfigError(f"{where}: parameter {p.name}: regex {p.regex!r}: {exc}") from exc
+    if not biller.params[0].required:
+        raise ConfigError(f"{where}: the first parameter (the consumer account) is required")
+    if biller.amount_rule not in AMOUNT_RULES:
+        raise ConfigError(f"{where}: amount_rule must be one of {', '.join(AMOUNT_RULES)}")
+    if (biller.amount_rule == "advance") != (biller.advance_cap_paise > 0):
+        raise ConfigError(f"{where}: advance_cap_paise > 0 goes with amount_rule = advance")
+    if not biller.channels or not set(biller.channels) <= set(CHANNELS):
+        raise ConfigError(f"{where}: channels must be some of {', '.join(CHANNELS)}")
 
 
 def _merge_env(values: dict[str, dict[str, Any]], env: Mapping[str, str]) -> None:

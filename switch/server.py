@@ -30,6 +30,7 @@ from switch.actors.terminal import TerminalDeps, TerminalSession
 from switch.admin.auth import Auth
 from switch.admin.complaints import Escalator
 from switch.admin.throttle import Throttle
+from switch.catalogue import entries as catalogue
 from switch.config import Config
 from switch.db.database import Database
 from switch.db.replica import replica_reads
@@ -96,7 +97,12 @@ async def running_switch(
         report_connectors = _report_connectors(cfg, billers)
         settlement, notifier = _start_background(cfg, supervisor, db, report_connectors)
         service = TerminalService(
-            store, flow, billers, cfg.terminals.answer_deadline_s, policy=policy
+            store,
+            flow,
+            billers,
+            cfg.terminals.answer_deadline_s,
+            policy=policy,
+            catalogue=catalogue.build(cfg.billers),
         )
         deps = TerminalDeps(identity, cfg.terminals, db, service, metrics=metrics)
         # Newer sessions and cuts, told to and heard from the other switch processes.

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from switch.catalogue.entries import Catalogue
 from switch.ledger import LedgerBusy, LedgerUnavailable
 from switch.pays.flow import Biller, PayFlow
 from switch.pays.limits import WalletPolicy
@@ -29,6 +30,7 @@ from switch.protocols.billers.base import (
 )
 from switch.protocols.terminal.errors import ErrorCode
 from switch.protocols.terminal.requests import (
+    CatalogueRequest,
     FetchBill,
     ListPayments,
     PayRequest,
@@ -65,8 +67,10 @@ class TerminalService:
         billers: Mapping[str, Biller],
         answer_within_s: float = 8.0,
         policy: WalletPolicy | None = None,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self._store = store
+        self._catalogue = catalogue
         self._flow = flow
         self._billers = billers
         self._answer_within_s = answer_within_s
@@ -77,6 +81,7 @@ class TerminalService:
             StatusRequest: self.status,
             ListPayments: self.list_payments,
             SummaryRequest: self.summary,
+            CatalogueRequest: self.catalogue,
         }
 
     def _biller(self, biller_id: str) -> Biller:
@@ -89,6 +94,12 @@ class TerminalService:
         """The answer to ``req`` (or ``RequestFailed``)."""
         handler: Handler = self._handlers[type(req)]
         return await handler(ctx, req)
+
+    async def catalogue(self, ctx: TerminalContext, f: CatalogueRequest) -> dict[str, Any]:
+        """The billers this switch pays, and what each asks of a consumer."""
+        if self._catalogue is None:
+            raise RequestFailed(ErrorCode.UNAVAILABLE, "no catalogue loaded")
+        return self._catalogue.answer(f.version)
 
     async def fetch_bill(self, ctx: TerminalContext, f: FetchBill) -> dict[str, Any]:
         biller = self._biller(f.biller)

@@ -24,6 +24,7 @@ from switch.protocols.terminal.messages import (
     REF,
     RID,
     TERMINAL_ID,
+    VERSION,
     Check,
     date,
     uint,
@@ -57,6 +58,24 @@ def words(max_chars: int) -> Check:
         return v
 
     check.what = f"text (at most {max_chars})"  # type: ignore[attr-defined]
+    return check
+
+
+def flag(name: str, v: Any) -> Any:
+    if not isinstance(v, bool):
+        raise _bad(name, "must be true or false")
+    return v
+
+
+def strings(max_items: int, max_chars: int, what: str) -> Check:
+    def check(name: str, v: Any) -> Any:
+        if not isinstance(v, list) or len(v) > max_items:
+            raise _bad(name, f"must be a list of at most {max_items}")
+        for i, item in enumerate(v):
+            words(max_chars)(f"{name}[{i}]", item)
+        return v
+
+    check.what = what  # type: ignore[attr-defined]
     return check
 
 
@@ -143,6 +162,8 @@ _NAMES: dict[Any, str] = {
     PAISE: "paise (int64)",
     COUNT: "count",
     TIME_MS: "ms since 1970",
+    VERSION: "catalogue version (16 hex digits)",
+    flag: "true or false",
     date_text: "date YYYY-MM-DD",
 }
 
@@ -171,6 +192,37 @@ ITEM = Shape(
     {},
 )
 TOTAL = Shape({"count": COUNT, "amount_paise": PAISE}, {})
+PARAM = Shape(
+    {
+        "name": words(32),
+        "label_en": words(64),
+        "label_hi": words(64),
+        "regex": words(200),
+        "required": flag,
+    },
+    {},
+)
+AMOUNT = Shape(
+    {
+        "rule": one_of(frozenset({"exact", "partial", "advance"})),
+        "min_paise": PAISE,
+        "advance_cap_paise": PAISE,
+    },
+    {},
+)
+CATALOGUE_ENTRY = Shape(
+    {
+        "id": BILLER,
+        "name": words(200),
+        "category": words(32),
+        "region": words(64),
+        "params": list_of(PARAM, 4, "list of {name, label_en, label_hi, regex, required}"),
+        "fetch_required": flag,
+        "amount": nested(AMOUNT, "{rule: exact | partial | advance, min_paise, advance_cap_paise}"),
+        "channels": strings(8, 32, "list of channel names"),
+    },
+    {},
+)
 
 ANSWERS: dict[str, Shape] = {
     "welcome": Shape({"terminal": TERMINAL_ID, "agent": TERMINAL_ID, "time_ms": TIME_MS}, {}),
@@ -211,6 +263,10 @@ ANSWERS: dict[str, Shape] = {
     "payments": Shape(
         {"rid": RID, "items": list_of(ITEM, 100, "list of payments"), "next_after": nil_or(TXN)},
         {},
+    ),
+    "catalogue": Shape(
+        {"rid": RID, "version": VERSION},
+        {"billers": list_of(CATALOGUE_ENTRY, 256, "list of billers (absent: unchanged)")},
     ),
     "summary": Shape(
         {

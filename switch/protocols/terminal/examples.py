@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from switch.catalogue import entries as catalogue
+from switch.config import BillerConfig
 from switch.protocols.terminal import crypto
 from switch.protocols.terminal.session import (
     Authenticated,
@@ -49,6 +51,12 @@ BILL = {
     "due_date": "2026-01-16",
     "bill_number": "B1234567890",
 }
+
+
+# A one-biller catalogue: the answer to a terminal that holds no version yet.
+EXAMPLE_BILLER = BillerConfig(id="UPPCL", name="UP Power", kind="electricity", region="Purvanchal")
+CATALOGUE = catalogue.build([EXAMPLE_BILLER])
+ASK_CATALOGUE = {"type": "catalogue", "rid": 2}
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,24 @@ def transcript() -> tuple[list[Step], dict[str, bytes]]:
     steps.append(Step("bill (seq 2)", "switch -> terminal", bill))
     client.receive_data(bill)
     assert isinstance(client.next_event(), Message)
+    exchanges = [
+        ("catalogue (seq 2)", ASK_CATALOGUE, "catalogue (seq 3)", CATALOGUE.answer(None)),
+        (
+            "catalogue with the version held (seq 3)",
+            {**ASK_CATALOGUE, "rid": 3, "version": CATALOGUE.version},
+            "catalogue, unchanged (seq 4)",
+            CATALOGUE.answer(CATALOGUE.version),
+        ),
+    ]
+    for ask_title, ask, answer_title, answer in exchanges:
+        wire = client.send(ask)
+        steps.append(Step(ask_title, "terminal -> switch", wire))
+        server.receive_data(wire)
+        assert isinstance(server.next_event(), Request)
+        wire = server.send({**answer, "rid": ask["rid"]})
+        steps.append(Step(answer_title, "switch -> terminal", wire))
+        client.receive_data(wire)
+        assert isinstance(client.next_event(), Message)
     t2s, s2t = crypto.session_keys(
         X25519PrivateKey.from_private_bytes(TERMINAL_EPH),
         crypto.public_bytes(X25519PrivateKey.from_private_bytes(SWITCH_EPH)),
@@ -164,6 +190,14 @@ def render() -> str:
         out += ["", f"**{step.title}** ({step.direction}, {len(step.wire)} bytes)", "", "```"]
         out.append(hexdump(step.wire))
         out.append("```")
+    out += [
+        "",
+        "The body of the first catalogue answer, as JSON (its frame is above):",
+        "",
+        "```json",
+        json.dumps({**CATALOGUE.answer(None), "rid": 2}, indent=2, ensure_ascii=False),
+        "```",
+    ]
     return "\n".join(out) + "\n"
 
 

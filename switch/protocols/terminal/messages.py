@@ -27,6 +27,7 @@ MAX_AMOUNT_PAISE = 10_000_000_00
 ID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 ACCOUNT_RE = re.compile(r"[A-Za-z0-9/_-]{1,32}")
 MOBILE_RE = re.compile(r"[6-9][0-9]{9}")
+VERSION_RE = re.compile(r"[0-9a-f]{16}")
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -135,6 +136,7 @@ REF = text(ID_RE, "1-32 of A-Z a-z 0-9 _ -")
 BILLER = text(ID_RE, "a biller id (1-32 of A-Z a-z 0-9 _ -)")
 ACCOUNT = text(ACCOUNT_RE, "1-32 of A-Z a-z 0-9 / _ -")
 MOBILE = text(MOBILE_RE, "a 10-digit Indian mobile number")
+VERSION = text(VERSION_RE, "a catalogue version (16 hex digits)")
 
 # Handshake messages (before keys exist).
 HELLO = Schema({"v": uint(255), "tid": TERMINAL_ID, "eph": binary(32)}, {})
@@ -167,6 +169,7 @@ REQUESTS: dict[str, Schema] = {
         {"mobile": MOBILE},
     ),
     "status": Schema({"rid": RID, "ref": REF}, {}),
+    "catalogue": Schema({"rid": RID}, {"version": VERSION}),
     "list_payments": Schema(
         {"rid": RID, "from": date, "to": date},
         {"limit": uint(100, low=1), "after": uint(2**63 - 1)},

@@ -55,7 +55,15 @@ class SummaryRequest:
     last: dt.date
 
 
-TerminalRequest = FetchBill | PayRequest | StatusRequest | ListPayments | SummaryRequest
+@dataclass(frozen=True)
+class CatalogueRequest:
+    rid: int
+    version: str | None  # the catalogue version the terminal holds, if any
+
+
+TerminalRequest = (
+    FetchBill | PayRequest | StatusRequest | ListPayments | SummaryRequest | CatalogueRequest
+)
 
 
 def typed(kind: str, f: Mapping[str, Any]) -> TerminalRequest | None:
@@ -75,5 +83,7 @@ def typed(kind: str, f: Mapping[str, Any]) -> TerminalRequest | None:
         )
     if kind == "summary":
         return SummaryRequest(f["rid"], f["from"], f["to"])
+    if kind == "catalogue":
+        return CatalogueRequest(f["rid"], f.get("version"))
     assert kind in ("ping", "bye"), kind
     return None
