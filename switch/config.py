@@ -200,6 +200,14 @@ DEFAULT_BILLERS = (
         commission_bps=100,
         region="Purvanchal",
         district="Mau",
+        # Two customer parameters: the connection, and (if the consumer gives it)
+        # the mobile registered with it, which the scheme checks.
+        params=(
+            ParamConfig("account", "Connection number", "कनेक्शन संख्या", r"[A-Za-z0-9/_-]{1,32}"),
+            ParamConfig(
+                "mobile", "Registered mobile", "पंजीकृत मोबाइल", r"[6-9][0-9]{9}", required=False
+            ),
+        ),
     ),
 )
 

@@ -31,6 +31,7 @@ from switch.admin.auth import Auth
 from switch.admin.complaints import Escalator
 from switch.admin.throttle import Throttle
 from switch.catalogue import entries as catalogue
+from switch.catalogue.billrefs import BillRefs
 from switch.config import Config
 from switch.db.database import Database
 from switch.db.replica import replica_reads
@@ -103,6 +104,7 @@ async def running_switch(
             cfg.terminals.answer_deadline_s,
             policy=policy,
             catalogue=catalogue.build(cfg.billers),
+            bill_refs=BillRefs(identity.private_bytes_raw()),
         )
         deps = TerminalDeps(identity, cfg.terminals, db, service, metrics=metrics)
         # Newer sessions and cuts, told to and heard from the other switch processes.

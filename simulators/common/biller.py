@@ -195,7 +195,10 @@ class BillerSimulator:
         async def get_bill(req: HttpRequest) -> tuple[int, Any]:
             await self._latency()
             consumer = self.consumers.get(req.params["account"])
-            if consumer is None:
+            # A second customer parameter: the registered mobile, if the switch sends
+            # one, must be the consumer's (the water biller's catalogue asks for it).
+            mobile = req.query.get("mobile")
+            if consumer is None or (mobile is not None and mobile != consumer.mobile):
                 return 404, {"error": "unknown_consumer"}
             return 200, self.bill(consumer)
 

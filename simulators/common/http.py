@@ -18,6 +18,7 @@ import functools
 import json
 import re
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ class JsonApp:
         path, _, query_string = target.partition("?")
         if len(raw) > MAX_BODY_BYTES:
             return 413, b'{"error":"body_too_large"}'
-        query = dict(part.split("=", 1) for part in query_string.split("&") if "=" in part)
+        query = dict(urllib.parse.parse_qsl(query_string))
         for method_, regex, handler in self._routes:
             match = regex.match(path)
             if match and method_ == method:

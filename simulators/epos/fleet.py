@@ -138,7 +138,9 @@ class Terminal:
         ref = self.next_ref()
         self.unanswered = (who, amount, ref, started)
         self.finish(
-            await self.pay(conn, who, amount, ref, stats, bill.get("mobile")), started, stats
+            await self.pay(conn, who, amount, ref, stats, bill.get("mobile"), bill.get("bill_ref")),
+            started,
+            stats,
         )
 
     def finish(self, result: dict[str, Any], started: float, stats: FleetStats) -> None:
@@ -154,11 +156,15 @@ class Terminal:
         ref: str,
         stats: FleetStats,
         mobile: str | None = None,
+        bill_ref: str | None = None,
     ) -> dict[str, Any]:
-        """Pay, asking again with the same ref until the answer is final (bounded)."""
+        """Pay (the fetched bill, by its reference), asking again with the same ref
+        until the answer is final (bounded)."""
         fields = {"ref": ref, "biller": who.biller, "account": who.account, "amount_paise": amount}
         if mobile:
             fields["mobile"] = mobile
+        if bill_ref:
+            fields["bill_ref"] = bill_ref
         result = await conn.request("pay", **fields)
         for _ in range(MAX_PAY_ATTEMPTS):
             if result.get("code") in BACK_OFF_CODES:

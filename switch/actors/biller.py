@@ -11,7 +11,7 @@ them, and backs off by itself.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 import trio
@@ -80,8 +80,8 @@ class BillerActor:
             self.breaker.state.value, self.breaker.opened, self.busy_refusals, self.breaker_refusals
         )
 
-    async def fetch_bill(self, account: str) -> Bill:
-        return await self._call(self.connector.fetch_bill, account, guarded=True)
+    async def fetch_bill(self, account: str, params: Mapping[str, str] | None = None) -> Bill:
+        return await self._call(self.connector.fetch_bill, account, params, guarded=True)
 
     async def pay(self, payment: BillerPayment) -> BillerReceipt:
         return await self._call(self.connector.pay, payment, guarded=True)
@@ -95,7 +95,7 @@ class BillerActor:
     async def report(self, day: dt.date) -> list[ReportedPayment]:
         return await self._call(self.connector.report, day, guarded=False)
 
-    async def _call(self, fn: Callable[..., Awaitable[T]], arg: object, *, guarded: bool) -> T:
+    async def _call(self, fn: Callable[..., Awaitable[T]], *args: object, guarded: bool) -> T:
         operation = fn.__name__
         if guarded and not self.breaker.allow():
             self.breaker_refusals += 1
@@ -113,7 +113,7 @@ class BillerActor:
         try:
             with self._metrics.biller_call(self.cfg.id, operation) as call:
                 try:
-                    result = await fn(arg)
+                    result = await fn(*args)
                 except Exception as exc:
                     call.outcome = _outcome(exc)
                     raise

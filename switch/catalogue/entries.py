@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ VERSION_CHARS = 16
 class Catalogue:
     version: str
     entries: tuple[dict[str, Any], ...]
+    billers: Mapping[str, BillerConfig]  # by id: the rules behind each entry
 
     def answer(self, known_version: str | None) -> dict[str, Any]:
         """The ``catalogue`` answer: the entries, or none if the terminal has them."""
@@ -67,4 +68,5 @@ def entry(biller: BillerConfig) -> dict[str, Any]:
 def build(billers: Sequence[BillerConfig]) -> Catalogue:
     entries = tuple(entry(b) for b in sorted(billers, key=lambda b: b.id))
     canonical = json.dumps(entries, sort_keys=True, ensure_ascii=False).encode()
-    return Catalogue(hashlib.sha256(canonical).hexdigest()[:VERSION_CHARS], entries)
+    version = hashlib.sha256(canonical).hexdigest()[:VERSION_CHARS]
+    return Catalogue(version, entries, {b.id: b for b in billers})

@@ -11,11 +11,16 @@ here knows about sockets or frames.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from switch.catalogue import amounts
+from switch.catalogue import params as consumer_params
+from switch.catalogue.billrefs import BadBillRef, BillRefs
 from switch.catalogue.entries import Catalogue
+from switch.config import BillerConfig
 from switch.ledger import LedgerBusy, LedgerUnavailable
 from switch.pays.flow import Biller, PayFlow
 from switch.pays.limits import WalletPolicy
@@ -68,9 +73,11 @@ class TerminalService:
         answer_within_s: float = 8.0,
         policy: WalletPolicy | None = None,
         catalogue: Catalogue | None = None,
+        bill_refs: BillRefs | None = None,
     ) -> None:
         self._store = store
         self._catalogue = catalogue
+        self._bill_refs = bill_refs
         self._flow = flow
         self._billers = billers
         self._answer_within_s = answer_within_s
@@ -101,10 +108,25 @@ class TerminalService:
             raise RequestFailed(ErrorCode.UNAVAILABLE, "no catalogue loaded")
         return self._catalogue.answer(f.version)
 
+    def _rules(self, biller_id: str) -> BillerConfig | None:
+        """The biller's catalogue entry (None: a switch built without one, in tests)."""
+        return self._catalogue.billers.get(biller_id) if self._catalogue else None
+
+    def _params(
+        self, rules: BillerConfig | None, account: str, given: Mapping[str, str]
+    ) -> dict[str, str]:
+        if rules is None:
+            return dict(given)
+        try:
+            return consumer_params.check(rules, account, given)
+        except consumer_params.BadParams as exc:
+            raise RequestFailed(ErrorCode.INVALID_REQUEST, str(exc)) from exc
+
     async def fetch_bill(self, ctx: TerminalContext, f: FetchBill) -> dict[str, Any]:
         biller = self._biller(f.biller)
+        extra = self._params(self._rules(biller.id), f.account, f.params)
         try:
-            bill = await biller.connector.fetch_bill(f.account)
+            bill = await biller.connector.fetch_bill(f.account, extra)
         except UnknownConsumer as exc:
             raise RequestFailed(ErrorCode.UNKNOWN_CONSUMER, f"{f.account} at {biller.id}") from exc
         except BillerBusy as exc:
@@ -120,10 +142,54 @@ class TerminalService:
             "due_date": bill.due_date.isoformat(),
             "bill_number": bill.bill_number,
             "mobile": bill.details.get("mobile"),
+            **self._bill_ref(biller.id, f.account, extra, bill.amount_due_paise),
         }
+
+    def _bill_ref(
+        self, biller_id: str, account: str, extra: Mapping[str, str], due_paise: int
+    ) -> dict[str, str]:
+        if self._bill_refs is None:
+            return {}
+        consumer = consumer_params.digest(account, extra)
+        return {"bill_ref": self._bill_refs.issue(biller_id, consumer, due_paise, time.time())}
+
+    async def _check_bill(self, ctx: TerminalContext, f: PayRequest, rules: BillerConfig) -> None:
+        """A pay against the biller's catalogue entry, before anything is recorded or
+        held: its parameters, the bill it names (or the lack of one), its amount."""
+        extra = self._params(rules, f.account, f.params)
+        due: int | None = None
+        if f.bill_ref is None:
+            if rules.fetch_required or rules.amount_rule == "exact":
+                raise RequestFailed(ErrorCode.FETCH_REQUIRED, f"{rules.id}: fetch the bill first")
+        else:
+            due = await self._bill_due(ctx, f, rules, extra)
+        why = amounts.refusal(rules, f.amount_paise, due)
+        if why is not None:
+            raise RequestFailed(ErrorCode.INVALID_AMOUNT, why)
+
+    async def _bill_due(
+        self, ctx: TerminalContext, f: PayRequest, rules: BillerConfig, extra: Mapping[str, str]
+    ) -> int:
+        assert f.bill_ref is not None
+        if self._bill_refs is None:
+            raise RequestFailed(ErrorCode.BILL_MISMATCH, "this switch issues no bill references")
+        try:
+            ref = self._bill_refs.read(f.bill_ref)
+        except BadBillRef as exc:
+            raise RequestFailed(ErrorCode.BILL_MISMATCH, str(exc)) from exc
+        if ref.biller_id != rules.id or ref.consumer != consumer_params.digest(f.account, extra):
+            raise RequestFailed(ErrorCode.BILL_MISMATCH, "the bill is another consumer's")
+        # A retry of a pay already made is answered with its outcome, however old its
+        # bill: only a new pay needs a bill still current.
+        if ref.expired(time.time()) and await self._store.by_ref(ctx.terminal_id, f.ref) is None:
+            raise RequestFailed(ErrorCode.BILL_MISMATCH, "the bill has expired: fetch it again")
+        return ref.due_paise
 
     async def pay(self, ctx: TerminalContext, f: PayRequest) -> dict[str, Any]:
         biller = self._biller(f.biller)
+        rules = self._rules(biller.id)
+        if rules is not None:
+            await self._check_bill(ctx, f, rules)
         # Refused before anything is recorded or held.
         refusal = biller.gate.refusal() if biller.gate is not None else None
         if refusal == "unavailable":

@@ -12,12 +12,14 @@ import pytest
 import trio
 
 from simulators.run import start_simulator
-from switch.config import BillerConfig, Config, SmsConfig
+from switch.config import DEFAULT_BILLERS, BillerConfig, Config, SmsConfig
 from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.credentials import Credentials
 from switch.provisioning.fleet import provision_fleet
 from switch.server import RunningSwitch, running_switch
 from switch.services import ServiceUrls
+
+WATER_PARAMS = next(b for b in DEFAULT_BILLERS if b.id == "JALSEWA").params
 
 
 @dataclass
@@ -68,6 +70,7 @@ async def world(
                     kind="water",
                     endpoint=f"http://127.0.0.1:{water_port}",
                     timeout_s=biller_timeout_s,
+                    params=WATER_PARAMS,  # connection number and registered mobile
                 ),
             ),
             sms=SmsConfig(

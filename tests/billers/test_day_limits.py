@@ -77,7 +77,7 @@ async def test_a_voided_pay_gives_its_amount_back(switch: RunningSwitch) -> None
             await trio.sleep(0.02)
     assert await pay(creds, "P1", 400_00) == "success"  # the refused 400 no longer counts
     assert await pay(creds, "P2", 100_00) == "success"
-    assert await pay(creds, "P3", 1) == "limit_exceeded"
+    assert await pay(creds, "P3", 100) == "limit_exceeded"  # the least pay, ₹1
     # A pay the limit refused never counted, so it gives nothing back either.
     assert switch.policy.day_spend.stats.given_back == 1
 
@@ -130,7 +130,7 @@ async def test_a_frozen_redis_is_skipped_and_its_counters_rebuilt(
     assert 1 <= stats.breaker_opened <= stats.redis_errors <= 3
     await trio.sleep(BREAKER_OPEN_S + 0.2)  # the breaker tries Redis again
     assert await pay(creds, "F7", 100_00) == "success"  # 100 + 300 + 100 = the limit
-    assert await pay(creds, "F8", 1) == "limit_exceeded"  # the rebuilt counter knew the 300
+    assert await pay(creds, "F8", 100) == "limit_exceeded"  # the rebuilt counter knew the 300
     assert stats.reseeds >= 1
     assert await spent(switch) == DAY_LIMIT
 

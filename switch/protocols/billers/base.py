@@ -10,6 +10,7 @@ biller); ``BillerUnavailable`` means the request never left (nothing applied);
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -102,7 +103,10 @@ class OutcomeUnknown(BillerError):
 
 
 class Connector(Protocol):
-    async def fetch_bill(self, account: str) -> Bill: ...
+    async def fetch_bill(self, account: str, params: Mapping[str, str] | None = None) -> Bill:
+        """The consumer's bill; ``params``: the catalogue's other customer parameters
+        (already checked), for billers that need more than the account to find it."""
+        ...
 
     async def pay(self, payment: BillerPayment) -> BillerReceipt: ...
 

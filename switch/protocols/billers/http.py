@@ -20,7 +20,9 @@ every call. How answers map to what the pay flow may do:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from switch.protocols.billers.base import (
     Bill,
@@ -64,9 +66,10 @@ class HttpConnector:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def fetch_bill(self, account: str) -> Bill:
+    async def fetch_bill(self, account: str, params: Mapping[str, str] | None = None) -> Bill:
+        query = f"?{urlencode(sorted(params.items()))}" if params else ""
         try:
-            r = await self._client.get(f"/v1/bills/{account}")
+            r = await self._client.get(f"/v1/bills/{account}{query}")
         except HttpError as exc:
             raise BillerUnavailable(f"{self.biller_id}: {exc!r}") from exc
         body = _json(r)

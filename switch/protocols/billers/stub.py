@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Mapping
 
 import trio
 
@@ -35,7 +36,7 @@ class StubConnector:
         self.biller_id = biller_id
         self.applied: dict[int, ReportedPayment] = {}
 
-    async def fetch_bill(self, account: str) -> Bill:
+    async def fetch_bill(self, account: str, params: Mapping[str, str] | None = None) -> Bill:
         await trio.lowlevel.checkpoint()
         if not ACCOUNT_RE.fullmatch(account):
             raise UnknownConsumer(account)

@@ -18,6 +18,7 @@ from switch.pays.states import PayState
 from switch.protocols.terminal.errors import ERRORS, ErrorCode, ProtocolError
 from switch.protocols.terminal.messages import (
     ACCOUNT,
+    BILL_REF,
     BILLER,
     MAX_AMOUNT_PAISE,
     MOBILE,
@@ -163,6 +164,7 @@ _NAMES: dict[Any, str] = {
     COUNT: "count",
     TIME_MS: "ms since 1970",
     VERSION: "catalogue version (16 hex digits)",
+    BILL_REF: "bill reference (text, at most 230)",
     flag: "true or false",
     date_text: "date YYYY-MM-DD",
 }
@@ -245,7 +247,7 @@ ANSWERS: dict[str, Shape] = {
             "due_date": date_text,
             "bill_number": words(64),
         },
-        {"mobile": nil_or(MOBILE)},
+        {"mobile": nil_or(MOBILE), "bill_ref": BILL_REF},
     ),
     "pay_result": Shape(
         {

@@ -53,6 +53,8 @@ class ErrorCode(enum.StrEnum):
     UNKNOWN_REFERENCE = "unknown_reference"
     BILLER_UNAVAILABLE = "biller_unavailable"
     BILLER_REJECTED = "biller_rejected"
+    FETCH_REQUIRED = "fetch_required"
+    BILL_MISMATCH = "bill_mismatch"
 
     @property
     def spec(self) -> ErrorSpec:
@@ -105,6 +107,13 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.UNKNOWN_REFERENCE: ErrorSpec(R, "no pay with this ref from this terminal"),
     ErrorCode.BILLER_UNAVAILABLE: ErrorSpec(R, "the biller cannot be reached; nothing was debited"),
     ErrorCode.BILLER_REJECTED: ErrorSpec(R, "the biller refused the pay; the wallet was refunded"),
+    ErrorCode.FETCH_REQUIRED: ErrorSpec(
+        R, "this biller takes a pay only with the bill_ref of a fetch_bill; nothing was held"
+    ),
+    ErrorCode.BILL_MISMATCH: ErrorSpec(
+        R,
+        "the bill_ref is altered, expired, or for another biller or consumer; fetch again",
+    ),
 }
 assert set(ERRORS) == set(ErrorCode)
 

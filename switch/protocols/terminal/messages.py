@@ -28,6 +28,10 @@ ID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 ACCOUNT_RE = re.compile(r"[A-Za-z0-9/_-]{1,32}")
 MOBILE_RE = re.compile(r"[6-9][0-9]{9}")
 VERSION_RE = re.compile(r"[0-9a-f]{16}")
+PARAM_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+PARAM_VALUE_RE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")  # printable, 1-64 characters
+BILL_REF_RE = re.compile(r"v1\.[A-Za-z0-9_-]{1,200}\.[A-Za-z0-9_-]{22}")
+MAX_PARAMS = 4
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -137,6 +141,21 @@ BILLER = text(ID_RE, "a biller id (1-32 of A-Z a-z 0-9 _ -)")
 ACCOUNT = text(ACCOUNT_RE, "1-32 of A-Z a-z 0-9 / _ -")
 MOBILE = text(MOBILE_RE, "a 10-digit Indian mobile number")
 VERSION = text(VERSION_RE, "a catalogue version (16 hex digits)")
+BILL_REF = text(BILL_REF_RE, "a bill reference from a fetch_bill answer")
+
+
+def params(name: str, v: Any) -> Any:
+    """A consumer's parameters beyond the account: {name: value}, at most 4; each
+    value is checked against the biller's catalogue entry later."""
+    if not isinstance(v, Mapping) or len(v) > MAX_PARAMS:
+        raise _bad(name, f"must be a map of at most {MAX_PARAMS} parameters")
+    for key, value in v.items():
+        if not isinstance(key, str) or not PARAM_NAME_RE.fullmatch(key):
+            raise _bad(name, "names must be a-z 0-9 _ (1-32, a letter first)")
+        if not isinstance(value, str) or not PARAM_VALUE_RE.fullmatch(value):
+            raise _bad(f"{name}.{key}", "must be printable text of 1-64 characters")
+    return dict(v)
+
 
 # Handshake messages (before keys exist).
 HELLO = Schema({"v": uint(255), "tid": TERMINAL_ID, "eph": binary(32)}, {})
@@ -157,7 +176,7 @@ AUTH = Schema({"sig": binary(64)}, {})
 REQUESTS: dict[str, Schema] = {
     "ping": Schema({}, {}),
     "bye": Schema({}, {}),
-    "fetch_bill": Schema({"rid": RID, "biller": BILLER, "account": ACCOUNT}, {}),
+    "fetch_bill": Schema({"rid": RID, "biller": BILLER, "account": ACCOUNT}, {"params": params}),
     "pay": Schema(
         {
             "rid": RID,
@@ -166,7 +185,7 @@ REQUESTS: dict[str, Schema] = {
             "account": ACCOUNT,
             "amount_paise": uint(MAX_AMOUNT_PAISE, low=1),
         },
-        {"mobile": MOBILE},
+        {"mobile": MOBILE, "params": params, "bill_ref": BILL_REF},
     ),
     "status": Schema({"rid": RID, "ref": REF}, {}),
     "catalogue": Schema({"rid": RID}, {"version": VERSION}),

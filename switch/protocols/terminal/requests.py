@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_PAGE = 50
@@ -20,7 +20,8 @@ DEFAULT_PAGE = 50
 class FetchBill:
     rid: int
     biller: str
-    account: str
+    account: str  # the first customer parameter (the catalogue's)
+    params: Mapping[str, str] = field(default_factory=dict)  # the others, by name
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class PayRequest:
     account: str
     amount_paise: int
     mobile: str | None  # the depositor's, for the SMS receipt
+    params: Mapping[str, str] = field(default_factory=dict)
+    bill_ref: str | None = None  # from the fetch_bill answer: the bill being paid
 
 
 @dataclass(frozen=True)
@@ -70,10 +73,17 @@ def typed(kind: str, f: Mapping[str, Any]) -> TerminalRequest | None:
     """The typed request for fields already validated by the kind's schema; None for
     the kinds the session answers itself (ping, bye)."""
     if kind == "fetch_bill":
-        return FetchBill(f["rid"], f["biller"], f["account"])
+        return FetchBill(f["rid"], f["biller"], f["account"], f.get("params", {}))
     if kind == "pay":
         return PayRequest(
-            f["rid"], f["ref"], f["biller"], f["account"], f["amount_paise"], f.get("mobile")
+            f["rid"],
+            f["ref"],
+            f["biller"],
+            f["account"],
+            f["amount_paise"],
+            f.get("mobile"),
+            f.get("params", {}),
+            f.get("bill_ref"),
         )
     if kind == "status":
         return StatusRequest(f["rid"], f["ref"])
