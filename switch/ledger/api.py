@@ -182,7 +182,7 @@ class Ledger:
 
     # -- requests applied by a caller's own transaction ------------------------------
     # A pay's hold and the ``sent`` that records it are one transaction (the pay
-    # store's moves batch, ``switch/pays/store.py``): these build the same checked
+    # store's batch of moves, ``switch/pays/moves.py``): these build the same checked
     # requests as ``reserve``/``post``/``void``, and ``transfer_result`` reads the
     # database's answer to one as those methods do.
 

@@ -30,23 +30,28 @@ from switch.ledger.types import TransferState
 from switch.pays.records import Pay, PayConflict, pay_from_row
 from switch.pays.states import PayState
 
-MOVES_SQL = """
-WITH input AS (
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::text[])
-        AS i(id, old_state, new_state, error_code, biller_txn_id, sms, biller_code)
-), moved AS (
+# The guarded update of a batch of moves read from CTE {source}, and the SMS the
+# final ones queue (with their pay, in the same statement).
+_MOVE_AND_SMS = """
+moved AS (
     UPDATE pays p SET state = i.new_state, updated_at = now(),
            error_code = coalesce(i.error_code, p.error_code),
            biller_txn_id = coalesce(i.biller_txn_id, p.biller_txn_id),
            biller_code = coalesce(i.biller_code, p.biller_code)
-      FROM input i
+      FROM {source} i
      WHERE p.id = i.id AND p.state = i.old_state
-    RETURNING p.*, i.sms
+    RETURNING p.*, i.sms{returning}
 ), sms AS (
     INSERT INTO sms_outbox (pay_id, mobile, body)
     SELECT id, mobile, sms FROM moved WHERE sms IS NOT NULL
-)
+)"""
+
+MOVES_SQL = f"""
+WITH input AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::text[])
+        AS i(id, old_state, new_state, error_code, biller_txn_id, sms, biller_code)
+), {_MOVE_AND_SMS.format(source="input", returning="")}
 SELECT * FROM moved
 """
 
@@ -56,7 +61,7 @@ SELECT * FROM moved
 # reads them. One row per move, in order: the ledger's answer and the pay as moved
 # (NULLs: not moved). The function is a materialised CTE, so it runs once and before
 # the update that reads its answers.
-MOVES_WITH_LEDGER_SQL = """
+MOVES_WITH_LEDGER_SQL = f"""
 WITH input AS (
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                          $7::text[], $8::int[])
@@ -67,18 +72,7 @@ WITH input AS (
 ), going AS (
     SELECT i.* FROM input i LEFT JOIN led l ON l.r_idx = i.ledger_n
      WHERE i.ledger_n IS NULL OR (l.r_code = ANY($16::int[]) AND l.r_state IS DISTINCT FROM $15)
-), moved AS (
-    UPDATE pays p SET state = i.new_state, updated_at = now(),
-           error_code = coalesce(i.error_code, p.error_code),
-           biller_txn_id = coalesce(i.biller_txn_id, p.biller_txn_id),
-           biller_code = coalesce(i.biller_code, p.biller_code)
-      FROM going i
-     WHERE p.id = i.id AND p.state = i.old_state
-    RETURNING p.*, i.sms, i.n AS input_n
-), sms AS (
-    INSERT INTO sms_outbox (pay_id, mobile, body)
-    SELECT id, mobile, sms FROM moved WHERE sms IS NOT NULL
-)
+), {_MOVE_AND_SMS.format(source="going", returning=", i.n AS input_n")}
 SELECT l.r_code AS l_code, l.r_transfer_id AS l_transfer_id, l.r_state AS l_state,
        l.r_amount AS l_amount, m.*
   FROM input i
