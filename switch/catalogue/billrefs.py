@@ -45,7 +45,8 @@ class BillRef:
 
 class BillRefs:
     def __init__(self, identity_seed: bytes) -> None:
-        self._key = hmac.new(identity_seed, b"bill reference key v1", hashlib.sha256).digest()
+        key = hmac.new(identity_seed, b"bill reference key v1", hashlib.sha256).digest()
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)  # copied per tag: no re-keying
 
     def issue(self, biller_id: str, consumer: bytes, due_paise: int, now_s: float) -> str:
         fields = [biller_id, consumer, due_paise, int(now_s) + TTL_S]
@@ -67,7 +68,9 @@ class BillRefs:
         return BillRef(biller_id, consumer, due_paise, expires_at_s)
 
     def _tag(self, body: str) -> bytes:
-        return hmac.new(self._key, body.encode(), hashlib.sha256).digest()[:TAG_BYTES]
+        mac = self._keyed.copy()
+        mac.update(body.encode())
+        return mac.digest()[:TAG_BYTES]
 
 
 def _b64(data: bytes) -> str:
