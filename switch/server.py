@@ -31,6 +31,7 @@ from switch.admin.auth import Auth
 from switch.admin.complaints import Escalator
 from switch.admin.throttle import Throttle
 from switch.catalogue import entries as catalogue
+from switch.catalogue import store as catalogue_store
 from switch.catalogue.billrefs import BillRefs
 from switch.config import Config
 from switch.db.database import Database
@@ -97,13 +98,15 @@ async def running_switch(
         )
         report_connectors = _report_connectors(cfg, billers)
         settlement, notifier = _start_background(cfg, supervisor, db, report_connectors)
+        billers_catalogue = catalogue.build(cfg.billers)
+        await catalogue_store.save(db, billers_catalogue)  # what the back office reads
         service = TerminalService(
             store,
             flow,
             billers,
             cfg.terminals.answer_deadline_s,
             policy=policy,
-            catalogue=catalogue.build(cfg.billers),
+            catalogue=billers_catalogue,
             bill_refs=BillRefs(identity.private_bytes_raw()),
         )
         deps = TerminalDeps(identity, cfg.terminals, db, service, metrics=metrics)

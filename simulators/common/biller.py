@@ -104,7 +104,8 @@ class BillerSimulator:
                 await pending.wait()  # never answer before the first copy is on disk
             return existing  # a retry: the first answer again
         consumer = self.consumers.get(account)
-        if consumer is None:
+        mobile = (body.get("params") or {}).get("mobile")  # as at fetch: must be theirs
+        if consumer is None or (mobile is not None and mobile != consumer.mobile):
             raise Refused(404, "unknown_consumer")
         self.check_payment(consumer, amount)
         kind = fault.kind if fault is not None else None

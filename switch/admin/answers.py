@@ -399,6 +399,36 @@ class Billers(Answer):
     items: list[BillerState]
 
 
+class CatalogueParam(Answer):
+    name: str
+    label_en: str
+    label_hi: str
+    regex: str
+    required: bool
+
+
+class CatalogueAmount(Answer):
+    rule: str  # exact | partial | advance
+    min_paise: int
+    advance_cap_paise: int
+
+
+class CatalogueEntry(Answer):
+    id: str
+    name: str
+    category: str
+    region: str
+    params: list[CatalogueParam]
+    fetch_required: bool
+    amount: CatalogueAmount
+    channels: list[str]
+
+
+class Catalogue(Answer):
+    version: str
+    billers: list[CatalogueEntry]
+
+
 # Each operation's success: (status, body). CSV and PNG answers keep their own content.
 ANSWERS: dict[tuple[str, str], tuple[int, type[BaseModel]]] = {
     ("POST", "/v1/auth/login"): (200, Login),
@@ -454,6 +484,7 @@ ANSWERS: dict[tuple[str, str], tuple[int, type[BaseModel]]] = {
     ("POST", "/v1/recon/run"): (200, ReconRuns),
     ("GET", "/v1/audit"): (200, Page[AuditEntry]),
     ("GET", "/v1/billers"): (200, Billers),
+    ("GET", "/v1/catalogue"): (200, Catalogue),
 }
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from switch.admin.auth import Principal
 from switch.admin.common import deps_of
 from switch.admin.roles import allow
+from switch.catalogue import store as catalogue_store
 
 router = APIRouter(prefix="/v1", tags=["billers"])
 
@@ -22,6 +23,23 @@ async def billers(
     request: Request, who: Annotated[Principal, Depends(allow("billers.read"))]
 ) -> dict[str, Any]:
     return {"items": biller_states(request)}
+
+
+@router.get(
+    "/catalogue",
+    summary="The biller catalogue: what terminals are told of each biller",
+    description=(
+        "Each biller's category, region, customer parameters (labels in English and "
+        "Hindi, the pattern a value must match), whether a pay needs a fetch first, "
+        "its amount rule and channels, as the switch processes wrote them at start. "
+        "`version` is the digest terminals compare; empty while processes with "
+        "different configurations disagree."
+    ),
+)
+async def catalogue(
+    request: Request, who: Annotated[Principal, Depends(allow("billers.read"))]
+) -> dict[str, Any]:
+    return await catalogue_store.load(deps_of(request).db)
 
 
 def biller_states(request: Request) -> list[dict[str, Any]]:

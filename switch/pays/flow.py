@@ -290,7 +290,9 @@ class PayFlow:
         return Heard(Answer.DONE)  # the record is the step
 
     async def _send(self, pay: Pay, do: Do, biller: Biller, wallet: int) -> Heard:
-        payment = BillerPayment(pay.id, pay.consumer_account, pay.amount_paise, pay.terminal_ref)
+        payment = BillerPayment(
+            pay.id, pay.consumer_account, pay.amount_paise, pay.terminal_ref, pay.consumer_params
+        )
         try:
             receipt = await biller.connector.pay(payment)
         except BillerRejected as exc:

@@ -7,7 +7,9 @@ switch transaction id and says the month it was made in (``switch/history/``).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -32,6 +34,8 @@ class Pay:
     lease_until: dt.datetime | None = None
     lease_owner: str | None = None
     biller_code: str | None = None  # a biller's own refusal code (error_code: ours)
+    # The customer parameters beyond the account (the biller's catalogue entry).
+    consumer_params: Mapping[str, str] = field(default_factory=dict)
 
     def leased_to_another(self, me: str) -> bool:
         """Another switch process holds this pay's lease (it is driving it)."""
@@ -39,12 +43,18 @@ class Pay:
             return False
         return self.lease_until > dt.datetime.now(dt.UTC)
 
-    def same_request(self, biller_id: str, account: str, amount_paise: int) -> bool:
+    def same_request(
+        self,
+        biller_id: str,
+        account: str,
+        amount_paise: int,
+        params: Mapping[str, str] | None = None,
+    ) -> bool:
         return (self.biller_id, self.consumer_account, self.amount_paise) == (
             biller_id,
             account,
             amount_paise,
-        )
+        ) and dict(self.consumer_params) == dict(params or {})
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,7 @@ class NewPay:
     account: str
     amount_paise: int
     mobile: str | None = None  # the depositor's, for the SMS receipt
+    params: Mapping[str, str] = field(default_factory=dict)  # beyond the account
 
 
 class PayConflict(Exception):
@@ -103,4 +114,12 @@ def pay_from_row(row: asyncpg.Record) -> Pay:
         lease_until=row["lease_until"],
         lease_owner=row["lease_owner"],
         biller_code=row["biller_code"],
+        consumer_params=_params(row["consumer_params"]),
     )
+
+
+def _params(stored: str | dict[str, str] | None) -> dict[str, str]:
+    """The jsonb column as asyncpg gives it (text), or as a test's fake gives it."""
+    if stored is None:
+        return {}
+    return json.loads(stored) if isinstance(stored, str) else dict(stored)

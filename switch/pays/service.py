@@ -153,9 +153,12 @@ class TerminalService:
         consumer = consumer_params.digest(account, extra)
         return {"bill_ref": self._bill_refs.issue(biller_id, consumer, due_paise, time.time())}
 
-    async def _check_bill(self, ctx: TerminalContext, f: PayRequest, rules: BillerConfig) -> None:
+    async def _check_bill(
+        self, ctx: TerminalContext, f: PayRequest, rules: BillerConfig
+    ) -> dict[str, str]:
         """A pay against the biller's catalogue entry, before anything is recorded or
-        held: its parameters, the bill it names (or the lack of one), its amount."""
+        held: its parameters, the bill it names (or the lack of one), its amount. The
+        parameters beyond the account, checked."""
         extra = self._params(rules, f.account, f.params)
         due: int | None = None
         if f.bill_ref is None:
@@ -166,6 +169,7 @@ class TerminalService:
         why = amounts.refusal(rules, f.amount_paise, due)
         if why is not None:
             raise RequestFailed(ErrorCode.INVALID_AMOUNT, why)
+        return extra
 
     async def _bill_due(
         self, ctx: TerminalContext, f: PayRequest, rules: BillerConfig, extra: Mapping[str, str]
@@ -188,8 +192,7 @@ class TerminalService:
     async def pay(self, ctx: TerminalContext, f: PayRequest) -> dict[str, Any]:
         biller = self._biller(f.biller)
         rules = self._rules(biller.id)
-        if rules is not None:
-            await self._check_bill(ctx, f, rules)
+        extra = dict(f.params) if rules is None else await self._check_bill(ctx, f, rules)
         # Refused before anything is recorded or held.
         refusal = biller.gate.refusal() if biller.gate is not None else None
         if refusal == "unavailable":
@@ -197,7 +200,14 @@ class TerminalService:
         if refusal == "busy":
             raise RequestFailed(ErrorCode.BUSY, f"biller {biller.id} is busy")
         new = NewPay(
-            ctx.terminal_id, f.ref, ctx.agent_id, biller.id, f.account, f.amount_paise, f.mobile
+            ctx.terminal_id,
+            f.ref,
+            ctx.agent_id,
+            biller.id,
+            f.account,
+            f.amount_paise,
+            f.mobile,
+            extra,
         )
         try:
             pay, created = await self._store.claim(new, admission=True)
@@ -228,7 +238,7 @@ class TerminalService:
     ) -> dict[str, Any]:
         """A pay request whose (terminal, ref) names a pay already recorded: a retry,
         or a copy racing the original. Its answer is the first request's outcome."""
-        if not pay.same_request(biller.id, f.account, f.amount_paise):
+        if not pay.same_request(biller.id, f.account, f.amount_paise, f.params):
             raise RequestFailed(ErrorCode.REFERENCE_REUSED, f"ref {f.ref} names pay {pay.id}")
         if pay.leased_to_another(self._store.process_id):
             return pay_result(pay)  # another process is driving it: "pending" until it is done

@@ -8,6 +8,7 @@ instead of overwriting. The trigger on ``pays`` refuses illegal moves as well.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import socket
 import time
@@ -74,6 +75,7 @@ class _Claim:
     account: str
     amount_paise: int
     mobile: str | None
+    params: str | None  # JSON of the other customer parameters, or None
     admission: bool = False
 
 
@@ -83,8 +85,9 @@ class _Claim:
 CLAIMS_SQL = """
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::bigint[], $7::text[])
-        AS i(terminal_id, terminal_ref, agent_id, biller_id, consumer_account, amount_paise, mobile)
+                         $6::bigint[], $7::text[], $10::text[])
+        AS i(terminal_id, terminal_ref, agent_id, biller_id, consumer_account, amount_paise, mobile,
+             consumer_params)
 ), refs AS (
     INSERT INTO pay_refs (terminal_id, terminal_ref, pay_id)
     SELECT terminal_id, terminal_ref, history_next_id('pay_ids') FROM input
@@ -92,10 +95,10 @@ WITH input AS (
     RETURNING *
 ), ins AS (
     INSERT INTO pays (id, terminal_id, terminal_ref, agent_id, biller_id, consumer_account,
-                      amount_paise, mobile, state, lease_until, lease_owner)
+                      amount_paise, mobile, state, lease_until, lease_owner, consumer_params)
     SELECT r.pay_id, i.terminal_id, i.terminal_ref, i.agent_id, i.biller_id,
            i.consumer_account, i.amount_paise, i.mobile, 'received',
-           now() + make_interval(secs => $8::float8), $9
+           now() + make_interval(secs => $8::float8), $9, i.consumer_params::jsonb
       FROM refs r JOIN input i USING (terminal_id, terminal_ref)
     RETURNING *
 )
@@ -183,6 +186,7 @@ class PayStore:
             new.account,
             new.amount_paise,
             new.mobile,
+            json.dumps(dict(sorted(new.params.items()))) if new.params else None,
             admission,
         )
         return await self._claims.submit(claim)
@@ -254,6 +258,7 @@ class PayStore:
                 [c.mobile for c in todo],
                 self._lease_s,
                 self.process_id,
+                [c.params for c in todo],
             )
             for r in rows:
                 key = (r["ref_terminal"], r["ref_ref"])

@@ -111,6 +111,8 @@ async def test_each_answer_is_what_the_spec_documents(admin: Admin) -> None:
     await call("finance", "POST", "/v1/recon/run", "/v1/recon/run", json={})
     await call("auditor", "GET", "/v1/audit", "/v1/audit")
     await call("operations", "GET", "/v1/billers", "/v1/billers")
+    catalogue = await call("operations", "GET", "/v1/catalogue", "/v1/catalogue")
+    assert catalogue["version"] and catalogue["billers"]
     await call(
         None,
         "POST",

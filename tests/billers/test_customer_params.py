@@ -7,6 +7,7 @@ with their own code, before anything is recorded or held."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import AsyncIterator
 
@@ -52,6 +53,29 @@ async def test_the_second_parameter_reaches_the_biller(world: World) -> None:
             "fetch_bill", biller="JALSEWA", account=account, params={"mobile": "12345"}
         )
         without = await conn.request("fetch_bill", biller="JALSEWA", account=account)
+        paid = await conn.request(
+            "pay",
+            ref="W1",
+            biller="JALSEWA",
+            account=account,
+            amount_paise=bill["amount_paise"],
+            params={"mobile": registered},
+            bill_ref=bill["bill_ref"],
+        )
+        refused = await conn.request(  # no fetch needed here: the scheme itself says no
+            "pay",
+            ref="W2",
+            biller="JALSEWA",
+            account=account,
+            amount_paise=100,
+            params={"mobile": other},
+        )
+    assert paid["status"] == "success"
+    stored = await world.switch.db.fetchval(
+        "SELECT consumer_params FROM pays WHERE id = $1", paid["txn"]
+    )
+    assert json.loads(stored) == {"mobile": registered}  # kept with the pay, sent with it
+    assert refused["status"] == "failed" and refused["code"] == "unknown_consumer"
     assert bill["type"] == "bill" and bill["amount_paise"] > 0 and bill["bill_ref"]
     assert wrong["code"] == "unknown_consumer"  # the scheme checked it
     assert badly_formed["code"] == "invalid_request" and "mobile" in badly_formed["message"]

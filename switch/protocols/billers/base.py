@@ -32,6 +32,7 @@ class BillerPayment:
     account: str
     amount_paise: int
     terminal_ref: str
+    params: Mapping[str, str] = field(default_factory=dict)  # beyond the account
 
 
 @dataclass(frozen=True)

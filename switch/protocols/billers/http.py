@@ -99,6 +99,8 @@ class HttpConnector:
             "amount_paise": payment.amount_paise,
             "terminal_ref": payment.terminal_ref,
         }
+        if payment.params:
+            body["params"] = dict(payment.params)
         try:
             r = await self._client.post("/v1/payments", body)
         except ConnectFailed as exc:
