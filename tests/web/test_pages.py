@@ -325,6 +325,11 @@ async def test_operations_see_each_billers_breaker(admin: Admin, browser: Browse
     api = await admin.call("operations", "GET", "/v1/billers")
     [uppcl] = [b for b in api.json()["items"] if b["id"] == "UPPCL"]
     assert uppcl["breaker_state"] == "closed" and "breaker-closed" in shown.text
+    # The catalogue as terminals are told it, from the same stored copy as the API's.
+    catalogue = (await admin.call("operations", "GET", "/v1/catalogue")).json()
+    assert catalogue["version"] in shown.text
+    for entry in catalogue["billers"]:
+        assert all(p["label_hi"] in shown.text for p in entry["params"])
     await browser.post_form("/office/", "/office/logout", {})
     await browser.sign_in("/office", "finance", PASSWORD)
     assert (await browser.http.get("/office/billers")).status_code == 403
