@@ -284,7 +284,7 @@ def transfer_result(req: Request, row: Row) -> Transfer:
     """The transfer ``ledger_apply`` answered for ``req``, or the refusal it means
     (a ``LedgerError``: nothing was written for it)."""
     code, tid, state, amount = row
-    if code in (_APPLIED, _REPLAY):
+    if code in TAKEN_CODES:
         assert tid is not None and state is not None and amount is not None
         if state == TransferState.REJECTED:
             raise InsufficientFunds(f"account {req.debit} cannot cover {req.amount} paise")

@@ -14,7 +14,7 @@ import asyncpg
 from switch.db import Connection
 from switch.ledger.batcher import BatchRejected, Row
 from switch.ledger.errors import LedgerUnavailable
-from switch.ledger.requests import Request
+from switch.ledger.requests import Op, Request
 
 APPLY_SQL = (
     "SELECT r_code, r_transfer_id, r_state, r_amount FROM ledger_apply($1, $2, $3, $4, $5, $6)"
@@ -90,11 +90,11 @@ async def apply_in_transaction(
     result code of each (0 applied, 1 replay, else refused: the caller rolls back)."""
     if not transfers:
         return []
-    keys, debits, credits, amounts = (list(col) for col in zip(*transfers, strict=True))
-    rows = await conn.fetch(
-        APPLY_SQL, [4] * len(keys), keys, debits, credits, amounts, [0] * len(keys)
-    )
-    return [int(r[0]) for r in rows]
+    requests = [
+        Request(Op.TRANSFER, key, debit, credit, amount, 0)
+        for key, debit, credit, amount in transfers
+    ]
+    return [row[0] for row in await apply_requests(conn, requests)]
 
 
 async def expire(pool: asyncpg.Pool, limit: int) -> int:
