@@ -144,7 +144,7 @@ ACCOUNT_PARAM = ParamConfig(
     "account", "Account number", "खाता संख्या", r"[A-Za-z0-9/_-]{1,32}", required=True
 )
 AMOUNT_RULES = ("exact", "partial", "advance")
-CHANNELS = ("terminal",)
+CHANNELS = ("terminal", "partner")
 
 
 @dataclass(frozen=True)
@@ -299,6 +299,21 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class PartnersConfig:
+    """The partner API for banks, the post office and aggregators (docs/partner-api.md),
+    on its own port: partners reach it from outside, the back office should not be."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8443  # 0: any free port (printed at start)
+    # A signed request's X-Timestamp may be this far from the switch's clock, either way;
+    # its nonce is remembered for twice this, so a replay is always recognised.
+    max_skew_s: float = 300.0
+    key_refresh_s: float = 5.0  # how soon a revoked key or blocked partner is refused
+    nonce_sweep_s: float = 60.0  # how often nonces past their window are deleted
+
+
+@dataclass(frozen=True)
 class Config:
     services: ServicesConfig = field(default_factory=ServicesConfig)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
@@ -308,6 +323,7 @@ class Config:
     settlement: SettlementConfig = field(default_factory=SettlementConfig)
     ops: OpsConfig = field(default_factory=OpsConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    partners: PartnersConfig = field(default_factory=PartnersConfig)
     billers: tuple[BillerConfig, ...] = DEFAULT_BILLERS
 
     def replace(self, **sections: Any) -> Config:
@@ -323,6 +339,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "settlement": SettlementConfig,
     "ops": OpsConfig,
     "admin": AdminConfig,
+    "partners": PartnersConfig,
 }
 
 

@@ -75,6 +75,7 @@ class RunningSwitch:
     admin_port: int | None  # the back-office API; None when [admin] enabled = false
     policy: WalletPolicy
     supervisor: Supervisor
+    partner_port: int | None = None  # the partner API; None when [partners] enabled = false
 
 
 @asynccontextmanager
@@ -142,6 +143,9 @@ async def running_switch(
                     redis_url,
                     billers,
                 )
+                partner_port = await _start_partners(
+                    cfg, pays, db, ledger, service, policy, metrics
+                )
                 yield RunningSwitch(
                     port,
                     deps,
@@ -156,6 +160,7 @@ async def running_switch(
                     admin_port,
                     policy,
                     supervisor,
+                    partner_port,
                 )
         finally:
             # The sessions are drained now (the listener's exit): pays still being
@@ -382,9 +387,33 @@ async def _start_admin(
     return port
 
 
+async def _start_partners(
+    cfg: Config,
+    nursery: trio.Nursery,
+    db: Database,
+    ledger: Ledger,
+    service: TerminalService,
+    policy: WalletPolicy,
+    metrics: SwitchMetrics,
+) -> int | None:
+    """The partner API (docs/partner-api.md): banks and aggregators, signed requests."""
+    if not cfg.partners.enabled:
+        return None
+    from switch.partners.api import PartnerDeps, create_partner_app  # FastAPI: when served
+    from switch.partners.guard import Guard
+
+    guard = Guard(db, cfg.partners)
+    await nursery.start(guard.run)
+    deps = PartnerDeps(service, guard, db, ledger, policy, cfg.admin, metrics)
+    app = create_partner_app(deps)
+    port: int = await nursery.start(serve_asgi, app, cfg.partners.host, cfg.partners.port)
+    log.info("partner API on http://%s:%d/partner/v1", cfg.partners.host, port)
+    return port
+
+
 def _on_final(metrics: SwitchMetrics, policy: WalletPolicy) -> Callable[[Pay], None]:
     def final(pay: Pay) -> None:
-        metrics.pay_final(pay.biller_id, pay.state.value, pay.error_code)
+        metrics.pay_final(pay.biller_id, pay.state.value, pay.error_code, pay.channel)
         policy.pay_final(pay)
         if pay_log.isEnabledFor(logging.DEBUG):
             pay_log.debug("pay %s", pay.state.value, extra=pay_fields(pay))
@@ -434,6 +463,12 @@ async def serve(cfg: Config, database_url: str, redis_url: str | None = None) ->
             if sw.admin_port is not None:
                 print(
                     f"switch admin API on http://{cfg.admin.host}:{sw.admin_port}/v1/docs",
+                    flush=True,
+                )
+            if sw.partner_port is not None:
+                print(
+                    f"switch partner API on http://{cfg.partners.host}:{sw.partner_port}"
+                    "/partner/v1",
                     flush=True,
                 )
             if sw.ops_port is not None:

@@ -24,6 +24,7 @@ from switch.config import (
     Config,
     LedgerConfig,
     OpsConfig,
+    PartnersConfig,
     ServicesConfig,
     SmsConfig,
     TerminalsConfig,
@@ -132,6 +133,7 @@ def switch_config(tmp_path: Path) -> Config:
         billers=(stub,),
         sms=SmsConfig(enabled=False),
         ops=OpsConfig(metrics_port=0, sample_interval_s=0.5),
+        partners=PartnersConfig(port=0),
         admin=AdminConfig(
             port=0,
             documents_dir=str(tmp_path / "documents"),

@@ -29,6 +29,7 @@ def switch_env(
         "SWITCH_REDIS_URL": services.redis_url,
         "SWITCH_TERMINALS_IDENTITY_KEY_FILE": str(tmp_path / "switch.key"),
         "SWITCH_SMS_ENABLED": "false",
+        "SWITCH_PARTNERS_PORT": "0",  # several switches at once: no fixed port each
         **settings,
     }
 

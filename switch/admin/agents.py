@@ -66,7 +66,8 @@ async def list_agents(
     only = own_agent(who, None)
     rows = await deps_of(request).db.fetch(
         AGENT_SQL
-        + """ WHERE ($1::text IS NULL OR a.state = $1) AND ($2::text IS NULL OR a.id = $2)
+        + """ WHERE a.kind = 'agent' AND ($1::text IS NULL OR a.state = $1)
+                          AND ($2::text IS NULL OR a.id = $2)
                           AND a.id > $3 ORDER BY a.id LIMIT $4""",
         state,
         only,

@@ -174,6 +174,7 @@ class Complaint(Answer):
     updated_at: dt.datetime
     linked_to: int | None
     write_off: bool
+    partner_ref: str | None = Field(description="a partner's Idempotency-Key, if it raised it")
 
 
 class ComplaintEvent(Answer):
@@ -202,6 +203,7 @@ class Transaction(Answer):
     amount_paise: int
     state: str
     error_code: str | None
+    channel: str = Field(description="how it came in: terminal or partner")
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -429,6 +431,51 @@ class Catalogue(Answer):
     billers: list[CatalogueEntry]
 
 
+class PartnerKeyState(Answer):
+    key_id: str
+    state: str = Field(description="active or revoked")
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class NewPartnerKey(Answer):
+    key_id: str
+    partner_id: str
+    private_key_b64: str = Field(description="the Ed25519 private key, raw: shown only here")
+    public_key_b64: str
+
+
+class Partner(Answer):
+    id: str
+    name: str
+    mobile: str
+    institution: str
+    state: str
+    wallet_account_id: int
+    created_at: dt.datetime
+
+
+class NewPartner(Partner):
+    key: NewPartnerKey
+
+
+class PartnerWithKeys(Partner):
+    balance_paise: int
+    keys: list[PartnerKeyState]
+
+
+class Partners(Answer):
+    items: list[PartnerWithKeys]
+
+
+class RevokedKey(Answer):
+    key_id: str
+    partner_id: str
+    state: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime
+
+
 # Each operation's success: (status, body). CSV and PNG answers keep their own content.
 ANSWERS: dict[tuple[str, str], tuple[int, type[BaseModel]]] = {
     ("POST", "/v1/auth/login"): (200, Login),
@@ -485,6 +532,10 @@ ANSWERS: dict[tuple[str, str], tuple[int, type[BaseModel]]] = {
     ("GET", "/v1/audit"): (200, Page[AuditEntry]),
     ("GET", "/v1/billers"): (200, Billers),
     ("GET", "/v1/catalogue"): (200, Catalogue),
+    ("POST", "/v1/partners"): (201, NewPartner),
+    ("GET", "/v1/partners"): (200, Partners),
+    ("POST", "/v1/partners/{partner_id}/keys"): (201, NewPartnerKey),
+    ("POST", "/v1/partners/{partner_id}/keys/{key_id}/revoke"): (200, RevokedKey),
 }
 
 

@@ -20,6 +20,7 @@ from switch.admin import (
     auth_routes,
     complaints,
     errors,
+    partners,
     recon,
     reports,
     settlement,
@@ -100,6 +101,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
         recon,
         audit_routes,
         biller_routes,
+        partners,
     ):
         app.include_router(module.router)
     install_pages(app)  # /office and /agent: the same services, as pages

@@ -77,6 +77,43 @@ async def _event(
     )
 
 
+async def log_complaint(
+    conn: Connection,
+    cfg: AdminConfig,
+    *,
+    kind: str,
+    category: str,
+    pay_id: int | None,
+    agent_id: str | None,
+    description: str,
+    raised_by: str,
+    partner_ref: str | None = None,
+) -> asyncpg.Record:
+    """Insert a complaint, ``logged``, with its first event and audit entry (in the
+    caller's transaction); a second complaint about one pay is linked to the first."""
+    row = await conn.fetchrow(
+        """INSERT INTO complaints (kind, category, pay_id, agent_id, description,
+               raised_by, due_at, linked_to, partner_ref)
+           VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7),
+                   (SELECT min(id) FROM complaints WHERE pay_id = $3), $8)
+           RETURNING *""",
+        kind,
+        category,
+        pay_id,
+        agent_id,
+        description,
+        raised_by,
+        tat_s(cfg, kind),
+        partner_ref,
+    )
+    assert row is not None
+    await _event(conn, row["id"], raised_by, "log", None, "logged")
+    await audit(
+        conn, raised_by, "complaint.log", "complaint", str(row["id"]), None, json_ready(row)
+    )
+    return row
+
+
 @router.post("/complaints", status_code=201, summary="Register a complaint")
 async def register(
     body: ComplaintIn,
@@ -115,30 +152,15 @@ async def register(
                 "SELECT 1 FROM agents WHERE id = $1", agent_id
             ):
                 raise ApiError("not_found", f"no agent {agent_id}", {"agent_id": "no such agent"})
-            row = await conn.fetchrow(
-                """INSERT INTO complaints (kind, category, pay_id, agent_id, description,
-                       raised_by, due_at, linked_to)
-                   VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7),
-                           (SELECT min(id) FROM complaints WHERE pay_id = $3))
-                   RETURNING *""",
-                body.kind,
-                body.category,
-                body.pay_id,
-                agent_id,
-                body.description,
-                who.username,
-                tat_s(deps.cfg.admin, body.kind),
-            )
-            assert row is not None
-            await _event(conn, row["id"], who.username, "log", None, "logged")
-            await audit(
+            row = await log_complaint(
                 conn,
-                who.username,
-                "complaint.log",
-                "complaint",
-                str(row["id"]),
-                None,
-                json_ready(row),
+                deps.cfg.admin,
+                kind=body.kind,
+                category=body.category,
+                pay_id=body.pay_id,
+                agent_id=agent_id,
+                description=body.description,
+                raised_by=who.username,
             )
             return json_ready(row)
 

@@ -47,6 +47,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "recon.read": frozenset({"finance", "operations", "auditor", "admin"}),
     "recon.resolve": frozenset({"finance", "admin"}),
     "billers.read": frozenset({"operations", "support", "auditor", "admin"}),
+    "partners.manage": frozenset({"onboarding", "admin"}),
+    "partners.read": frozenset(
+        {"onboarding", "finance", "operations", "support", "auditor", "admin"}
+    ),
 }
 
 bearer = HTTPBearer(auto_error=False, description="POST /v1/auth/login gives the token")

@@ -1,5 +1,7 @@
 """/v1/transactions: search pays by switch txn id, biller txn id, terminal reference,
-consumer account, agent, date range and status; newest first, paged by ``next``."""
+consumer account, agent, channel, date range and status; newest first, paged by
+``next``. A partner's pay shows the partner as its terminal and agent, and its
+idempotency key as the terminal reference."""
 
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from switch.ledger import pay_key
 
 router = APIRouter(prefix="/v1", tags=["transactions"])
 PAY_COLUMNS = """id AS txn_id, biller_txn_id, terminal_id, terminal_ref, agent_id, biller_id,
-                 consumer_account, amount_paise, state, error_code, created_at, updated_at"""
+                 consumer_account, amount_paise, state, error_code, channel, created_at,
+                 updated_at"""
 State = Literal[
     "received",
     "reserved",
@@ -48,6 +51,7 @@ class Search:
     state: str | None = None
     start: dt.date | None = None
     end: dt.date | None = None
+    channel: str | None = None
 
 
 async def search_pays(
@@ -67,6 +71,7 @@ async def search_pays(
                AND ($7::text IS NULL OR biller_id = $7) AND ($8::text IS NULL OR state = $8)
                AND {in_ist_days("created_at", "$9", "$10")}
                AND ($11::bigint IS NULL OR id < $11)
+               AND ($13::text IS NULL OR channel = $13)
              ORDER BY id DESC LIMIT $12""",
         f.txn_id,
         f.biller_txn_id,
@@ -80,6 +85,7 @@ async def search_pays(
         f.end,
         before,
         limit + 1,
+        f.channel,
     )
     found = page([json_ready(r) for r in rows], limit, "txn_id")
     found["archived_months"] = await archived_months(db, f.start, f.end)
@@ -130,6 +136,7 @@ async def search(
     state: State | None = None,
     start: Annotated[dt.date | None, Query(alias="from")] = None,
     end: Annotated[dt.date | None, Query(alias="to")] = None,
+    channel: Literal["terminal", "partner"] | None = None,
     limit: Limit = 50,
     before: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="the `next` of the previous page")
@@ -146,6 +153,7 @@ async def search(
         state,
         start,
         end,
+        channel,
     )
     return await search_pays(deps_of(request).read_db, who, f, limit, before)
 

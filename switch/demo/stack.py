@@ -67,12 +67,14 @@ class Stack:
         port = port or free_tcp_port()
         metrics_port = self.ports.get("switch_metrics") or free_tcp_port()
         admin_port = self.ports.get("switch_admin") or free_tcp_port()
+        partner_port = self.ports.get("switch_partner") or free_tcp_port()
         env = {
             "SWITCH_CONFIG": str(config_file),
             "SWITCH_DATABASE_URL": database_url,
             "SWITCH_REDIS_URL": redis_url,
             "SWITCH_OPS_METRICS_PORT": str(metrics_port),
             "SWITCH_ADMIN_PORT": str(admin_port),
+            "SWITCH_PARTNERS_PORT": str(partner_port),
         }
         log = self._log("switch")
         already = log.read_text().count("serving terminals") if log.exists() else 0
@@ -80,6 +82,7 @@ class Stack:
         self.ports["switch"] = port
         self.ports["switch_metrics"] = metrics_port
         self.ports["switch_admin"] = admin_port
+        self.ports["switch_partner"] = partner_port
         deadline = time.monotonic() + 60
         while log.read_text().count("serving terminals") < already + workers:
             if time.monotonic() > deadline or self.children["switch"].poll() is not None:

@@ -102,6 +102,23 @@ class SwitchMetrics:
             "(posted, or voided:<reason>)",
             ["biller", "outcome"],
         )
+        self.pays_by_channel = Counts(
+            "switch_pays_by_channel",
+            "Pays that reached their final state, by the way they came in (terminal, "
+            "partner) and state (posted, voided)",
+            ["channel", "state"],
+        )
+        self.partner_request_seconds = Buckets(
+            "switch_partner_request_seconds",
+            "Partner API requests, from request in to answer out, by operation",
+            ["operation"],
+            LATENCY_BUCKETS_S,
+        )
+        self.partner_requests = Counts(
+            "switch_partner_requests",
+            "Partner API requests by operation and answer (ok, or the error code)",
+            ["operation", "code"],
+        )
         r.register(_Observed(self))
         self.open_pays = Gauge(
             "switch_pays_open", "Pays not yet final, by state (sampled)", ["state"], registry=r
@@ -168,11 +185,18 @@ class SwitchMetrics:
     def observe_request(self, kind: str, seconds: float) -> None:
         self.request_seconds.observe(seconds, kind)
 
+    def observe_partner_request(self, operation: str, code: str, seconds: float) -> None:
+        self.partner_request_seconds.observe(seconds, operation)
+        self.partner_requests.inc(operation, code)
+
     def observe_ledger_batch(self, size: int, seconds: float) -> None:
         self.ledger_batch_size.observe(size)
         self.ledger_batch_seconds.observe(seconds)
 
-    def pay_final(self, biller_id: str, state: str, error_code: str | None) -> None:
+    def pay_final(
+        self, biller_id: str, state: str, error_code: str | None, channel: str = "terminal"
+    ) -> None:
+        self.pays_by_channel.inc(channel, state)
         if state == "posted":
             outcome = "posted"
         else:
@@ -241,6 +265,9 @@ class _Observed(Collector):
             m.ledger_batch_seconds,
             m.ledger_batch_size,
             m.pays,
+            m.pays_by_channel,
+            m.partner_request_seconds,
+            m.partner_requests,
         )
 
 

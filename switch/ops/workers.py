@@ -52,6 +52,7 @@ class Workers:
         env["SWITCH_WORKER_INDEX"] = str(index)
         if index > 0:
             env["SWITCH_ADMIN_ENABLED"] = "false"  # one admin API, on worker 0
+            env["SWITCH_PARTNERS_ENABLED"] = "false"  # and one partner API
         return env
 
     def start(self, index: int) -> None:

@@ -36,6 +36,9 @@ class Pay:
     biller_code: str | None = None  # a biller's own refusal code (error_code: ours)
     # The customer parameters beyond the account (the biller's catalogue entry).
     consumer_params: Mapping[str, str] = field(default_factory=dict)
+    # The way it came in: "terminal", or "partner" (terminal_id is then the partner's
+    # id and terminal_ref its idempotency key).
+    channel: str = "terminal"
 
     def leased_to_another(self, me: str) -> bool:
         """Another switch process holds this pay's lease (it is driving it)."""
@@ -59,7 +62,7 @@ class Pay:
 
 @dataclass(frozen=True)
 class NewPay:
-    """A pay request as a terminal made it: who, to whom, for how much."""
+    """A pay request as a terminal or partner made it: who, to whom, for how much."""
 
     terminal_id: str
     ref: str  # the terminal's reference: (terminal_id, ref) names the pay
@@ -69,6 +72,7 @@ class NewPay:
     amount_paise: int
     mobile: str | None = None  # the depositor's, for the SMS receipt
     params: Mapping[str, str] = field(default_factory=dict)  # beyond the account
+    channel: str = "terminal"  # or "partner": the way it came in
 
 
 class PayConflict(Exception):
@@ -115,6 +119,7 @@ def pay_from_row(row: asyncpg.Record) -> Pay:
         lease_owner=row["lease_owner"],
         biller_code=row["biller_code"],
         consumer_params=_params(row["consumer_params"]),
+        channel=row["channel"],
     )
 
 

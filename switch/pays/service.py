@@ -57,11 +57,14 @@ class RequestFailed(Exception):
 
 @dataclass(frozen=True)
 class TerminalContext:
-    """Who is asking: fixed for the life of an authenticated session."""
+    """Who is asking: fixed for the life of an authenticated session (a terminal's),
+    or of one signed request (a partner's: ``terminal_id`` and ``agent_id`` are then
+    both the partner's id, and a pay's ref is the partner's idempotency key)."""
 
     terminal_id: str
     agent_id: str
     wallet_account_id: int
+    channel: str = "terminal"
 
 
 class TerminalService:
@@ -91,10 +94,17 @@ class TerminalService:
             CatalogueRequest: self.catalogue,
         }
 
-    def _biller(self, biller_id: str) -> Biller:
+    def _biller(self, biller_id: str, channel: str) -> Biller:
+        """The biller, if it takes pays through this channel (its catalogue entry's
+        ``channels``): to any other channel it is as if unknown."""
         biller = self._billers.get(biller_id)
         if biller is None:
             raise RequestFailed(ErrorCode.UNKNOWN_BILLER, f"no biller {biller_id!r}")
+        rules = self._rules(biller_id)
+        if rules is not None and channel not in rules.channels:
+            raise RequestFailed(
+                ErrorCode.UNKNOWN_BILLER, f"biller {biller_id} is not offered to the {channel}s"
+            )
         return biller
 
     async def handle(self, ctx: TerminalContext, req: TerminalRequest) -> dict[str, Any]:
@@ -123,7 +133,7 @@ class TerminalService:
             raise RequestFailed(ErrorCode.INVALID_REQUEST, str(exc)) from exc
 
     async def fetch_bill(self, ctx: TerminalContext, f: FetchBill) -> dict[str, Any]:
-        biller = self._biller(f.biller)
+        biller = self._biller(f.biller, ctx.channel)
         extra = self._params(self._rules(biller.id), f.account, f.params)
         try:
             bill = await biller.connector.fetch_bill(f.account, extra)
@@ -190,7 +200,7 @@ class TerminalService:
         return ref.due_paise
 
     async def pay(self, ctx: TerminalContext, f: PayRequest) -> dict[str, Any]:
-        biller = self._biller(f.biller)
+        biller = self._biller(f.biller, ctx.channel)
         rules = self._rules(biller.id)
         extra = dict(f.params) if rules is None else await self._check_bill(ctx, f, rules)
         # Refused before anything is recorded or held.
@@ -208,6 +218,7 @@ class TerminalService:
             f.amount_paise,
             f.mobile,
             extra,
+            ctx.channel,
         )
         try:
             pay, created = await self._store.claim(new, admission=True)

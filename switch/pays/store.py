@@ -76,6 +76,7 @@ class _Claim:
     amount_paise: int
     mobile: str | None
     params: str | None  # JSON of the other customer parameters, or None
+    channel: str
     admission: bool = False
 
 
@@ -85,9 +86,9 @@ class _Claim:
 CLAIMS_SQL = """
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::bigint[], $7::text[], $10::text[])
+                         $6::bigint[], $7::text[], $10::text[], $11::text[])
         AS i(terminal_id, terminal_ref, agent_id, biller_id, consumer_account, amount_paise, mobile,
-             consumer_params)
+             consumer_params, channel)
 ), refs AS (
     INSERT INTO pay_refs (terminal_id, terminal_ref, pay_id)
     SELECT terminal_id, terminal_ref, history_next_id('pay_ids') FROM input
@@ -95,10 +96,11 @@ WITH input AS (
     RETURNING *
 ), ins AS (
     INSERT INTO pays (id, terminal_id, terminal_ref, agent_id, biller_id, consumer_account,
-                      amount_paise, mobile, state, lease_until, lease_owner, consumer_params)
+                      amount_paise, mobile, state, lease_until, lease_owner, consumer_params,
+                      channel)
     SELECT r.pay_id, i.terminal_id, i.terminal_ref, i.agent_id, i.biller_id,
            i.consumer_account, i.amount_paise, i.mobile, 'received',
-           now() + make_interval(secs => $8::float8), $9, i.consumer_params::jsonb
+           now() + make_interval(secs => $8::float8), $9, i.consumer_params::jsonb, i.channel
       FROM refs r JOIN input i USING (terminal_id, terminal_ref)
     RETURNING *
 )
@@ -187,6 +189,7 @@ class PayStore:
             new.amount_paise,
             new.mobile,
             json.dumps(dict(sorted(new.params.items()))) if new.params else None,
+            new.channel,
             admission,
         )
         return await self._claims.submit(claim)
@@ -259,6 +262,7 @@ class PayStore:
                 self._lease_s,
                 self.process_id,
                 [c.params for c in todo],
+                [c.channel for c in todo],
             )
             for r in rows:
                 key = (r["ref_terminal"], r["ref_ref"])

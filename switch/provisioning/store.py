@@ -35,11 +35,12 @@ class Agent:
     id: str
     name: str
     mobile: str
-    fps_id: str
+    fps_id: str | None  # None for a partner (a bank or aggregator has no shop)
     wallet_account_id: int
     state: str
     region: str = ""
     district: str = ""
+    kind: str = "agent"  # or "partner" (switch/partners/)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,8 @@ async def add_terminal(
     db: Database, agent_id: str, actor: str | None = None
 ) -> tuple[Terminal, Ed25519PrivateKey]:
     agent = await get_agent(db, agent_id)
+    if agent.kind != "agent":
+        raise ProvisioningError(f"{agent_id} is a partner: it pays through the partner API")
     if agent.state != "active":
         raise ProvisioningError(f"agent {agent_id} is {agent.state}")
     key = Ed25519PrivateKey.generate()
@@ -208,6 +211,7 @@ def _agent(row: asyncpg.Record) -> Agent:
         row["state"],
         row["region"],
         row["district"],
+        row["kind"],
     )
 
 

@@ -88,6 +88,13 @@ async def test_each_answer_is_what_the_spec_documents(admin: Admin) -> None:
     await call("support", "POST", f"{cp}/escalate", f"{c}/escalate", json={"note": "late"})
     await call("support", "POST", f"{cp}/resolve", f"{c}/resolve", json={"resolution": "done"})
     await call("support", "POST", f"{cp}/close", f"{c}/close", json={"note": "closed"})
+    bank = {"name": "Gramin Bank", "mobile": "9876501234", "institution": "bank"}
+    partner = (await call("onboarding", "POST", "/v1/partners", "/v1/partners", json=bank))["id"]
+    p = "/v1/partners/{partner_id}"
+    await call("onboarding", "POST", f"/v1/partners/{partner}/keys", f"{p}/keys")
+    revoke = f"/v1/partners/{partner}/keys/{partner}-K1/revoke"
+    await call("onboarding", "POST", revoke, f"{p}/keys/{{key_id}}/revoke")
+    await call("auditor", "GET", "/v1/partners", "/v1/partners")
     await call("operations", "GET", "/v1/transactions", "/v1/transactions")
     await call("operations", "GET", f"/v1/transactions/{txn}", "/v1/transactions/{txn_id}")
     params = {"agent_id": agent}

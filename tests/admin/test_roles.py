@@ -107,6 +107,8 @@ def endpoints(
             "complaints.create",
         ),
         ("GET", "/v1/transactions", None, "transactions.read"),
+        ("GET", "/v1/partners", None, "partners.read"),
+        ("POST", "/v1/partners/PA999999/keys", None, "partners.manage"),
         ("GET", "/v1/audit", None, "audit.read"),
         ("GET", f"/v1/reports/statement?agent_id={a}", None, "reports.statement"),
         ("GET", "/v1/reports/totals?by=region", None, "reports.totals"),
