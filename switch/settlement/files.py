@@ -6,7 +6,10 @@ record; every amount is an integer number of paise; times are ISO 8601 in IST.
     H,<biller>,<business date>,<window start>,<window end>,<pay count>,<gross>,
       <adjust in>,<commission>,<fee>,<recovered>,<net>
     D,<switch txn id>,<biller txn id>,<terminal>,<terminal ref>,<agent>,<consumer>,
-      <amount>,<commission>,<fee>,<paid at>
+      <amount>,<commission>,<fee>,<paid at>,<channel>
+
+(A partner's pay names the partner as terminal and agent, its idempotency key as
+the terminal ref, and ``partner`` as its channel; a terminal's says ``terminal``.)
     A,<case id>,<kind>,<switch txn id>,<biller txn id>,<amount>
     T,<D lines>,<sum of D amounts>,<A lines>,<sum of A amounts>
 
@@ -72,6 +75,7 @@ def render(w: WindowRow, items: Sequence[Any], adjustments: Sequence[Any]) -> by
                 i["commission_paise"],
                 i["fee_paise"],
                 i["created_at"].astimezone(IST).isoformat(timespec="milliseconds"),
+                i["channel"],
             ]
         )
     for a in adjustments:

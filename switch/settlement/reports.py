@@ -1,4 +1,4 @@
-"""MIS: agent statements and totals by biller, region, district, agent and day.
+"""MIS: agent statements and totals by biller, region, district, agent, channel and day.
 
 Days are calendar days in IST (when the pay was made). Commission is what
 settlement credited for a settled pay (frozen in settlement_items), and for a posted
@@ -26,6 +26,7 @@ GROUP_COLUMNS = {
     "region": "a.region",
     "district": "a.district",
     "agent": "p.agent_id",
+    "channel": "p.channel",
     "day": "to_char(p.created_at AT TIME ZONE 'Asia/Kolkata', 'YYYY-MM-DD')",
 }
 

@@ -284,7 +284,7 @@ async def items(conn: Connection, window_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT i.pay_id, p.biller_txn_id, p.terminal_id, p.terminal_ref, i.agent_id,
                   p.consumer_account, i.amount_paise, i.commission_paise, i.fee_paise,
-                  p.created_at
+                  p.created_at, p.channel
              FROM settlement_items i JOIN pays p ON p.id = i.pay_id
             WHERE i.window_id = $1 ORDER BY i.pay_id""",
         window_id,

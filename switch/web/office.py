@@ -27,6 +27,7 @@ router = APIRouter(prefix="/office", include_in_schema=False)
 add_login_routes(router, PORTAL)
 PAGE_ROWS = 50
 STATES = typing.get_args(State)  # the API's own list of a pay's states
+CHANNELS = ("terminal", "partner")
 # The home page's tiles: a page, and the permission it needs.
 TILES = (
     (
@@ -83,6 +84,10 @@ def _search_from(query: dict[str, str]) -> tuple[Search, int | None, dict[str, s
     if state is not None and state not in STATES:
         errors["state"] = "not a state"
         state = None
+    channel = query.get("channel") or None
+    if channel is not None and channel not in CHANNELS:
+        errors["channel"] = "not a channel"
+        channel = None
     f = Search(
         txn_id=number("txn_id"),
         biller_txn_id=text("biller_txn_id", 64),
@@ -94,6 +99,7 @@ def _search_from(query: dict[str, str]) -> tuple[Search, int | None, dict[str, s
         state=state,
         start=day("from"),
         end=day("to"),
+        channel=channel,
     )
     return f, number("before"), errors
 
@@ -136,6 +142,7 @@ async def _transactions(request: Request, who: Principal, query: dict[str, str])
         query=query,
         errors=errors,
         states=STATES,
+        channels=CHANNELS,
         more=more,
     )
 
