@@ -28,6 +28,13 @@ def test_the_demo_runs_and_its_books_agree(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert result["pays_ok"] > 0 and result["pays_pending"] == 0
+    # The bank paid beside the terminals, each key once; the split by channel adds up.
+    partner = result["partner"]
+    assert partner["success"] > 0 and partner["mismatched"] == 0 and partner["pending"] == 0
+    channels = result["by_channel"]
+    assert channels["partner"]["posted"] == partner["success"]
+    posted = sum(b["switch_posted"] for b in result["billers"].values())
+    assert channels["partner"]["posted"] + channels["terminal"]["posted"] == posted
     assert result["invariants_ok"] and result["billers_agree"]
     assert result["sms_sent"] == result["sms_received"] > 0
     for key in ("pays_failed", "pays_per_s", "p50_ms", "p99_ms"):

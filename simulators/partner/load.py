@@ -153,28 +153,35 @@ async def run_load(
     client: PartnerClient,
     consumers: Sequence[tuple[str, str]],
     *,
-    pays: int,
+    pays: int | None = None,
+    duration_s: float | None = None,
     concurrency: int,
     duplicate_share: float = 0.1,
     key_prefix: str = "LOAD",
     seed: int = 1,
 ) -> LoadResult:
-    """``pays`` bills of ``consumers`` (biller, account), round robin, ``concurrency`` at
-    a time; a ``duplicate_share`` of them sent twice at once."""
+    """Bills of ``consumers`` (biller, account), round robin, ``concurrency`` at a time,
+    until ``pays`` keys are done or ``duration_s`` has passed (whichever is given
+    first); a ``duplicate_share`` of them sent twice at once."""
+    assert pays is not None or duration_s is not None, "a bound: pays or duration_s"
     rng = random.Random(seed)
     result = LoadResult()
-    limiter = trio.CapacityLimiter(concurrency)
     started = time.perf_counter()
+    deadline = started + duration_s if duration_s is not None else float("inf")
+    limit = pays if pays is not None else 10**9
+    issued = 0
 
-    async def worker(i: int) -> None:
-        biller, account = consumers[i % len(consumers)]
-        async with limiter:
-            await _one(
-                client, result, f"{key_prefix}-{i}", biller, account, rng.random() < duplicate_share
-            )
+    async def worker() -> None:
+        nonlocal issued
+        while issued < limit and time.perf_counter() < deadline:
+            i = issued
+            issued += 1
+            biller, account = consumers[i % len(consumers)]
+            duplicate = rng.random() < duplicate_share
+            await _one(client, result, f"{key_prefix}-{i}", biller, account, duplicate)
 
     async with trio.open_nursery() as nursery:
-        for i in range(pays):
-            nursery.start_soon(worker, i)
+        for _ in range(concurrency):
+            nursery.start_soon(worker)
     result.elapsed_s = time.perf_counter() - started
     return result

@@ -10,10 +10,8 @@ within ``[partners] key_refresh_s``.
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Any, Literal
 
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import Field
 
@@ -23,8 +21,7 @@ from switch.admin.errors import ApiError
 from switch.admin.models import Strict
 from switch.admin.roles import allow
 from switch.partners import store
-from switch.partners.store import NewKey, PartnerError
-from switch.protocols.terminal.crypto import public_bytes
+from switch.partners.store import PartnerError
 
 router = APIRouter(prefix="/v1", tags=["partners"])
 PartnerId = Annotated[str, Path(pattern=r"^PA[0-9]{6}$")]
@@ -35,17 +32,6 @@ class PartnerIn(Strict):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     mobile: Annotated[str, Field(pattern=r"^[6-9][0-9]{9}$", description="a contact's")]
     institution: Literal["bank", "post_office", "aggregator"]
-
-
-def key_shown(key: NewKey) -> dict[str, Any]:
-    """A new key as its partner needs it: the private key, once."""
-    raw = key.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    return {
-        "key_id": key.key_id,
-        "partner_id": key.partner_id,
-        "private_key_b64": base64.b64encode(raw).decode(),
-        "public_key_b64": base64.b64encode(public_bytes(key.private_key)).decode(),
-    }
 
 
 def _refused(exc: PartnerError) -> ApiError:
@@ -68,7 +54,7 @@ async def add(
     except PartnerError as exc:
         raise _refused(exc) from exc
     await deps.policy.refresh()  # its limits, here at once (elsewhere within seconds)
-    return partner | {"key": key_shown(key)}
+    return partner | {"key": key.shown()}
 
 
 @router.get("/partners", summary="Partners, their balances and keys")
@@ -89,7 +75,7 @@ async def add_key(
     who: Annotated[Principal, Depends(allow("partners.manage"))],
 ) -> dict[str, Any]:
     try:
-        return key_shown(await store.add_key(deps_of(request).db, partner_id, who.username))
+        return (await store.add_key(deps_of(request).db, partner_id, who.username)).shown()
     except PartnerError as exc:
         raise _refused(exc) from exc
 

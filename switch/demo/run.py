@@ -19,6 +19,8 @@ from rich.live import Live
 from rich.table import Table
 
 from simulators.epos.fleet import Consumer, FleetStats, pay_part, run_fleet
+from simulators.partner.client import PartnerClient, PartnerCredentials
+from simulators.partner.load import run_load
 from simulators.run import consumer_accounts
 from switch.config import Config
 from switch.config import load as load_config
@@ -29,6 +31,9 @@ from switch.demo.setup import DISCOM_ACCOUNTS, WATER_ACCOUNTS, DemoStack, demo_s
 from switch.demo.stack import Stack
 from switch.ledger import Ledger
 from switch.money import count, rupees
+
+PARTNER_CONCURRENCY = 8  # the bank's requests in flight at once
+PARTNER_GRACE_S = 30.0  # for its last pays after the fleet stops
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,11 @@ async def _drive(demo: DemoStack, opts: DemoOptions, console: Console) -> dict[s
         ]
         stats = FleetStats()
         started = time.perf_counter()
+        partner: dict[str, Any] = {}
         async with trio.open_nursery() as nursery:
             if not opts.as_json:
                 nursery.start_soon(_live, stats, started, opts, console)
+            nursery.start_soon(_partner_load, demo, consumers, opts, partner)
             await run_fleet(
                 creds,
                 consumers,
@@ -87,15 +94,60 @@ async def _drive(demo: DemoStack, opts: DemoOptions, console: Console) -> dict[s
                 stats=stats,
                 amount=pay_part(random.Random(opts.seed)),
             )
+            with trio.move_on_after(PARTNER_GRACE_S):  # the bank's last pays finish
+                while not partner:  # noqa: ASYNC110 (bounded: the load's own deadline)
+                    await trio.sleep(0.1)
             nursery.cancel_scope.cancel()
         elapsed = time.perf_counter() - started
-        console.print("fleet stopped; checking the books")
+        console.print("fleet and partner stopped; checking the books")
         result = await _summary(db, ledger, demo.stack, stats, elapsed, opts)
+        result["partner"] = partner
+        result["by_channel"] = await _by_channel(db)
         console.print("closing the day: settlement and reconciliation with each biller")
         billers = load_config(demo.config_file, environ={}).billers
         files_dir = demo.workdir / "settlement"
         result["end_of_day"] = await end_of_day(db, ledger, billers, files_dir)
         return result
+
+
+async def _partner_load(
+    demo: DemoStack, consumers: list[Consumer], opts: DemoOptions, out: dict[str, Any]
+) -> None:
+    """The demo's bank paying bills through the partner API beside the terminals, with
+    a share of its pays sent twice at once (each must be one pay)."""
+    if demo.partner_credentials is None or demo.partner_port is None:
+        return
+    creds = PartnerCredentials.from_file(demo.partner_credentials)
+    pairs = [(c.biller, c.account) for c in consumers[:: max(1, len(consumers) // 2000)]]
+    async with PartnerClient(creds, f"http://127.0.0.1:{demo.partner_port}") as client:
+        result = await run_load(
+            client,
+            pairs,
+            duration_s=opts.duration_s,
+            concurrency=PARTNER_CONCURRENCY,
+            duplicate_share=0.05,
+            key_prefix="DEMO",
+            seed=opts.seed,
+        )
+    out.update(result.summary())
+
+
+async def _by_channel(db: Database) -> dict[str, dict[str, int]]:
+    rows = await db.fetch(
+        """SELECT channel, count(*) FILTER (WHERE state = 'posted') AS posted,
+                  coalesce(sum(amount_paise) FILTER (WHERE state = 'posted'), 0)::bigint
+                      AS posted_paise,
+                  count(*) FILTER (WHERE state = 'voided') AS voided
+             FROM pays GROUP BY channel ORDER BY channel"""
+    )
+    return {
+        r["channel"]: {
+            "posted": r["posted"],
+            "posted_paise": r["posted_paise"],
+            "voided": r["voided"],
+        }
+        for r in rows
+    }
 
 
 async def _live(stats: FleetStats, started: float, opts: DemoOptions, console: Console) -> None:
@@ -211,6 +263,16 @@ def _counts(by_code: dict[str, int]) -> str:
     return ", ".join(f"{code} {count(n)}" for code, n in ranked) or "none"
 
 
+def _channels(by_channel: dict[str, dict[str, int]]) -> str:
+    return (
+        ", ".join(
+            f"{channel} {count(v['posted'])} ({rupees(v['posted_paise'])})"
+            for channel, v in by_channel.items()
+        )
+        or "none"
+    )
+
+
 def print_summary(result: dict[str, Any], console: Console) -> None:
     table = Table(title="demo summary", show_header=False)
     table.add_column("what")
@@ -235,6 +297,14 @@ def print_summary(result: dict[str, Any], console: Console) -> None:
         ("pay failures", _counts(result["failures"])),
         ("fetch failures", _counts(result["fetch_failures"])),
         ("reconnects", count(result["reconnects"])),
+        ("posted by channel", _channels(result.get("by_channel", {}))),
+        (
+            "partner API: pays ok / failed, sent twice at once, p99",
+            f"{count(result['partner'].get('success', 0))} / "
+            f"{count(result['partner'].get('failed', 0))}, "
+            f"{count(result['partner'].get('duplicates', 0))}, "
+            f"{result['partner'].get('p99_ms')} ms",
+        ),
         ("ledger invariants", "ok" if result["invariants_ok"] else "BROKEN"),
         ("switch and billers agree", "yes" if result["billers_agree"] else "NO"),
         ("SMS sent / received", f"{result['sms_sent']:,} / {result['sms_received']:,}"),

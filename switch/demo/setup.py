@@ -9,6 +9,7 @@ this was the one to start them.
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ from switch.db.database import Database
 from switch.db.migrate import migrate
 from switch.demo.stack import Stack
 from switch.ledger import Ledger
+from switch.partners.store import PARTNER_MAX_BALANCE_PAISE, add_partner
+from switch.pays.topups import top_up
 from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.credentials import Credentials
 from switch.provisioning.fleet import provision_fleet
@@ -37,6 +40,7 @@ DEMO_DB = "switch_demo"
 DISCOM_ACCOUNTS = 50_000
 WATER_ACCOUNTS = 20_000
 WALLET_PAISE = 5_00_000_00  # ₹5 lakh per agent
+PARTNER_PREFUND_PAISE = 5_00_00_000_00  # ₹5 crore: the demo's bank
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class DemoStack:
     credentials_dir: Path
     config_file: Path  # the switch's configuration, as the demo wrote it
     spare_credentials_dir: Path | None = None  # terminals the fleet never uses
+    partner_credentials: Path | None = None  # the demo bank's key (partner.json)
+    partner_port: int | None = None  # the partner API
 
     def metrics_targets(self) -> dict[str, int]:
         """Every process with a /metrics endpoint, by job name."""
@@ -71,6 +77,7 @@ FIXED_PORTS = {
     "switch": 7400,
     "switch_metrics": 9400,
     "switch_admin": 8080,
+    "switch_partner": 8443,
 }
 
 
@@ -133,6 +140,13 @@ def demo_stack(
         spare_dir = workdir / "spare-credentials" if spare_terminals else None
         if spare_dir is not None:
             trio.run(_provision, url, identity, port, spare_terminals, spare_dir, "SPARE")
+        partner_file = workdir / "partner.json"
+        partner_file.write_text(json.dumps(trio.run(_provision_partner, url), indent=2))
+        partner_file.chmod(0o600)
+        console.print(
+            f"partner API on http://127.0.0.1:{stack.ports['switch_partner']}/partner/v1 "
+            f"(a bank prefunded with ₹5 crore; its key in {partner_file})"
+        )
         yield DemoStack(
             stack,
             workdir,
@@ -143,6 +157,8 @@ def demo_stack(
             creds_dir,
             config_file,
             spare_dir,
+            partner_file,
+            stack.ports["switch_partner"],
         )
     finally:
         stack.stop()
@@ -164,6 +180,27 @@ async def _provision(
             prefix=prefix,
             out_dir=out_dir,
         )
+
+
+async def _provision_partner(url: str) -> dict[str, str]:
+    """The demo's bank: onboarded, prefunded; its key as the admin API's answer to
+    onboarding gives it (what a partner keeps)."""
+    async with Database.open(url, 4) as db, Ledger.open(db) as ledger:
+        partner, key = await add_partner(
+            db, ledger, "Demo Gramin Bank", "9876501234", "bank", "demo"
+        )
+        await db.run(
+            lambda conn: top_up(
+                conn,
+                agent_id=partner["id"],
+                wallet_account_id=partner["wallet_account_id"],
+                amount_paise=PARTNER_PREFUND_PAISE,
+                bank_ref=f"DEMO-{partner['id']}",
+                ceiling_paise=PARTNER_MAX_BALANCE_PAISE,
+                actor="demo",
+            )
+        )
+    return key.shown()
 
 
 def _fresh_database(cfg: Config, default_url: str) -> str:

@@ -9,6 +9,7 @@ the partner, and never stored.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from switch.db import Connection
 from switch.db.audit import audit
@@ -56,6 +58,17 @@ class NewKey:
     key_id: str
     partner_id: str
     private_key: Ed25519PrivateKey  # shown once, never stored
+
+    def shown(self) -> dict[str, str]:
+        """The key as its partner keeps it (the admin API's answer, the demo's
+        partner.json): the private key, raw, in base64."""
+        raw = self.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return {
+            "key_id": self.key_id,
+            "partner_id": self.partner_id,
+            "private_key_b64": base64.b64encode(raw).decode(),
+            "public_key_b64": base64.b64encode(public_bytes(self.private_key)).decode(),
+        }
 
 
 # A partner's account limits until finance sets its own (PUT .../wallet/limits): a
