@@ -33,7 +33,7 @@ from switch.db.database import Database
 from switch.db.rows import json_ready
 from switch.ledger import Ledger
 from switch.ops.metrics import SwitchMetrics
-from switch.partners import errors
+from switch.partners import answers, errors
 from switch.partners.errors import PartnerApiError
 from switch.partners.guard import Guard
 from switch.partners.models import (
@@ -157,7 +157,12 @@ def _without_type(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != "type"}
 
 
-@router.get("/catalogue", summary="The billers offered to partners", openapi_extra=SIGNED)
+@router.get(
+    "/catalogue",
+    summary="The billers offered to partners",
+    openapi_extra=SIGNED,
+    responses={200: {"model": answers.Catalogue}},
+)
 async def catalogue(request: Request, version: str | None = None) -> dict[str, Any]:
     async def answer() -> dict[str, Any]:
         ctx, _ = await _signed(request)
@@ -177,6 +182,7 @@ async def catalogue(request: Request, version: str | None = None) -> dict[str, A
     "/bills/fetch",
     summary="Fetch a consumer's bill; its bill_ref goes with the pay",
     openapi_extra=SIGNED | body_spec(FetchIn),
+    responses={200: {"model": answers.Bill}},
 )
 async def fetch(request: Request) -> dict[str, Any]:
     async def answer() -> dict[str, Any]:
@@ -192,7 +198,10 @@ async def fetch(request: Request) -> dict[str, Any]:
     "/pays",
     summary="Pay a bill from the prefunded account (idempotent on Idempotency-Key)",
     openapi_extra=IDEMPOTENT | body_spec(PayIn),
-    responses={202: {"description": "still pending: ask GET /partner/v1/pays/{ref}"}},
+    responses={
+        200: {"model": answers.PayResult, "description": "success, or failed with its code"},
+        202: {"model": answers.PayResult, "description": "pending: ask GET /pays/{ref}"},
+    },
 )
 async def pay(request: Request) -> JSONResponse:
     async def answer() -> dict[str, Any]:
@@ -211,6 +220,10 @@ async def pay(request: Request) -> JSONResponse:
     "/pays/{ref}",
     summary="A pay's outcome by its Idempotency-Key (an unfinished pay is driven on)",
     openapi_extra=SIGNED,
+    responses={
+        200: {"model": answers.PayResult, "description": "success, or failed with its code"},
+        202: {"model": answers.PayResult, "description": "still pending"},
+    },
 )
 async def status(ref: str, request: Request) -> JSONResponse:
     async def answer() -> dict[str, Any]:
@@ -229,7 +242,12 @@ def _pay_answer(body: dict[str, Any]) -> JSONResponse:
     )
 
 
-@router.get("/account", summary="The prefunded account: balance and limits", openapi_extra=SIGNED)
+@router.get(
+    "/account",
+    summary="The prefunded account: balance and limits",
+    openapi_extra=SIGNED,
+    responses={200: {"model": answers.Account}},
+)
 async def account(request: Request) -> dict[str, Any]:
     async def answer() -> dict[str, Any]:
         ctx, _ = await _signed(request)
@@ -251,6 +269,10 @@ async def account(request: Request) -> dict[str, Any]:
     status_code=201,
     summary="Raise a complaint about a pay (idempotent on Idempotency-Key)",
     openapi_extra=IDEMPOTENT | body_spec(ComplaintIn),
+    responses={
+        201: {"model": answers.Complaint, "description": "raised"},
+        200: {"model": answers.Complaint, "description": "raised before with this key"},
+    },
 )
 async def complain(request: Request) -> JSONResponse:
     async def answer() -> dict[str, Any]:
@@ -312,6 +334,7 @@ async def _complain(
     "/complaints/{complaint_id}",
     summary="A complaint: its state, turnaround and history",
     openapi_extra=SIGNED,
+    responses={200: {"model": answers.ComplaintWithHistory}},
 )
 async def complaint(complaint_id: int, request: Request) -> dict[str, Any]:
     async def answer() -> dict[str, Any]:
@@ -356,7 +379,8 @@ def _complaint_shown(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def create_partner_app(deps: PartnerDeps) -> Any:
+def create_partner_app(deps: PartnerDeps | None) -> Any:
+    """The app (``deps`` None: only to write its spec, switch/partners/spec.py)."""
     app = FastAPI(
         title="Bill-payment switch: partner API",
         version=__version__,
@@ -393,6 +417,10 @@ def _document_errors(app: FastAPI) -> None:
             for operation in path.values():
                 responses = operation.setdefault("responses", {})
                 responses.pop("422", None)
+                for answer in responses.values():  # the documented model, not ``dict``
+                    body = answer.get("content", {}).get("application/json", {})
+                    if "$ref" in body.get("schema", {}):
+                        body["schema"] = {"$ref": body["schema"]["$ref"]}
                 responses["default"] = {
                     "description": "an error: its `code` says which",
                     "content": content,
