@@ -1,7 +1,7 @@
 """CPU time per fetch+pay pair, for each process of the demo's world, from /proc.
 
     python -m loadtests.cpu_bench [--runs 3] [--terminals 200] [--warmup-s 10] [--window-s 30]
-                                  [--workers N]
+                                  [--workers N] [--partner N]
 
 Starts the demo's world (the switch, the discom and water simulators and the SMS
 gateway, each its own process, on the embedded PostgreSQL and Redis), drives it with
@@ -13,6 +13,10 @@ this is the figure to compare before and after a change. It also gives PostgreSQ
 commits, WAL records, WAL bytes and the history tables' growth on disk per pair over
 the same window. Prints one table per run and the median of each column over the
 runs (``--json`` for one JSON object).
+
+With ``--partner N`` the load is the demo's bank instead of the terminals: N signed
+fetch+pay requests in flight at once through the partner API (simulators/partner),
+the figures per pair the same way, so the two channels' costs can be compared.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from typing import Any
 import trio
 
 from simulators.epos.fleet import Consumer, FleetStats, pay_part, run_fleet
+from simulators.partner.client import PartnerClient, PartnerCredentials
+from simulators.partner.load import LoadResult, run_load
 from simulators.run import consumer_accounts
 from switch.config import load as load_config
 from switch.demo.setup import DEMO_DB, DISCOM_ACCOUNTS, WATER_ACCOUNTS, DemoStack, demo_stack
@@ -86,19 +92,25 @@ def groups_of(demo: DemoStack) -> dict[str, list[int]]:
     return groups
 
 
-async def measure(demo: DemoStack, warmup_s: float, window_s: float, seed: int) -> dict[str, Any]:
+async def measure(
+    demo: DemoStack, warmup_s: float, window_s: float, seed: int, partner: int = 0
+) -> dict[str, Any]:
     consumers = [Consumer("UPPCL", a) for a in consumer_accounts("discom", seed, DISCOM_ACCOUNTS)]
     consumers += [Consumer("JALSEWA", a) for a in consumer_accounts("water", seed, WATER_ACCOUNTS)]
     stats = FleetStats()
+    bank = LoadResult()
     result: dict[str, Any] = {}
+
+    def pairs() -> int:
+        return bank.pays if partner else _pairs(stats)
 
     async def window() -> None:
         await trio.sleep(warmup_s)
         groups = groups_of(demo)  # PostgreSQL's backends are all there by now
         writes = await trio.to_thread.run_sync(pg_writes, demo)
-        before, pays, t0 = sample(groups), _pairs(stats), time.perf_counter()
+        before, pays, t0 = sample(groups), pairs(), time.perf_counter()
         await trio.sleep(window_s)
-        after, done, took = sample(groups), _pairs(stats) - pays, time.perf_counter() - t0
+        after, done, took = sample(groups), pairs() - pays, time.perf_counter() - t0
         writes_after = await trio.to_thread.run_sync(pg_writes, demo)
         result["postgresql_per_pair"] = {
             k: round((writes_after[k] - writes[k]) / max(done, 1), 2) for k in writes
@@ -112,15 +124,41 @@ async def measure(demo: DemoStack, warmup_s: float, window_s: float, seed: int) 
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(window)
-        await run_fleet(
-            demo.credentials,
-            consumers,
-            warmup_s + window_s + 1,
-            seed=seed,
-            stats=stats,
-            amount=pay_part(random.Random(seed)),
-        )
+        if partner:
+            await _bank(demo, consumers, warmup_s + window_s + 1, partner, bank)
+            result["p99_ms"] = bank.summary()["p99_ms"]
+        else:
+            await run_fleet(
+                demo.credentials,
+                consumers,
+                warmup_s + window_s + 1,
+                seed=seed,
+                stats=stats,
+                amount=pay_part(random.Random(seed)),
+            )
     return result
+
+
+async def _bank(
+    demo: DemoStack,
+    consumers: list[Consumer],
+    duration_s: float,
+    concurrency: int,
+    into: LoadResult,
+) -> None:
+    assert demo.partner_credentials is not None and demo.partner_port is not None
+    creds = PartnerCredentials.from_file(demo.partner_credentials)
+    pairs = [(c.biller, c.account) for c in consumers]
+    async with PartnerClient(creds, f"http://127.0.0.1:{demo.partner_port}") as client:
+        await run_load(
+            client,
+            pairs,
+            duration_s=duration_s,
+            concurrency=concurrency,
+            duplicate_share=0.0,
+            key_prefix="BENCH",
+            result=into,
+        )
 
 
 # On disk: every partition of the history tables with their indexes, and the tables of
@@ -161,13 +199,18 @@ def _pairs(stats: FleetStats) -> int:
 
 
 def one_run(
-    terminals: int, warmup_s: float, window_s: float, seed: int, workers: int = 1
+    terminals: int,
+    warmup_s: float,
+    window_s: float,
+    seed: int,
+    workers: int = 1,
+    partner: int = 0,
 ) -> dict[str, Any]:
     cfg = load_config()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with demo_stack(cfg, seed=seed, terminals=terminals, workers=workers) as demo:
-            return trio.run(measure, demo, warmup_s, window_s, seed)
+            return trio.run(measure, demo, warmup_s, window_s, seed, partner)
 
 
 def print_table(title: str, per_pair: dict[str, float], pairs_per_s: float) -> None:
@@ -186,10 +229,13 @@ def main() -> None:
     parser.add_argument("--warmup-s", type=float, default=10.0)
     parser.add_argument("--window-s", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=1, help="switch serve --workers")
+    parser.add_argument(
+        "--partner", type=int, default=0, help="load: the bank, N requests in flight"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object, no tables")
     args = parser.parse_args()
     runs = [
-        one_run(args.terminals, args.warmup_s, args.window_s, 1 + i, args.workers)
+        one_run(args.terminals, args.warmup_s, args.window_s, 1 + i, args.workers, args.partner)
         for i in range(args.runs)
     ]
     names = list(runs[0]["us_per_pair"])

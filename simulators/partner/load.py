@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import trio
 
-from simulators.partner.client import PartnerClient
+from simulators.partner.client import Answer, PartnerClient
+from switch.protocols.http11 import HttpError
 
 RETRIABLE = frozenset({503, 500})
 MAX_TRIES = 6  # per request: then the pay is left to ``settle``
@@ -66,13 +66,14 @@ class LoadResult:
         }
 
 
-async def _send(client: PartnerClient, result: LoadResult, call: Any) -> httpx.Response | None:
+async def _send(client: PartnerClient, result: LoadResult, call: Any) -> Answer | None:
     """One request, retried (bounded) while the switch says try again."""
     for attempt in range(MAX_TRIES):
+        r: Answer | None
         try:
-            r: httpx.Response = await call()
-        except httpx.TransportError:
-            r = None  # type: ignore[assignment]
+            r = await call()
+        except HttpError:
+            r = None
         if r is not None and r.status_code not in RETRIABLE:
             return r
         result.retries += 1
@@ -140,7 +141,7 @@ async def _settle(
     return answer
 
 
-def _code(r: httpx.Response | None) -> str:
+def _code(r: Answer | None) -> str:
     if r is None:
         return "no_answer"
     try:
@@ -159,13 +160,15 @@ async def run_load(
     duplicate_share: float = 0.1,
     key_prefix: str = "LOAD",
     seed: int = 1,
+    result: LoadResult | None = None,
 ) -> LoadResult:
     """Bills of ``consumers`` (biller, account), round robin, ``concurrency`` at a time,
     until ``pays`` keys are done or ``duration_s`` has passed (whichever is given
-    first); a ``duplicate_share`` of them sent twice at once."""
+    first); a ``duplicate_share`` of them sent twice at once. Counts go into ``result``
+    as pays finish (a benchmark reads it while the load runs)."""
     assert pays is not None or duration_s is not None, "a bound: pays or duration_s"
     rng = random.Random(seed)
-    result = LoadResult()
+    result = result if result is not None else LoadResult()
     started = time.perf_counter()
     deadline = started + duration_s if duration_s is not None else float("inf")
     limit = pays if pays is not None else 10**9

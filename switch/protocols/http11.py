@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import select
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -149,13 +150,21 @@ class HttpClient:
     async def post(self, path: str, body: Any) -> Response:
         return await self.request("POST", path, json.dumps(body).encode())
 
-    async def request(self, method: str, path: str, body: bytes = b"") -> Response:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """One request; ``headers`` beyond host, content-length and content-type (a
+        signature's, say: their values must not hold CR or LF)."""
         self.requests += 1
         with trio.move_on_after(self._timeout_s) as scope:
             async with self._slots:
                 conn = await self._checkout()
                 try:
-                    response = await self._exchange(conn, method, path, body)
+                    response = await self._exchange(conn, method, path, body, headers)
                 except BaseException:
                     await _close(conn)
                     raise
@@ -190,13 +199,23 @@ class HttpClient:
         else:  # closed by the server, or spoilt by bytes after the answer
             conn.stream.socket.close()
 
-    async def _exchange(self, conn: _Conn, method: str, path: str, body: bytes) -> Response:
+    async def _exchange(
+        self,
+        conn: _Conn,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
         target = self._prefix + path
         assert " " not in target and "\r" not in target and "\n" not in target, target
         head = f"{method} {target} HTTP/1.1\r\nhost: {self._host_header}\r\n"
         head += f"content-length: {len(body)}\r\n"
         if body:
             head += "content-type: application/json\r\n"
+        for name, value in (headers or {}).items():
+            assert not {"\r", "\n"} & set(name + value), name
+            head += f"{name}: {value}\r\n"
         answer = _Answer(self._max_response_bytes)
         conn.reusable = False
         try:

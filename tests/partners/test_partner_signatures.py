@@ -9,7 +9,7 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from simulators.partner.client import PartnerClient, PartnerCredentials
+from simulators.partner.client import Answer, PartnerClient, PartnerCredentials
 from switch.partners import signing
 from switch.partners.signing import SignatureRefused
 from switch.protocols.terminal.crypto import public_bytes
@@ -91,9 +91,7 @@ def test_malformed_headers_are_unsigned(headers: dict[str, str], why: str) -> No
 
 
 async def _refused(r: object, status: int, code: str) -> None:
-    import httpx
-
-    assert isinstance(r, httpx.Response)
+    assert isinstance(r, Answer)
     assert (r.status_code, r.json()["error"]["code"]) == (status, code), r.text
 
 
@@ -118,14 +116,14 @@ async def test_forged_and_replayed_requests_move_nothing(admin: Admin, partner: 
     c.clock_offset_ms = 0
     stranger = PartnerClient(
         PartnerCredentials(partner.id, partner.creds.key_id, Ed25519PrivateKey.generate()),
-        str(c._http.base_url),
+        c.base_url,
     )
     async with stranger:
         await _refused(
             await stranger.pay("R-3", "UPPCL", "1234567890", 100_00), 401, "bad_signature"
         )
     unknown = PartnerClient(
-        PartnerCredentials(partner.id, "NOKEY", partner.creds.private_key), str(c._http.base_url)
+        PartnerCredentials(partner.id, "NOKEY", partner.creds.private_key), c.base_url
     )
     async with unknown:
         await _refused(await unknown.account(), 401, "unknown_key")
@@ -140,7 +138,7 @@ async def test_revoked_keys_and_blocked_partners_are_refused(
     assert (await c.account()).status_code == 200
     r = await admin.call("onboarding", "POST", f"/v1/partners/{partner.id}/keys")
     assert r.status_code == 201, r.text
-    second = PartnerClient(PartnerCredentials.from_answer(r.json()), str(c._http.base_url))
+    second = PartnerClient(PartnerCredentials.from_answer(r.json()), c.base_url)
     revoked = await admin.call(
         "onboarding", "POST", f"/v1/partners/{partner.id}/keys/{partner.creds.key_id}/revoke"
     )
