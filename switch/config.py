@@ -296,6 +296,9 @@ class AdminConfig:
     # The web pages' login cookie is sent over HTTPS only (set it behind TLS; plain
     # http://127.0.0.1 in development needs it off).
     secure_cookies: bool = False
+    # Where consumers reach this API from (the receipt links SMS carry): "" = the
+    # admin API's own http://host:port.
+    public_url: str = ""
 
 
 @dataclass(frozen=True)

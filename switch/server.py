@@ -51,6 +51,7 @@ from switch.pays.store import Pay, PayStore
 from switch.protocols.billers.base import Connector
 from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.identity import identity_path, load_or_create
+from switch.receipts.links import ReceiptLinks
 from switch.settlement.recon import report_connector
 from switch.settlement.service import Settlement, settlement_for
 
@@ -382,7 +383,14 @@ async def _start_admin(
         reads,
         billers,
     )
-    port: int = await nursery.start(serve_asgi, create_app(admin), cfg.admin.host, cfg.admin.port)
+    app = create_app(admin)
+    port: int = await nursery.start(serve_asgi, app, cfg.admin.host, cfg.admin.port)
+    # Receipt links name this API: its public address, or where it listens.
+    links = ReceiptLinks(
+        deps.identity.private_bytes_raw(), cfg.admin.public_url or f"http://{cfg.admin.host}:{port}"
+    )
+    admin.receipt_links = links
+    deps.service.store.receipt_url = links.url  # every posted pay's SMS carries its link
     log.info("admin API on http://%s:%d/v1/docs", cfg.admin.host, port)
     return port
 

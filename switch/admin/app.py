@@ -21,6 +21,7 @@ from switch.admin import (
     complaints,
     errors,
     partners,
+    receipts,
     recon,
     reports,
     settlement,
@@ -36,6 +37,7 @@ from switch.db.database import Database
 from switch.ledger import Ledger
 from switch.pays.flow import Biller
 from switch.pays.limits import WalletPolicy
+from switch.receipts.links import ReceiptLinks
 from switch.settlement.service import Settlement
 from switch.web.install import install as install_pages
 
@@ -59,6 +61,8 @@ class AdminDeps:
     reads: Database | None = None
     # This process's billers: their circuit breakers, as the back office shows them.
     billers: Mapping[str, Biller] = field(default_factory=dict)
+    # The receipt links SMS carry (switch/receipts/links.py); None: no public receipts.
+    receipt_links: ReceiptLinks | None = None
 
     @property
     def read_db(self) -> Database:
@@ -102,6 +106,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
         audit_routes,
         biller_routes,
         partners,
+        receipts,
     ):
         app.include_router(module.router)
     install_pages(app)  # /office and /agent: the same services, as pages

@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from switch import __version__
 from switch.actors.terminal import UNAVAILABLE_ERRORS
@@ -54,6 +54,8 @@ from switch.protocols.terminal.requests import (
     PayRequest,
     StatusRequest,
 )
+from switch.receipts.pdf import Receipt, render
+from switch.receipts.store import receipt_of
 
 OPENAPI_PATH = "/partner/v1/openapi.json"
 MAX_BODY_BYTES = 64 * 1024
@@ -233,6 +235,28 @@ async def status(ref: str, request: Request) -> JSONResponse:
         return await deps_of(request).service.status(ctx, StatusRequest(0, ref))
 
     return _pay_answer(await _answered(request, "status", answer))
+
+
+@router.get(
+    "/pays/{ref}/receipt.pdf",
+    summary="A posted pay's receipt (PDF, English and Hindi) by its Idempotency-Key",
+    openapi_extra=SIGNED,
+    responses={200: {"content": {"application/pdf": {}}, "description": "the receipt"}},
+)
+async def receipt(ref: str, request: Request) -> Response:
+    async def answer() -> Receipt:
+        ctx, _ = await _signed(request)
+        pay_id = await deps_of(request).db.fetchval(
+            "SELECT pay_id FROM pay_refs WHERE terminal_id = $1 AND terminal_ref = $2",
+            ctx.terminal_id,
+            ref,
+        )
+        found = await receipt_of(deps_of(request).db, pay_id) if pay_id else None
+        if found is None:
+            raise PartnerApiError("unknown_reference", f"no posted pay with key {ref}")
+        return found[1]
+
+    return Response(render(await answer()), media_type="application/pdf")
 
 
 def _pay_answer(body: dict[str, Any]) -> JSONResponse:

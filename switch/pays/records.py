@@ -84,14 +84,22 @@ class PayArchived(PayConflict):
     once, for ever, so the request is refused rather than made a second pay."""
 
 
-def sms_text(pay: Pay, state: PayState, error_code: str | None, biller_txn: str | None) -> str:
-    """The depositor's SMS: a receipt, or a failure and what to do (collect the cash)."""
+def sms_text(
+    pay: Pay,
+    state: PayState,
+    error_code: str | None,
+    biller_txn: str | None,
+    receipt_url: str | None = None,
+) -> str:
+    """The depositor's SMS: a receipt (with the link to its PDF, where the switch has
+    one), or a failure and what to do (collect the cash)."""
     rupees = f"Rs {pay.amount_paise // 100}.{pay.amount_paise % 100:02d}"
     if state is PayState.POSTED:
+        link = f" Receipt: {receipt_url}" if receipt_url else ""
         return (
             f"{rupees} received for {pay.biller_id} a/c {pay.consumer_account}. "
             f"Txn {pay.id}, biller ref {biller_txn or pay.biller_txn_id or 'to follow'}, "
-            f"terminal ref {pay.terminal_ref}. Thank you."
+            f"terminal ref {pay.terminal_ref}. Thank you.{link}"
         )
     reason = (error_code or pay.error_code or "failed").replace("_", " ")
     return (

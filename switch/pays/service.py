@@ -79,6 +79,7 @@ class TerminalService:
         bill_refs: BillRefs | None = None,
     ) -> None:
         self._store = store
+        self.store = store  # its records (the server sets the SMS's receipt links there)
         self._catalogue = catalogue
         self._bill_refs = bill_refs
         self._flow = flow

@@ -165,6 +165,8 @@ class PayStore:
         # Told of every batch of moves that carried ledger requests: (requests,
         # seconds), as the ledger's own batches are. Metrics set it.
         self.on_ledger_batch: Callable[[int, float], None] | None = None
+        # The short link to a pay's receipt, for its SMS (switch/receipts/links.py).
+        self.receipt_url: Callable[[int], str] | None = None
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The two batchers (claims, moves); until started, each write goes alone."""
@@ -238,7 +240,8 @@ class PayStore:
         biller_code = fields.get("biller_code")
         sms = None
         if new.final and pay.mobile:
-            sms = sms_text(pay, new, biller_code or error_code, biller_txn)
+            link = self.receipt_url(pay.id) if self.receipt_url else None
+            sms = sms_text(pay, new, biller_code or error_code, biller_txn, link)
         return Move(pay, new, error_code, biller_txn, biller_code, sms, ledger)
 
     async def _apply_claims(self, claims: Sequence[_Claim]) -> list[tuple[Pay, bool] | Exception]:

@@ -15,6 +15,7 @@ from switch.admin.auth import Principal
 from switch.admin.common import deps_of
 from switch.admin.errors import ApiError, field_errors
 from switch.admin.models import ComplaintIn
+from switch.admin.receipts import pdf_response, receipt_for
 from switch.admin.terminals import terminals_of
 from switch.admin.transactions import hold_of, pay_story
 from switch.admin.wallets import wallet_statement
@@ -71,6 +72,12 @@ async def receipt(request: Request, txn_id: int) -> Response:
     story = await pay_story(deps_of(request).db, who, txn_id)  # another agent's: not found
     hold = await hold_of(deps_of(request).db, story["terminal_id"], story["terminal_ref"])
     return page(request, "agent/receipt.html", who, pay=story, hold=hold)
+
+
+@router.get("/payments/{txn_id}/receipt.pdf")
+async def receipt_pdf(request: Request, txn_id: int) -> Response:
+    who = await agent(request)
+    return pdf_response(await receipt_for(request, txn_id, who))  # another's: not found
 
 
 @router.get("/wallet")

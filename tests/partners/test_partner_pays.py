@@ -44,6 +44,10 @@ async def test_fetch_then_pay_debits_the_prefund_once(admin: Admin, partner: Par
     assert status.status_code == 200 and status.json()["status"] == "success"
     found = await admin.call("support", "GET", "/v1/transactions", params={"channel": "partner"})
     assert [t["txn_id"] for t in found.json()["items"]] == [paid["txn"]]
+    pdf = await c.request("GET", "/pays/ORD-1/receipt.pdf")
+    assert pdf.status_code == 200 and pdf.body.startswith(b"%PDF-")
+    missing = await c.request("GET", "/pays/NOPE/receipt.pdf")
+    assert missing.json()["error"]["code"] == "unknown_reference"
     account = (await c.account()).json()
     assert account["balance_paise"] == PREFUND_PAISE - due
 
