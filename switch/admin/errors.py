@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -267,6 +268,26 @@ def document_errors(app: FastAPI) -> None:  # and the answers: switch/admin/answ
     is its ``default`` response, the same body with its ``code``."""
     from switch.admin.answers import document_answers
 
+    def each(responses: dict[str, Any], body: dict[str, Any]) -> None:
+        if "422" in responses:
+            responses["422"] = {
+                "description": "invalid request: a message per field at fault",
+                "content": body,
+            }
+
+    spec_with_errors(app, ERROR_SCHEMA, each, document_answers)
+
+
+def spec_with_errors(
+    app: FastAPI,
+    error_schema: dict[str, Any],
+    each: Callable[[dict[str, Any], dict[str, Any]], None],
+    finish: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Make ``app``'s spec name ``error_schema`` as every operation's ``default``
+    answer (FastAPI's validation-error schemas, never sent, left out); ``each`` is
+    given every operation's responses and the error body to adjust them, ``finish``
+    the whole spec. (The admin API's and the partner API's specs.)"""
     make_schema = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -276,21 +297,18 @@ def document_errors(app: FastAPI) -> None:  # and the answers: switch/admin/answ
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
-        components["Error"] = ERROR_SCHEMA
+        components["Error"] = error_schema
         body = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         for path in schema.get("paths", {}).values():
             for operation in path.values():
                 responses = operation.setdefault("responses", {})
-                if "422" in responses:
-                    responses["422"] = {
-                        "description": "invalid request: a message per field at fault",
-                        "content": body,
-                    }
+                each(responses, body)
                 responses["default"] = {
                     "description": "an error: its `code` says which",
                     "content": body,
                 }
-        document_answers(schema)
+        if finish is not None:
+            finish(schema)
         app.openapi_schema = schema
         return schema
 

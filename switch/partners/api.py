@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from switch import __version__
 from switch.actors.terminal import UNAVAILABLE_ERRORS
 from switch.admin.complaints import log_complaint
-from switch.admin.errors import LimitBody, RefuseNul
+from switch.admin.errors import LimitBody, RefuseNul, spec_with_errors
 from switch.config import AdminConfig
 from switch.db import Connection
 from switch.db.batch import BatcherBusy
@@ -425,31 +425,14 @@ def create_partner_app(deps: PartnerDeps | None) -> Any:
 
 
 def _document_errors(app: FastAPI) -> None:
-    """Every operation's other answers are the Error body, with its code."""
-    make_schema = app.openapi
+    """Every operation's other answers are the Error body, with its code; each answer's
+    schema is its documented model (not the route's ``dict``)."""
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = make_schema()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.pop("HTTPValidationError", None)
-        components.pop("ValidationError", None)
-        components["Error"] = errors.ERROR_SCHEMA
-        content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-        for path in schema.get("paths", {}).values():
-            for operation in path.values():
-                responses = operation.setdefault("responses", {})
-                responses.pop("422", None)
-                for answer in responses.values():  # the documented model, not ``dict``
-                    body = answer.get("content", {}).get("application/json", {})
-                    if "$ref" in body.get("schema", {}):
-                        body["schema"] = {"$ref": body["schema"]["$ref"]}
-                responses["default"] = {
-                    "description": "an error: its `code` says which",
-                    "content": content,
-                }
-        app.openapi_schema = schema
-        return schema
+    def each(responses: dict[str, Any], body: dict[str, Any]) -> None:
+        responses.pop("422", None)
+        for answer in responses.values():
+            content = answer.get("content", {}).get("application/json", {})
+            if "$ref" in content.get("schema", {}):
+                content["schema"] = {"$ref": content["schema"]["$ref"]}
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    spec_with_errors(app, errors.ERROR_SCHEMA, each)
