@@ -225,6 +225,9 @@ class SmsConfig:
     max_attempts: int = 8
     backoff_base_s: float = 1.0
     backoff_max_s: float = 300.0
+    # A TOML file of the operator's registered template ids (pay_posted.hi = "..."):
+    # empty, the project's example ids (switch/sms/templates.py).
+    templates_file: str = ""
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from switch.provisioning.identity import identity_path, load_or_create
 from switch.receipts.links import ReceiptLinks
 from switch.settlement.recon import report_connector
 from switch.settlement.service import Settlement, settlement_for
+from switch.sms import load_template_ids
 
 log = logging.getLogger("switch.server")
 GONE_BEFORE_ACCEPT = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
@@ -218,6 +219,8 @@ def _start_background(
     settlement = settlement_for(cfg, db, report_connectors)
     if cfg.settlement.auto_close:
         supervisor.start("settlement", settlement.run)
+    if cfg.sms.templates_file:
+        load_template_ids(cfg.sms.templates_file)
     notifier = Notifier(db, cfg.sms) if cfg.sms.enabled else None
     if notifier is not None:
         supervisor.start("sms notifier", notifier.run)

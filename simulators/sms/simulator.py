@@ -1,11 +1,14 @@
 """An SMS gateway that records what it is asked to send.
 
-    POST /v1/sms        {"id": str, "to": "9876543210", "body": str}  -> 200 accepted
+    POST /v1/sms        {"id": str, "to": "9876543210", "body": str,
+                         "template_id": "1107...", "language": "en" | "hi"}  -> 200 accepted
     POST /v1/sms/batch  {"messages": [message, ...]} (at most 500) -> 200
                         {"results": [{"id", "status": "accepted"} | {"id", "error", "detail"}]}
     GET  /v1/messages   ?to=9876543210  -> every message received (for tests, the demo)
 
-Idempotent on ``id``: a retried message is recorded once. Every message is written
+Like an Indian operator's gateway, it sends only a text that names its registered
+template (``template_id``, digits); one without is refused. Idempotent on ``id``: a
+retried message is recorded once. Every message is written
 to a DurableLog before it is accepted.
 """
 
@@ -19,6 +22,7 @@ from simulators.common.http import HttpRequest, JsonApp
 from simulators.common.journal import DurableLog
 
 MOBILE_RE = re.compile(r"[6-9][0-9]{9}")
+TEMPLATE_RE = re.compile(r"[0-9]{1,30}")
 MAX_BATCH = 500
 
 
@@ -74,7 +78,13 @@ class SmsSimulator:
         records = []
         for m in messages:
             if m["id"] not in self.messages:
-                record = {"id": m["id"], "to": m["to"], "body": m["body"]}
+                record = {
+                    "id": m["id"],
+                    "to": m["to"],
+                    "body": m["body"],
+                    "template_id": m["template_id"],
+                    "language": m.get("language", "en"),
+                }
                 self.messages[m["id"]] = record
                 records.append(record)
         if records:
@@ -88,4 +98,8 @@ def _problem(m: Any) -> str:
         return "to must be a 10-digit mobile"
     if not isinstance(m.get("body"), str) or not 0 < len(m["body"]) <= 480:
         return "body must be 1-480 characters"
+    if not isinstance(m.get("template_id"), str) or not TEMPLATE_RE.fullmatch(m["template_id"]):
+        return "template_id: the registered template's id (digits) required"
+    if m.get("language", "en") not in ("en", "hi"):
+        return "language must be en or hi"
     return ""

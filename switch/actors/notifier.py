@@ -21,9 +21,11 @@ import trio
 from switch.config import SmsConfig
 from switch.db.database import Database
 from switch.protocols.http11 import HttpClient, HttpError
+from switch.sms.templates import SECRET_MARK
+
+__all__ = ["SECRET_MARK", "Notifier", "NotifierStats", "with_secret"]
 
 log = logging.getLogger("switch.notifier")
-SECRET_MARK = "{secret}"
 
 
 def with_secret(body: str, secret: str | None) -> str:
@@ -33,6 +35,18 @@ def with_secret(body: str, secret: str | None) -> str:
 
 def _text(row: Any) -> str:
     return with_secret(row["body"], row["secret"])
+
+
+def _message(row: Any) -> dict[str, Any]:
+    """What the gateway is asked to send: the text with the registered template it
+    was made from (Indian SMS rules: a text without one is not delivered)."""
+    return {
+        "id": f"sms-{row['id']}",
+        "to": row["mobile"],
+        "body": _text(row),
+        "template_id": row["template_id"],
+        "language": row["language"],
+    }
 
 
 @dataclass
@@ -68,7 +82,7 @@ class Notifier:
         errors: list[str | None] = [None] * len(rows)
 
         async def send(i: int, row: Any) -> None:
-            message = {"id": f"sms-{row['id']}", "to": row["mobile"], "body": _text(row)}
+            message = _message(row)
             try:
                 r = await client.post("/v1/sms", message)
                 errors[i] = None if r.status == 200 else f"status {r.status}"
@@ -83,7 +97,7 @@ class Notifier:
     async def _send_batch(self, client: HttpClient, rows: list[Any]) -> list[str | None]:
         """All the claimed messages in one request (POST /v1/sms/batch): a request per
         message cost the switch and the gateway more than the messages themselves."""
-        messages = [{"id": f"sms-{r['id']}", "to": r["mobile"], "body": _text(r)} for r in rows]
+        messages = [_message(r) for r in rows]
         try:
             r = await client.post("/v1/sms/batch", {"messages": messages})
             results = r.json().get("results") if r.status == 200 else None
@@ -108,7 +122,7 @@ class Notifier:
                 WHERE id IN (SELECT id FROM sms_outbox
                               WHERE state = 'pending' AND next_attempt_at <= now()
                               ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-            RETURNING id, mobile, body, secret, attempts""",
+            RETURNING id, mobile, body, secret, attempts, template_id, language""",
             self._cfg.batch,
             self._cfg.backoff_base_s,
             self._cfg.backoff_max_s,

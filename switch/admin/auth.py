@@ -29,11 +29,11 @@ import trio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from switch.actors.notifier import SECRET_MARK
 from switch.admin.errors import ApiError
 from switch.admin.throttle import Attempt, Throttle, Window
 from switch.config import AdminConfig
 from switch.db.database import Database
+from switch.sms import Sms, render
 
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 128
@@ -218,15 +218,12 @@ class Auth:
             return
         code = f"{secrets.randbelow(10**6):06d}"
         code_hash = await self.passwords.hash(code)
-        body = (
-            f"Bill switch: your password reset code is {SECRET_MARK}. It expires in "
-            f"{int(self._cfg.reset_code_ttl_s // 60)} minutes. Never share it."
-        )
+        body = render("staff_reset_code", "en", minutes=int(self._cfg.reset_code_ttl_s // 60))
         user_id, mobile = user["id"], user["mobile"]
         await self._db.run(lambda c: self._send_code(c, user_id, mobile, code_hash, body, code))
 
     async def _send_code(
-        self, conn: Any, user_id: int, mobile: str, code_hash: str, body: str, code: str
+        self, conn: Any, user_id: int, mobile: str, code_hash: str, body: Sms, code: str
     ) -> None:
         async with conn.transaction():
             # The user's row lock: concurrent requests count one after the other.
@@ -242,13 +239,16 @@ class Auth:
             await conn.execute(
                 """WITH r AS (INSERT INTO password_resets (user_id, code_hash, expires_at)
                               VALUES ($1, $2, now() + make_interval(secs => $3)))
-                   INSERT INTO sms_outbox (mobile, body, secret) VALUES ($4, $5, $6)""",
+                   INSERT INTO sms_outbox (mobile, body, secret, template_id, language)
+                   VALUES ($4, $5, $6, $7, $8)""",
                 user_id,
                 code_hash,
                 self._cfg.reset_code_ttl_s,
                 mobile,
-                body,
+                body.body,
                 code,
+                body.template_id,
+                body.language,
             )
 
     async def confirm_reset(self, username: str, code: str, new_password: str, ip: str = "") -> int:

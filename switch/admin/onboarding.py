@@ -11,7 +11,6 @@ from typing import Any
 
 import asyncpg
 
-from switch.actors.notifier import SECRET_MARK
 from switch.admin.auth import Auth, new_password
 from switch.admin.errors import ApiError
 from switch.admin.models import AgentIn
@@ -21,6 +20,7 @@ from switch.db.audit import audit
 from switch.db.database import Database
 from switch.db.rows import json_ready
 from switch.ledger import AccountKind, Ledger
+from switch.sms import render
 
 AGENT_SQL = """SELECT a.id, a.name, a.mobile, a.fps_id, a.state, a.region, a.district,
                       a.created_at, k.email, k.date_of_birth, k.pan, k.gstin, k.bank_account,
@@ -229,13 +229,16 @@ async def activate(db: Database, auth: Auth, actor: str, agent_id: str) -> dict[
         async with conn.transaction():
             before = await agent_row(conn, agent_id, lock=True)
             expect(before, "approved")
+            welcome = render("agent_welcome", "en", name=before["name"], username=username)
             await conn.execute("UPDATE agents SET state = 'active' WHERE id = $1", agent_id)
             await conn.execute(
-                "INSERT INTO sms_outbox (mobile, body, secret) VALUES ($1, $2, $3)",
+                """INSERT INTO sms_outbox (mobile, body, secret, template_id, language)
+                   VALUES ($1, $2, $3, $4, $5)""",
                 before["mobile"],
-                f"Welcome to the bill switch, {before['name']}. Portal login: {username} "
-                f"password: {SECRET_MARK} (change it at first login).",
+                welcome.body,
                 password,
+                welcome.template_id,
+                welcome.language,
             )
             after = await agent_row(conn, agent_id)
             await audit(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict
 
 from switch.admin.auth import Principal
 from switch.admin.common import After, Limit, deps_of, own_agent, page
@@ -24,7 +25,7 @@ from switch.provisioning import store
 from switch.provisioning.credentials import Credentials
 
 router = APIRouter(prefix="/v1", tags=["terminals"])
-TERMINAL_COLUMNS = "id, agent_id, state, created_at, last_seen_at"
+TERMINAL_COLUMNS = "id, agent_id, state, language, created_at, last_seen_at"
 
 
 async def _audit(
@@ -132,6 +133,30 @@ async def unblock(
     who: Annotated[Principal, Depends(allow("terminals.manage"))],
 ) -> dict[str, Any]:
     return await _set_state(request, who, terminal_id, "active")
+
+
+class LanguageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    language: Literal["en", "hi"]
+
+
+@router.post(
+    "/terminals/{terminal_id}/language",
+    summary="The language of the SMS its pays send (unless the consumer chose their own)",
+)
+async def set_language(
+    terminal_id: str,
+    body: LanguageIn,
+    request: Request,
+    who: Annotated[Principal, Depends(allow("terminals.manage"))],
+) -> dict[str, Any]:
+    before = await _terminal(request, terminal_id)
+    await deps_of(request).db.execute(
+        "UPDATE terminals SET language = $2 WHERE id = $1", terminal_id, body.language
+    )
+    after = await _terminal(request, terminal_id)
+    await _audit(request, who, "terminal.language", terminal_id, before, after)
+    return after
 
 
 @router.post(

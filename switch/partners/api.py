@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
@@ -213,7 +213,7 @@ async def pay(request: Request) -> JSONResponse:
         req = PayRequest(
             0, ref, p.biller, p.account, p.amount_paise, p.mobile, p.params, p.bill_ref
         )
-        return await deps_of(request).service.pay(ctx, req)
+        return await deps_of(request).service.pay(replace(ctx, language=p.language), req)
 
     return _pay_answer(await _answered(request, "pay", answer))
 

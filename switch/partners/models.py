@@ -45,6 +45,9 @@ class PayIn(FetchIn):
     mobile: Annotated[str, Field(pattern=f"^{m.MOBILE_RE.pattern}$")] | None = Field(
         None, description="the payer's, for the SMS receipt"
     )
+    language: Literal["en", "hi"] | None = Field(
+        None, description="the SMS's language (else the payer's own choice, else English)"
+    )
 
 
 class ComplaintIn(Strict):

@@ -29,6 +29,7 @@ from switch.ledger.requests import Request
 from switch.ledger.types import TransferState
 from switch.pays.records import Pay, PayConflict, pay_from_row
 from switch.pays.states import PayState
+from switch.sms import Sms
 
 # The guarded update of a batch of moves read from CTE {source}, and the SMS the
 # final ones queue (with their pay, in the same statement).
@@ -40,17 +41,17 @@ moved AS (
            biller_code = coalesce(i.biller_code, p.biller_code)
       FROM {source} i
      WHERE p.id = i.id AND p.state = i.old_state
-    RETURNING p.*, i.sms{returning}
+    RETURNING p.*, i.sms, i.sms_template{returning}
 ), sms AS (
-    INSERT INTO sms_outbox (pay_id, mobile, body)
-    SELECT id, mobile, sms FROM moved WHERE sms IS NOT NULL
+    INSERT INTO sms_outbox (pay_id, mobile, body, template_id, language)
+    SELECT id, mobile, sms, sms_template, language FROM moved WHERE sms IS NOT NULL
 )"""
 
 MOVES_SQL = f"""
 WITH input AS (
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::text[])
-        AS i(id, old_state, new_state, error_code, biller_txn_id, sms, biller_code)
+                         $7::text[], $8::text[])
+        AS i(id, old_state, new_state, error_code, biller_txn_id, sms, biller_code, sms_template)
 ), {_MOVE_AND_SMS.format(source="input", returning="")}
 SELECT * FROM moved
 """
@@ -58,15 +59,17 @@ SELECT * FROM moved
 # The same moves, after ledger_apply for the requests they carry ($8: each move's
 # request, by its place in $9..$14; NULL: none). A move goes only if its request was
 # taken: a code in $16 and a state other than $15 (rejected), as ``transfer_result``
+# (each SMS's template id: $17)
 # reads them. One row per move, in order: the ledger's answer and the pay as moved
 # (NULLs: not moved). The function is a materialised CTE, so it runs once and before
 # the update that reads its answers.
 MOVES_WITH_LEDGER_SQL = f"""
 WITH input AS (
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::text[], $8::int[])
+                         $7::text[], $8::int[], $17::text[])
         WITH ORDINALITY
-        AS i(id, old_state, new_state, error_code, biller_txn_id, sms, biller_code, ledger_n, n)
+        AS i(id, old_state, new_state, error_code, biller_txn_id, sms, biller_code, ledger_n,
+             sms_template, n)
 ), led AS MATERIALIZED (
     SELECT * FROM ledger_apply($9, $10, $11, $12, $13, $14)
 ), going AS (
@@ -91,7 +94,7 @@ class Move:
     error_code: str | None = None
     biller_txn_id: str | None = None
     biller_code: str | None = None
-    sms: str | None = None  # the depositor's SMS, queued with a final move
+    sms: Sms | None = None  # the depositor's SMS, queued with a final move
     ledger: Request | None = None  # applied first, in the move's transaction
 
 
@@ -154,6 +157,7 @@ async def _ledger_then_move(conn: Connection, moves: Sequence[Move]) -> list[Res
         *ledger_store.request_columns(list(requests.values())),
         TransferState.REJECTED,
         list(TAKEN_CODES),
+        [m.sms.template_id if m.sms else None for _, m, _ in going],
     )
     for (i, m, _), row in zip(going, rows, strict=True):
         results[i] = _answer(m, row)
@@ -182,7 +186,7 @@ def _columns(moves: Sequence[Move]) -> list[list[Any]]:
         [m.new.value for m in moves],
         [m.error_code for m in moves],
         [m.biller_txn_id for m in moves],
-        [m.sms for m in moves],
+        [m.sms.body if m.sms else None for m in moves],
         [m.biller_code for m in moves],
     ]
 
@@ -190,7 +194,8 @@ def _columns(moves: Sequence[Move]) -> list[list[Any]]:
 async def _update(conn: Connection, moves: Sequence[Move]) -> list[asyncpg.Record]:
     if not moves:
         return []
-    return await conn.fetch(MOVES_SQL, *_columns(moves))
+    templates = [m.sms.template_id if m.sms else None for m in moves]
+    return await conn.fetch(MOVES_SQL, *_columns(moves), templates)
 
 
 def _answers(moves: Sequence[Move], rows: Sequence[asyncpg.Record]) -> list[Pay | Exception]:

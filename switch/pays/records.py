@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from switch.pays.states import PayState
+from switch.sms import Sms, render
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Pay:
     # The way it came in: "terminal", or "partner" (terminal_id is then the partner's
     # id and terminal_ref its idempotency key).
     channel: str = "terminal"
+    language: str = "en"  # of the depositor's SMS (chosen when the pay was made)
 
     def leased_to_another(self, me: str) -> bool:
         """Another switch process holds this pay's lease (it is driving it)."""
@@ -73,6 +75,7 @@ class NewPay:
     mobile: str | None = None  # the depositor's, for the SMS receipt
     params: Mapping[str, str] = field(default_factory=dict)  # beyond the account
     channel: str = "terminal"  # or "partner": the way it came in
+    language: str | None = None  # of the SMS, where the request names one
 
 
 class PayConflict(Exception):
@@ -84,28 +87,38 @@ class PayArchived(PayConflict):
     once, for ever, so the request is refused rather than made a second pay."""
 
 
+_LATER = {"en": "to follow", "hi": "बाद में"}
+
+
 def sms_text(
     pay: Pay,
     state: PayState,
     error_code: str | None,
     biller_txn: str | None,
     receipt_url: str | None = None,
-) -> str:
-    """The depositor's SMS: a receipt (with the link to its PDF, where the switch has
-    one), or a failure and what to do (collect the cash)."""
-    rupees = f"Rs {pay.amount_paise // 100}.{pay.amount_paise % 100:02d}"
+) -> Sms:
+    """The depositor's SMS, in the pay's language: a receipt (with the link to its
+    PDF, where the switch has one), or a failure and what to do: collect the cash at
+    a terminal, or wait for the money to go back where it came from."""
+    fields = {
+        "amount": f"Rs {pay.amount_paise // 100}.{pay.amount_paise % 100:02d}",
+        "biller": pay.biller_id,
+        "account": pay.consumer_account,
+        "txn": pay.id,
+    }
     if state is PayState.POSTED:
-        link = f" Receipt: {receipt_url}" if receipt_url else ""
-        return (
-            f"{rupees} received for {pay.biller_id} a/c {pay.consumer_account}. "
-            f"Txn {pay.id}, biller ref {biller_txn or pay.biller_txn_id or 'to follow'}, "
-            f"terminal ref {pay.terminal_ref}. Thank you.{link}"
+        label = "रसीद" if pay.language == "hi" else "Receipt"
+        return render(
+            "pay_posted",
+            pay.language,
+            **fields,
+            biller_ref=biller_txn or pay.biller_txn_id or _LATER[pay.language],
+            ref=pay.terminal_ref,
+            receipt=f" {label}: {receipt_url}" if receipt_url else "",
         )
     reason = (error_code or pay.error_code or "failed").replace("_", " ")
-    return (
-        f"Payment of {rupees} for {pay.biller_id} a/c {pay.consumer_account} FAILED "
-        f"({reason}). Txn {pay.id}. Please collect your cash back from the agent."
-    )
+    key = "pay_failed_cash" if pay.channel == "terminal" else "pay_failed_refund"
+    return render(key, pay.language, **fields, reason=reason)
 
 
 def pay_from_row(row: asyncpg.Record) -> Pay:
@@ -128,6 +141,7 @@ def pay_from_row(row: asyncpg.Record) -> Pay:
         biller_code=row["biller_code"],
         consumer_params=_params(row["consumer_params"]),
         channel=row["channel"],
+        language=row["language"],
     )
 
 

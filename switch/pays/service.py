@@ -65,6 +65,7 @@ class TerminalContext:
     agent_id: str
     wallet_account_id: int
     channel: str = "terminal"
+    language: str | None = None  # of the depositor's SMS, where the request names one
 
 
 class TerminalService:
@@ -220,6 +221,7 @@ class TerminalService:
             f.mobile,
             extra,
             ctx.channel,
+            ctx.language,
         )
         try:
             pay, created = await self._store.claim(new, admission=True)

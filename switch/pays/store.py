@@ -77,6 +77,7 @@ class _Claim:
     mobile: str | None
     params: str | None  # JSON of the other customer parameters, or None
     channel: str
+    language: str | None = None
     admission: bool = False
 
 
@@ -86,9 +87,9 @@ class _Claim:
 CLAIMS_SQL = """
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::bigint[], $7::text[], $10::text[], $11::text[])
+                         $6::bigint[], $7::text[], $10::text[], $11::text[], $12::text[])
         AS i(terminal_id, terminal_ref, agent_id, biller_id, consumer_account, amount_paise, mobile,
-             consumer_params, channel)
+             consumer_params, channel, language)
 ), refs AS (
     INSERT INTO pay_refs (terminal_id, terminal_ref, pay_id)
     SELECT terminal_id, terminal_ref, history_next_id('pay_ids') FROM input
@@ -97,10 +98,13 @@ WITH input AS (
 ), ins AS (
     INSERT INTO pays (id, terminal_id, terminal_ref, agent_id, biller_id, consumer_account,
                       amount_paise, mobile, state, lease_until, lease_owner, consumer_params,
-                      channel)
+                      channel, language)
     SELECT r.pay_id, i.terminal_id, i.terminal_ref, i.agent_id, i.biller_id,
            i.consumer_account, i.amount_paise, i.mobile, 'received',
-           now() + make_interval(secs => $8::float8), $9, i.consumer_params::jsonb, i.channel
+           now() + make_interval(secs => $8::float8), $9, i.consumer_params::jsonb, i.channel,
+           coalesce(i.language,
+                    (SELECT c.language FROM consumer_languages c WHERE c.mobile = i.mobile),
+                    (SELECT t.language FROM terminals t WHERE t.id = i.terminal_id), 'en')
       FROM refs r JOIN input i USING (terminal_id, terminal_ref)
     RETURNING *
 )
@@ -192,6 +196,7 @@ class PayStore:
             new.mobile,
             json.dumps(dict(sorted(new.params.items()))) if new.params else None,
             new.channel,
+            new.language,
             admission,
         )
         return await self._claims.submit(claim)
@@ -266,6 +271,7 @@ class PayStore:
                 self.process_id,
                 [c.params for c in todo],
                 [c.channel for c in todo],
+                [c.language for c in todo],
             )
             for r in rows:
                 key = (r["ref_terminal"], r["ref_ref"])
