@@ -1,4 +1,4 @@
-"""Start a simulator (discom, water, sms) on a port: for the CLI, the demo and tests.
+"""Start a simulator (discom, water, sms, gateway) on a port: for the CLI, the demo and tests.
 
 async with trio.open_nursery() as n:
     sim, port = await start_simulator(n, "discom", data_dir, port=0, seed=1)
@@ -14,10 +14,11 @@ import trio
 
 from simulators.common.http import serve_app
 from simulators.discom.simulator import DiscomSimulator, discom_account
+from simulators.gateway.simulator import GatewaySimulator
 from simulators.sms.simulator import SmsSimulator
 from simulators.water.simulator import WaterSimulator, water_account
 
-KINDS = ("discom", "water", "sms")
+KINDS = ("discom", "water", "sms", "gateway")
 DEFAULT_ACCOUNTS = {"discom": 5000, "water": 2000}  # consumers a biller simulator knows
 
 
@@ -31,7 +32,13 @@ def consumer_accounts(kind: str, seed: int, count: int | None = None) -> list[st
 
 
 def build(
-    kind: str, data_dir: Path, *, seed: int = 1, accounts: int | None = None, latency_s: float = 0.0
+    kind: str,
+    data_dir: Path,
+    *,
+    seed: int = 1,
+    accounts: int | None = None,
+    latency_s: float = 0.0,
+    secret: str = "gateway-secret",
 ) -> Any:
     count = accounts or DEFAULT_ACCOUNTS.get(kind, 0)
     if kind == "discom":
@@ -40,6 +47,8 @@ def build(
         return WaterSimulator(data_dir, seed=seed, accounts=count, latency_s=latency_s)
     if kind == "sms":
         return SmsSimulator(data_dir)
+    if kind == "gateway":
+        return GatewaySimulator(data_dir, secret=secret, seed=seed)
     raise ValueError(f"unknown simulator {kind!r}; one of {KINDS}")
 
 
@@ -55,6 +64,8 @@ async def start_simulator(
     """Build the simulator, start its durable log and HTTP server; return it and its port."""
     sim = build(kind, data_dir, **options)
     await nursery.start(sim.log.run)
+    if hasattr(sim, "run"):  # a simulator with work of its own (the gateway's callbacks)
+        await nursery.start(sim.run)
     faults = getattr(sim, "faults", None)
     bound: int = await nursery.start(
         functools.partial(serve_app, sim.app, host, port, faults=faults)

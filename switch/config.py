@@ -144,7 +144,7 @@ ACCOUNT_PARAM = ParamConfig(
     "account", "Account number", "खाता संख्या", r"[A-Za-z0-9/_-]{1,32}", required=True
 )
 AMOUNT_RULES = ("exact", "partial", "advance")
-CHANNELS = ("terminal", "partner")
+CHANNELS = ("terminal", "partner", "link")
 
 
 @dataclass(frozen=True)
@@ -320,6 +320,36 @@ class PartnersConfig:
 
 
 @dataclass(frozen=True)
+class GatewayConfig:
+    """Payment links and the payment gateway (UPI collect) they are paid through
+    (docs/payment-links.md). Off unless a gateway and its shared secret are set."""
+
+    enabled: bool = False
+    endpoint: str = "http://127.0.0.1:7504"
+    # The HMAC-SHA256 key the gateway signs its callbacks with (required when enabled).
+    secret: str = ""
+    timeout_s: float = 5.0  # deadline of one request to the gateway
+    collect_expiry_s: float = 300.0  # how long a payer has to approve a collect request
+    link_ttl_s: float = 7 * 86400.0  # a link works this long after it is sent
+    check_interval_s: float = 1.0  # how often unfinished orders are looked at
+    backoff_base_s: float = 2.0  # an unfinished order is asked about after 2, 4, 8 ... s
+    backoff_max_s: float = 120.0  # ... but at least this often
+    max_orders_per_check: int = 100
+    max_demand: int = 1000  # consumers in one push of demand (one request)
+
+
+@dataclass(frozen=True)
+class ConsumersConfig:
+    """The consumer pages (/me): sign-in by a one-time code sent by SMS."""
+
+    enabled: bool = True
+    otp_ttl_s: float = 300.0  # a code works this long
+    otp_max_guesses: int = 5  # wrong codes before the code is spent
+    otp_per_hour: int = 3  # codes one mobile (or one address) may be sent in an hour
+    session_ttl_s: float = 900.0  # a signed-in consumer's session, from sign-in
+
+
+@dataclass(frozen=True)
 class Config:
     services: ServicesConfig = field(default_factory=ServicesConfig)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
@@ -330,6 +360,8 @@ class Config:
     ops: OpsConfig = field(default_factory=OpsConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     partners: PartnersConfig = field(default_factory=PartnersConfig)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    consumers: ConsumersConfig = field(default_factory=ConsumersConfig)
     billers: tuple[BillerConfig, ...] = DEFAULT_BILLERS
 
     def replace(self, **sections: Any) -> Config:
@@ -346,6 +378,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "ops": OpsConfig,
     "admin": AdminConfig,
     "partners": PartnersConfig,
+    "gateway": GatewayConfig,
+    "consumers": ConsumersConfig,
 }
 
 
@@ -367,6 +401,8 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
         sections["billers"] = _build_billers(billers)
     cfg = Config(**sections)
     _check_recovery_margin(cfg)
+    if cfg.gateway.enabled and len(cfg.gateway.secret) < 16:
+        raise ConfigError("[gateway] secret: at least 16 characters when the gateway is enabled")
     return cfg
 
 

@@ -38,6 +38,7 @@ from switch.db.database import Database
 from switch.db.replica import replica_reads
 from switch.history.partitions import keep_made
 from switch.ledger import Ledger
+from switch.links.service import LinkService
 from switch.ops.http import OpsApp, serve_asgi
 from switch.ops.logs import pay_fields
 from switch.ops.metrics import LiveStats, SwitchMetrics
@@ -51,7 +52,7 @@ from switch.pays.store import Pay, PayStore
 from switch.protocols.billers.base import Connector
 from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.identity import identity_path, load_or_create
-from switch.receipts.links import ReceiptLinks
+from switch.receipts.links import ReceiptLinks, pay_links
 from switch.settlement.recon import report_connector
 from switch.settlement.service import Settlement, settlement_for
 from switch.sms import load_template_ids
@@ -394,8 +395,32 @@ async def _start_admin(
     )
     admin.receipt_links = links
     deps.service.store.receipt_url = links.url  # every posted pay's SMS carries its link
+    if cfg.gateway.enabled:
+        admin.links = await _start_links(cfg, supervisor, db, ledger, deps, links.base_url)
     log.info("admin API on http://%s:%d/v1/docs", cfg.admin.host, port)
     return port
+
+
+async def _start_links(
+    cfg: Config,
+    supervisor: Supervisor,
+    db: Database,
+    ledger: Ledger,
+    deps: TerminalDeps,
+    base_url: str,
+) -> LinkService:
+    """Payment links (docs/payment-links.md): their driver, under the supervisor."""
+    service = LinkService(
+        db,
+        ledger,
+        deps.service,
+        cfg.gateway,
+        pay_links(deps.identity.private_bytes_raw(), base_url),
+        f"{base_url}/v1/gateway/callback",
+    )
+    await service.start()
+    supervisor.start("payment links", service.run)
+    return service
 
 
 async def _start_partners(

@@ -20,6 +20,7 @@ from switch.admin import (
     auth_routes,
     complaints,
     errors,
+    links,
     partners,
     receipts,
     recon,
@@ -35,6 +36,7 @@ from switch.admin.auth import Auth
 from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger
+from switch.links.service import LinkService
 from switch.pays.flow import Biller
 from switch.pays.limits import WalletPolicy
 from switch.receipts.links import ReceiptLinks
@@ -63,6 +65,8 @@ class AdminDeps:
     billers: Mapping[str, Biller] = field(default_factory=dict)
     # The receipt links SMS carry (switch/receipts/links.py); None: no public receipts.
     receipt_links: ReceiptLinks | None = None
+    # Payment links and their gateway (switch/links/); None: [gateway] enabled = false.
+    links: LinkService | None = None
 
     @property
     def read_db(self) -> Database:
@@ -107,6 +111,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
         biller_routes,
         partners,
         receipts,
+        links,
     ):
         app.include_router(module.router)
     install_pages(app)  # /office and /agent: the same services, as pages

@@ -50,6 +50,7 @@ STATUS = {
     "four_eyes": 409,
     "insufficient_funds": 409,
     "limit_exceeded": 409,
+    "gone": 410,
     "too_large": 413,
     "unsupported_type": 415,
     "biller_unavailable": 503,

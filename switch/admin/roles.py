@@ -48,6 +48,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "recon.resolve": frozenset({"finance", "admin"}),
     "billers.read": frozenset({"operations", "support", "auditor", "admin"}),
     "partners.manage": frozenset({"onboarding", "admin"}),
+    "links.send": frozenset({"operations", "admin"}),
+    "links.read": frozenset({"finance", "operations", "support", "auditor", "admin"}),
     "partners.read": frozenset(
         {"onboarding", "finance", "operations", "support", "auditor", "admin"}
     ),

@@ -139,7 +139,7 @@ def sim_fleet(
 
 
 @sim.command("biller")
-@click.argument("kind", type=click.Choice(["discom", "water", "sms"]))
+@click.argument("kind", type=click.Choice(["discom", "water", "sms", "gateway"]))
 @click.option("--port", type=int, required=True, help="The port its HTTP API listens on.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address it binds.")
 @click.option(
@@ -163,6 +163,12 @@ def sim_fleet(
     show_default=True,
     help="Added before every answer (a slow biller; faults are set at run time instead).",
 )
+@click.option(
+    "--secret",
+    envvar="GATEWAY_SECRET",
+    default="gateway-secret",
+    help="The gateway's callback signing secret (the switch's [gateway] secret).",
+)
 def sim_biller(
     kind: str,
     port: int,
@@ -171,15 +177,19 @@ def sim_biller(
     seed: int,
     accounts: int | None,
     latency_ms: float,
+    secret: str,
 ) -> None:
-    """Run a biller (discom, water) or the SMS gateway simulator until SIGINT/SIGTERM."""
+    """Run a biller (discom, water), the SMS gateway or the payment gateway simulator
+    until SIGINT/SIGTERM."""
     import signal
 
     from simulators.run import start_simulator
 
     options: dict[str, object] = {}
-    if kind != "sms":
+    if kind in ("discom", "water"):
         options = {"seed": seed, "accounts": accounts, "latency_s": latency_ms / 1000}
+    elif kind == "gateway":
+        options = {"seed": seed, "secret": secret}
 
     async def main() -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

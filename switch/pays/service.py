@@ -28,6 +28,7 @@ from switch.pays.machine import terminal_code
 from switch.pays.states import PayState
 from switch.pays.store import NewPay, Pay, PayArchived, PayConflict, PayStore
 from switch.protocols.billers.base import (
+    Bill,
     BillerBusy,
     BillerUnavailable,
     OutcomeUnknown,
@@ -135,6 +136,13 @@ class TerminalService:
             raise RequestFailed(ErrorCode.INVALID_REQUEST, str(exc)) from exc
 
     async def fetch_bill(self, ctx: TerminalContext, f: FetchBill) -> dict[str, Any]:
+        return (await self.fetch_bill_with_details(ctx, f))[0]
+
+    async def fetch_bill_with_details(
+        self, ctx: TerminalContext, f: FetchBill
+    ) -> tuple[dict[str, Any], Mapping[str, Any]]:
+        """The fetch's answer, and the biller's own details of the bill (arrears,
+        meter readings: what a payment link's page shows)."""
         biller = self._biller(f.biller, ctx.channel)
         extra = self._params(self._rules(biller.id), f.account, f.params)
         try:
@@ -145,6 +153,11 @@ class TerminalService:
             raise RequestFailed(ErrorCode.BUSY, str(exc)) from exc
         except (BillerUnavailable, OutcomeUnknown) as exc:
             raise RequestFailed(ErrorCode.BILLER_UNAVAILABLE, str(exc)) from exc
+        return self._bill_answer(biller.id, f.account, extra, bill), bill.details
+
+    def _bill_answer(
+        self, biller_id: str, account: str, extra: Mapping[str, str], bill: Bill
+    ) -> dict[str, Any]:
         return {
             "type": "bill",
             "biller": bill.biller_id,
@@ -154,7 +167,7 @@ class TerminalService:
             "due_date": bill.due_date.isoformat(),
             "bill_number": bill.bill_number,
             "mobile": bill.details.get("mobile"),
-            **self._bill_ref(biller.id, f.account, extra, bill.amount_due_paise),
+            **self._bill_ref(biller_id, account, extra, bill.amount_due_paise),
         }
 
     def _bill_ref(

@@ -21,14 +21,16 @@ from switch.web import (
     complaints,
     mis,
     office,
+    paylinks,
     recon,
     settlement,
     staff,
 )
+from switch.web.consumer_session import CONSUMER_PORTAL
 from switch.web.session import SignInNeeded
 from switch.web.templating import render
 
-PAGE_PREFIXES = ("/office", "/agent")
+PAGE_PREFIXES = ("/office", "/agent", "/l/", "/me/")
 # No inline script or style anywhere: a script injected into a page cannot run.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -43,7 +45,14 @@ class HtmlErrors:
         return path.startswith(PAGE_PREFIXES)
 
     def __call__(self, request: Request, exc: ApiError) -> Response:
-        portal = agent.PORTAL if request.url.path.startswith("/agent") else staff.PORTAL
+        path = request.url.path
+        portal = (
+            agent.PORTAL
+            if path.startswith("/agent")
+            else CONSUMER_PORTAL
+            if path.startswith(("/l/", "/me/"))
+            else staff.PORTAL
+        )
         page = render(
             "error.html",
             status=exc.status,
@@ -87,7 +96,18 @@ class SecurityHeaders:
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(packages=[("switch.web", "static")]), name="static")
-    for module in (office, agents, complaints, billers, mis, settlement, recon, audit, agent):
+    for module in (
+        office,
+        agents,
+        complaints,
+        billers,
+        mis,
+        settlement,
+        recon,
+        audit,
+        agent,
+        paylinks,
+    ):
         app.include_router(module.router)
     app.state.html_error = HtmlErrors()
     app.add_middleware(SecurityHeaders)

@@ -55,6 +55,9 @@ def _gettext(message: str) -> str:
     return TRANSLATIONS[_language.get()].gettext(message)
 
 
+translate = _gettext  # for words a page's Python code shows
+
+
 def _ngettext(singular: str, plural: str, n: int) -> str:
     return TRANSLATIONS[_language.get()].ngettext(singular, plural, n)
 

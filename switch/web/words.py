@@ -10,6 +10,14 @@ def N_(message: str) -> str:  # gettext's name: "mark for the catalogue, transla
 
 DATA_WORDS = (
     N_("Agent portal"),
+    N_("Consumer services"),
+    # payment links (switch/web/paylinks.py)
+    N_("Payment links are not offered here."),
+    N_("This link is not valid. Check the link in your SMS."),
+    N_("This payment link has expired. Ask the biller for a new one."),
+    N_("A UPI ID looks like name@bank."),
+    N_("The biller cannot be reached just now. Nothing was taken; try again soon."),
+    N_("This bill has changed since the link was sent. Ask for a new link."),
     N_("Back office"),
     N_("agent"),
     # pay states

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,33 +50,52 @@ async def world(
     services: ServiceUrls,
     biller_timeout_s: float,
 ) -> AsyncIterator[World]:
+    async with open_world(switch_config, database_url, tmp_path, services, biller_timeout_s) as w:
+        yield w
+
+
+@asynccontextmanager
+async def open_world(
+    switch_config: Config,
+    database_url: str,
+    tmp_path: Path,
+    services: ServiceUrls,
+    biller_timeout_s: float,
+    more: Callable[[Config], Config] = lambda cfg: cfg,
+) -> AsyncIterator[World]:
+    """The switch on the real simulators; ``more`` changes its config last (a test
+    module's own sections)."""
     async with trio.open_nursery() as sims:
         discom, discom_port = await start_simulator(
             sims, "discom", tmp_path / "discom", accounts=200
         )
         water, water_port = await start_simulator(sims, "water", tmp_path / "water", accounts=200)
         sms, sms_port = await start_simulator(sims, "sms", tmp_path / "sms")
-        cfg = switch_config.replace(
-            billers=(
-                BillerConfig(
-                    id="UPPCL",
-                    name="UPPCL",
-                    kind="electricity",
-                    endpoint=f"http://127.0.0.1:{discom_port}",
-                    timeout_s=biller_timeout_s,
+        cfg = more(
+            switch_config.replace(
+                billers=(
+                    BillerConfig(
+                        id="UPPCL",
+                        name="UPPCL",
+                        kind="electricity",
+                        endpoint=f"http://127.0.0.1:{discom_port}",
+                        timeout_s=biller_timeout_s,
+                    ),
+                    BillerConfig(
+                        id="JALSEWA",
+                        name="Jal Sewa",
+                        kind="water",
+                        endpoint=f"http://127.0.0.1:{water_port}",
+                        timeout_s=biller_timeout_s,
+                        params=WATER_PARAMS,  # connection number and registered mobile
+                    ),
                 ),
-                BillerConfig(
-                    id="JALSEWA",
-                    name="Jal Sewa",
-                    kind="water",
-                    endpoint=f"http://127.0.0.1:{water_port}",
-                    timeout_s=biller_timeout_s,
-                    params=WATER_PARAMS,  # connection number and registered mobile
+                sms=SmsConfig(
+                    endpoint=f"http://127.0.0.1:{sms_port}",
+                    poll_interval_s=0.05,
+                    backoff_base_s=0.1,
                 ),
-            ),
-            sms=SmsConfig(
-                endpoint=f"http://127.0.0.1:{sms_port}", poll_interval_s=0.05, backoff_base_s=0.1
-            ),
+            )
         )
         async with running_switch(cfg, database_url, services.redis_url) as sw:
             terminals = await provision_fleet(

@@ -27,7 +27,9 @@ async def messages_to(world: World, mobile: str, count: int) -> list[dict[str, A
 
 async def test_hindi_terminal_sends_hindi_unless_the_consumer_chose_english(world: World) -> None:
     terminal = world.terminals[0]
-    await world.switch.db.execute("UPDATE terminals SET language = 'hi' WHERE id = $1", terminal.terminal_id)
+    await world.switch.db.execute(
+        "UPDATE terminals SET language = 'hi' WHERE id = $1", terminal.terminal_id
+    )
     await world.switch.db.execute(
         "INSERT INTO consumer_languages (mobile, language) VALUES ($1, 'en')", MOBILE_B
     )

@@ -1,0 +1,1 @@
+"""A payment gateway with UPI collect (payment links): see simulator.py."""
