@@ -34,6 +34,7 @@ from switch.catalogue import entries as catalogue
 from switch.catalogue import store as catalogue_store
 from switch.catalogue.billrefs import BillRefs
 from switch.config import Config
+from switch.consumers.access import ConsumerAccess
 from switch.db.database import Database
 from switch.db.replica import replica_reads
 from switch.history.partitions import keep_made
@@ -397,6 +398,9 @@ async def _start_admin(
     deps.service.store.receipt_url = links.url  # every posted pay's SMS carries its link
     if cfg.gateway.enabled:
         admin.links = await _start_links(cfg, supervisor, db, ledger, deps, links.base_url)
+    admin.service = deps.service
+    if cfg.consumers.enabled:
+        admin.consumers = ConsumerAccess(db, deps.identity.private_bytes_raw(), cfg.consumers)
     log.info("admin API on http://%s:%d/v1/docs", cfg.admin.host, port)
     return port
 

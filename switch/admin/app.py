@@ -34,11 +34,13 @@ from switch.admin import (
 from switch.admin import billers as biller_routes
 from switch.admin.auth import Auth
 from switch.config import Config
+from switch.consumers.access import ConsumerAccess
 from switch.db.database import Database
 from switch.ledger import Ledger
 from switch.links.service import LinkService
 from switch.pays.flow import Biller
 from switch.pays.limits import WalletPolicy
+from switch.pays.service import TerminalService
 from switch.receipts.links import ReceiptLinks
 from switch.settlement.service import Settlement
 from switch.web.install import install as install_pages
@@ -67,6 +69,10 @@ class AdminDeps:
     receipt_links: ReceiptLinks | None = None
     # Payment links and their gateway (switch/links/); None: [gateway] enabled = false.
     links: LinkService | None = None
+    # The consumer pages' sign-in (switch/consumers/); None: [consumers] enabled = false.
+    consumers: ConsumerAccess | None = None
+    # Live fetches for the consumer pages (the terminals' own service).
+    service: TerminalService | None = None
 
     @property
     def read_db(self) -> Database:

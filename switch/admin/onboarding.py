@@ -21,6 +21,7 @@ from switch.db.database import Database
 from switch.db.rows import json_ready
 from switch.ledger import AccountKind, Ledger
 from switch.sms import render
+from switch.sms.outbox import queue_sms
 
 AGENT_SQL = """SELECT a.id, a.name, a.mobile, a.fps_id, a.state, a.region, a.district,
                       a.created_at, k.email, k.date_of_birth, k.pan, k.gstin, k.bank_account,
@@ -231,15 +232,7 @@ async def activate(db: Database, auth: Auth, actor: str, agent_id: str) -> dict[
             expect(before, "approved")
             welcome = render("agent_welcome", "en", name=before["name"], username=username)
             await conn.execute("UPDATE agents SET state = 'active' WHERE id = $1", agent_id)
-            await conn.execute(
-                """INSERT INTO sms_outbox (mobile, body, secret, template_id, language)
-                   VALUES ($1, $2, $3, $4, $5)""",
-                before["mobile"],
-                welcome.body,
-                password,
-                welcome.template_id,
-                welcome.language,
-            )
+            await queue_sms(conn, before["mobile"], welcome, secret=password)
             after = await agent_row(conn, agent_id)
             await audit(
                 conn,

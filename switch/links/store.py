@@ -26,6 +26,7 @@ from switch.ledger import AccountKind, Ledger
 from switch.ledger import store as ledger_store
 from switch.links.orders import LinkView, OrderState, after_collect, check, on_gateway_word
 from switch.sms import Sms, render
+from switch.sms.outbox import queue_sms
 
 GATEWAY_AGENT_ID = "PG000001"
 GATEWAY_RECEIVABLE_CODE = "gateway:receivable"
@@ -125,17 +126,6 @@ async def insert_link(
         assert row is not None
         await queue_sms(conn, link.mobile, sms(row))
         return row
-
-
-async def queue_sms(conn: Connection, mobile: str, sms: Sms) -> None:
-    await conn.execute(
-        """INSERT INTO sms_outbox (mobile, body, template_id, language)
-           VALUES ($1, $2, $3, $4)""",
-        mobile,
-        sms.body,
-        sms.template_id,
-        sms.language,
-    )
 
 
 async def link_by_id(db: Database, link_id: int) -> asyncpg.Record | None:

@@ -19,6 +19,7 @@ from switch.web import (
     audit,
     billers,
     complaints,
+    consumer,
     mis,
     office,
     paylinks,
@@ -107,6 +108,7 @@ def install(app: FastAPI) -> None:
         audit,
         agent,
         paylinks,
+        consumer,
     ):
         app.include_router(module.router)
     app.state.html_error = HtmlErrors()
