@@ -398,6 +398,9 @@ async def _start_admin(
     deps.service.store.receipt_url = links.url  # every posted pay's SMS carries its link
     if cfg.gateway.enabled:
         admin.links = await _start_links(cfg, supervisor, db, ledger, deps, links.base_url)
+        if deps.metrics is not None:
+            callbacks = deps.metrics.gateway_callbacks
+            admin.links.on_callback = lambda outcome: callbacks.labels(outcome).inc()
     admin.service = deps.service
     if cfg.consumers.enabled:
         admin.consumers = ConsumerAccess(db, deps.identity.private_bytes_raw(), cfg.consumers)

@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,6 +80,8 @@ class LinkService:
         self._acct: store.GatewayAccounts | None = None
         self._kicks_in, self._kicks_out = trio.open_memory_channel[str](QUEUE)
         self.stats = LinkStats()
+        # Told what each gateway callback did (the metrics count them by outcome).
+        self.on_callback: Callable[[str], None] | None = None
 
     def statistics(self) -> LinkStats:
         return self.stats
@@ -182,13 +184,16 @@ class LinkService:
         """A callback's or status answer's word, recorded (rules 1-2); the order is
         then driven on in the background. Returns what it did."""
         order, outcome = await store.record_word(
-            self._db, self.accounts, word.order_id, word.status, word.amount_paise, word.gateway_ref
-        )
+            self._db, self.accounts, word.order_id, word.status, word.amount_paise,
+            word.gateway_ref, self._cfg.collect_expiry_s,
+        )  # fmt: skip
         if source == "callback":
             self.stats.callbacks += 1
             await store.record_callback(
                 self._db, word.order_id, word.status, word.amount_paise, outcome
             )
+            if self.on_callback is not None:
+                self.on_callback(outcome)
         if outcome == "amount_mismatch":
             log.error("gateway said %s for order %s with %d paise: not its amount",
                       word.status, word.order_id, word.amount_paise)  # fmt: skip
@@ -251,15 +256,17 @@ class LinkService:
         except CollectRefused:
             word = "failed"
         moved, _ = await store.record_word(
-            self._db, self.accounts, order["id"], word, order["amount_paise"], None
-        )
+            self._db, self.accounts, order["id"], word, order["amount_paise"], None,
+            self._cfg.collect_expiry_s,
+        )  # fmt: skip
         return moved
 
     async def _ask(self, order: asyncpg.Record) -> asyncpg.Record | None:
         word = await self._gateway.status(order["id"])
         moved, outcome = await store.record_word(
-            self._db, self.accounts, order["id"], word.status, word.amount_paise, word.gateway_ref
-        )
+            self._db, self.accounts, order["id"], word.status, word.amount_paise,
+            word.gateway_ref, self._cfg.collect_expiry_s,
+        )  # fmt: skip
         return moved if outcome in ("collected", "failed") else None
 
     async def _pay(self, order: asyncpg.Record) -> asyncpg.Record | None:

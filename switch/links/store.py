@@ -198,16 +198,22 @@ async def _locked(conn: Connection, order_id: str) -> asyncpg.Record | None:
 
 
 async def _move(
-    conn: Connection, order: asyncpg.Record, new: OrderState, **fields: Any
+    conn: Connection,
+    order: asyncpg.Record,
+    new: OrderState,
+    check_in_s: float = 0.0,
+    **fields: Any,
 ) -> asyncpg.Record:
+    """The checked move, its fields, and when the order is next looked at."""
     check(OrderState(order["state"]), new)
-    sets = ", ".join(f"{k} = ${i + 3}" for i, k in enumerate(fields))
+    sets = "".join(f", {k} = ${i + 4}" for i, k in enumerate(fields))
     row = await conn.fetchrow(
         f"""UPDATE link_orders SET state = $2, updated_at = now(), attempts = 0,
-                   next_check_at = now(){", " + sets if sets else ""}
+                   next_check_at = now() + make_interval(secs => $3::float8){sets}
              WHERE id = $1 RETURNING *""",
         order["id"],
         new.value,
+        check_in_s,
         *fields.values(),
     )
     assert row is not None
@@ -222,11 +228,12 @@ async def _transfer(conn: Connection, key: str, debit: int, credit: int, amount:
 
 async def record_word(
     db: Database, acct: GatewayAccounts, order_id: str, status: str, amount_paise: int,
-    gateway_ref: str | None,
+    gateway_ref: str | None, late_check_s: float = 300.0,
 ) -> tuple[asyncpg.Record | None, str]:  # fmt: skip
     """Rules 1-2: the gateway's word about an order, and what it did (for the record
     of callbacks): ``collected``, ``failed``, ``pending``, ``no_change``,
-    ``unknown_order`` or ``amount_mismatch``."""
+    ``unknown_order`` or ``amount_mismatch``. A failed order is asked about once
+    more, ``late_check_s`` later (rule 2: money that came after all)."""
 
     async def write(conn: Connection) -> tuple[asyncpg.Record | None, str]:
         async with conn.transaction():
@@ -242,8 +249,12 @@ async def record_word(
                 key = f"link:in:{order_id}"
                 await _transfer(conn, key, acct.receivable_account_id, acct.wallet_account_id,
                                 amount_paise)  # fmt: skip
-            failure = None if new is not OrderState.FAILED else f"gateway: {status}"
-            moved = await _move(conn, order, new, gateway_ref=gateway_ref, failure=failure)
+            failed = new is OrderState.FAILED
+            failure = f"gateway: {status}" if failed else None
+            check_in_s = late_check_s if failed else 0.0
+            moved = await _move(
+                conn, order, new, check_in_s, gateway_ref=gateway_ref, failure=failure
+            )
             return moved, new.value
 
     return await db.run(write)
@@ -365,7 +376,9 @@ async def due_orders(
                   next_check_at = now() + make_interval(
                       secs => least($2::float8 * power(2, attempts), $3::float8))
             WHERE id IN (SELECT id FROM link_orders
-                          WHERE state IN ('created', 'pending', 'collected', 'paying', 'refunding')
+                          WHERE (state IN ('created', 'pending', 'collected', 'paying',
+                                           'refunding')
+                                 OR (state = 'failed' AND attempts = 0))
                             AND next_check_at <= now()
                             AND updated_at < now() - make_interval(secs => $4::float8)
                           ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED)

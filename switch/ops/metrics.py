@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -128,6 +128,24 @@ class SwitchMetrics:
             "Age of the longest-untouched pay in each non-final state (sampled); "
             "state=reversing is the reversal backlog's age",
             ["state"],
+            registry=r,
+        )
+        self.link_orders_open = Gauge(
+            "switch_link_orders_open",
+            "Payment-link orders not yet final, by state (sampled); collected, paying and "
+            "refunding hold consumers' money",
+            ["state"],
+            registry=r,
+        )
+        self.link_orders_oldest = Gauge(
+            "switch_link_orders_money_held_oldest_seconds",
+            "Age of the oldest order whose collected money is neither paid nor refunded",
+            registry=r,
+        )
+        self.gateway_callbacks = Counter(
+            "switch_gateway_callbacks_total",
+            "Payment gateway callbacks by what the switch did with them",
+            ["outcome"],
             registry=r,
         )
         self.sms_backlog = Gauge(

@@ -19,6 +19,9 @@ RECON_KINDS = tuple(kind.value for kind in Break)
 RECON_RESULTS = ("matched", *RECON_KINDS)
 
 
+LINK_ORDER_STATES = ("created", "pending", "collected", "paying", "refunding")
+
+
 class Sampler:
     def __init__(self, db: Database, metrics: SwitchMetrics, interval_s: float) -> None:
         self._db = db
@@ -32,6 +35,7 @@ class Sampler:
     async def sample_once(self) -> None:
         await self._pays()
         await self._sms()
+        await self._link_orders()
         await self._recon()
         await self._settlement()
         await self._history()
@@ -58,6 +62,20 @@ class Sampler:
         assert row is not None
         self._m.sms_backlog.set(row["n"])
         self._m.sms_backlog_oldest.set(row["oldest_s"])
+
+    async def _link_orders(self) -> None:
+        rows = await self._db.fetch(
+            """SELECT state, count(*)::int AS n,
+                      extract(epoch FROM now() - min(updated_at))::float8 AS oldest_s
+                 FROM link_orders
+                WHERE state IN ('created', 'pending', 'collected', 'paying', 'refunding')
+                GROUP BY state"""
+        )
+        found = {r["state"]: r for r in rows}
+        for state in LINK_ORDER_STATES:
+            self._m.link_orders_open.labels(state).set(found[state]["n"] if state in found else 0)
+        held = [r["oldest_s"] for r in rows if r["state"] in ("collected", "paying", "refunding")]
+        self._m.link_orders_oldest.set(max(held, default=0))
 
     async def _recon(self) -> None:
         rows = await self._db.fetch(

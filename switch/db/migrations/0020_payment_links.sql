@@ -62,7 +62,8 @@ CREATE TABLE link_orders (
 CREATE UNIQUE INDEX link_orders_one_in_flight ON link_orders (link_id)
     WHERE state IN ('created', 'pending');
 CREATE INDEX link_orders_due ON link_orders (next_check_at)
-    WHERE state IN ('created', 'pending', 'collected', 'paying', 'refunding');
+    WHERE state IN ('created', 'pending', 'collected', 'paying', 'refunding')
+       OR (state = 'failed' AND attempts = 0);
 
 CREATE TRIGGER link_orders_amount_immutable BEFORE UPDATE ON link_orders FOR EACH ROW
     WHEN (NEW.amount_paise <> OLD.amount_paise OR NEW.link_id <> OLD.link_id)
