@@ -34,7 +34,12 @@ def test_the_demo_runs_and_its_books_agree(tmp_path: Path) -> None:
     channels = result["by_channel"]
     assert channels["partner"]["posted"] == partner["success"]
     posted = sum(b["switch_posted"] for b in result["billers"].values())
-    assert channels["partner"]["posted"] + channels["terminal"]["posted"] == posted
+    # A few water consumers paid by payment link, each paid once through the gateway.
+    links = result["links"]
+    assert links["sent"] > 0 and links["paid"] > 0
+    assert channels["link"]["posted"] == links["paid"]
+    by_channel = sum(channels[c]["posted"] for c in ("partner", "terminal", "link"))
+    assert by_channel == posted
     assert result["invariants_ok"] and result["billers_agree"]
     assert result["sms_sent"] == result["sms_received"] > 0
     for key in ("pays_failed", "pays_per_s", "p50_ms", "p99_ms"):
@@ -125,6 +130,7 @@ async def test_a_demo_that_stays_up_can_be_explored(tmp_path: Path) -> None:
             "discom",
             "water",
             "sms",
+            "gateway",
         }
         [creds, *_] = Credentials.read_dir(Path(spare[1]))
         async with connect(creds) as conn:

@@ -26,6 +26,7 @@ from switch.config import Config
 from switch.config import load as load_config
 from switch.db.database import Database
 from switch.demo import explore
+from switch.demo import links as demo_links
 from switch.demo.endofday import end_of_day
 from switch.demo.setup import DISCOM_ACCOUNTS, WATER_ACCOUNTS, DemoStack, demo_stack
 from switch.demo.stack import Stack
@@ -76,16 +77,18 @@ async def _drive(demo: DemoStack, opts: DemoOptions, console: Console) -> dict[s
         consumers = [
             Consumer("UPPCL", a) for a in consumer_accounts("discom", opts.seed, DISCOM_ACCOUNTS)
         ]
-        consumers += [
-            Consumer("JALSEWA", a) for a in consumer_accounts("water", opts.seed, WATER_ACCOUNTS)
-        ]
+        water = consumer_accounts("water", opts.seed, WATER_ACCOUNTS)
+        by_link = water[-demo_links.CONSUMERS :]  # theirs paid by payment link only
+        consumers += [Consumer("JALSEWA", a) for a in water[: -demo_links.CONSUMERS]]
         stats = FleetStats()
         started = time.perf_counter()
         partner: dict[str, Any] = {}
+        links: dict[str, Any] = {}
         async with trio.open_nursery() as nursery:
             if not opts.as_json:
                 nursery.start_soon(_live, stats, started, opts, console)
             nursery.start_soon(_partner_load, demo, consumers, opts, partner)
+            nursery.start_soon(_link_payments, db, demo, by_link, links)
             await run_fleet(
                 creds,
                 consumers,
@@ -94,14 +97,15 @@ async def _drive(demo: DemoStack, opts: DemoOptions, console: Console) -> dict[s
                 stats=stats,
                 amount=pay_part(random.Random(opts.seed)),
             )
-            with trio.move_on_after(PARTNER_GRACE_S):  # the bank's last pays finish
-                while not partner:  # noqa: ASYNC110 (bounded: the load's own deadline)
+            with trio.move_on_after(PARTNER_GRACE_S):  # the bank's and links' last pays
+                while not (partner and links):  # noqa: ASYNC110 (bounded: their deadlines)
                     await trio.sleep(0.1)
             nursery.cancel_scope.cancel()
         elapsed = time.perf_counter() - started
         console.print("fleet and partner stopped; checking the books")
         result = await _summary(db, ledger, demo.stack, stats, elapsed, opts)
         result["partner"] = partner
+        result["links"] = links
         result["by_channel"] = await _by_channel(db)
         console.print("closing the day: settlement and reconciliation with each biller")
         billers = load_config(demo.config_file, environ={}).billers
@@ -130,6 +134,15 @@ async def _partner_load(
             seed=opts.seed,
         )
     out.update(result.summary())
+
+
+async def _link_payments(
+    db: Database, demo: DemoStack, accounts: list[str], out: dict[str, Any]
+) -> None:
+    """Payment links for a few water consumers, each paid on the "phone"."""
+    admin = f"http://127.0.0.1:{demo.stack.ports['switch_admin']}"
+    gateway = f"http://127.0.0.1:{demo.stack.ports['gateway']}"
+    out.update(await demo_links.pay_by_links(db, admin, gateway, accounts))
 
 
 async def _by_channel(db: Database) -> dict[str, dict[str, int]]:
@@ -304,6 +317,11 @@ def print_summary(result: dict[str, Any], console: Console) -> None:
             f"{count(result['partner'].get('failed', 0))}, "
             f"{count(result['partner'].get('duplicates', 0))}, "
             f"{result['partner'].get('p99_ms')} ms",
+        ),
+        (
+            "payment links: sent / paid (declined by the payer's bank, tried again), median",
+            f"{count(result['links'].get('sent', 0))} / {count(result['links'].get('paid', 0))} "
+            f"({count(result['links'].get('declined', 0))}), {result['links'].get('median_s')} s",
         ),
         ("ledger invariants", "ok" if result["invariants_ok"] else "BROKEN"),
         ("switch and billers agree", "yes" if result["billers_agree"] else "NO"),

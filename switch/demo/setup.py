@@ -10,6 +10,7 @@ this was the one to start them.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -65,6 +66,7 @@ class DemoStack:
             "discom": ports["discom"],
             "water": ports["water"],
             "sms": ports["sms"],
+            "gateway": ports["gateway"],
         }
 
 
@@ -74,6 +76,7 @@ FIXED_PORTS = {
     "discom": 7501,
     "water": 7502,
     "sms": 7503,
+    "gateway": 7504,
     "switch": 7400,
     "switch_metrics": 9400,
     "switch_admin": 8080,
@@ -120,7 +123,11 @@ def demo_stack(
         )
         stack.start_simulator("water", seed=seed, accounts=WATER_ACCOUNTS, port=wanted.get("water"))
         stack.start_simulator("sms", seed=seed, port=wanted.get("sms"))
-        config_file = _write_config(workdir, stack)
+        gateway_secret = secrets.token_hex(16)
+        stack.start_simulator(
+            "gateway", seed=seed, port=wanted.get("gateway"), secret=gateway_secret
+        )
+        config_file = _write_config(workdir, stack, gateway_secret)
         port = stack.start_switch(
             config_file, url, urls.redis_url, wanted.get("switch"), workers=workers
         )
@@ -218,7 +225,7 @@ def _fresh_database(cfg: Config, default_url: str) -> str:
     return url
 
 
-def _write_config(workdir: Path, stack: Stack) -> Path:
+def _write_config(workdir: Path, stack: Stack, gateway_secret: str) -> Path:
     path = workdir / "switch.toml"
     path.write_text(
         f"""[terminals]
@@ -226,6 +233,11 @@ identity_key_file = "{workdir / "switch.key"}"
 
 [sms]
 endpoint = "http://127.0.0.1:{stack.ports["sms"]}"
+
+[gateway]  # payment links, paid through the simulated UPI gateway
+enabled = true
+endpoint = "http://127.0.0.1:{stack.ports["gateway"]}"
+secret = "{gateway_secret}"
 
 [settlement]
 files_dir = "{workdir / "settlement"}"

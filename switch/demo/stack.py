@@ -1,4 +1,4 @@
-"""The demo's processes: three simulators and the switch, each a child process.
+"""The demo's processes: four simulators and the switch, each a child process.
 
 Children are started with their output to log files in the demo directory and
 stopped with SIGTERM (then SIGKILL after a deadline) whatever happens, Ctrl-C
@@ -29,7 +29,13 @@ class Stack:
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start_simulator(
-        self, kind: str, *, seed: int, accounts: int | None = None, port: int | None = None
+        self,
+        kind: str,
+        *,
+        seed: int,
+        accounts: int | None = None,
+        port: int | None = None,
+        secret: str = "",
     ) -> int:
         port = port or free_tcp_port()
         args = [
@@ -45,14 +51,10 @@ class Stack:
         ]
         if accounts:
             args += ["--accounts", str(accounts)]
-        self._spawn(kind, args, {})
+        self._spawn(kind, args, {"GATEWAY_SECRET": secret} if secret else {})
         self.ports[kind] = port
-        _wait_http(
-            f"http://127.0.0.1:{port}/v1/totals"
-            if kind != "sms"
-            else f"http://127.0.0.1:{port}/v1/messages?to=0",
-            self._log(kind),
-        )
+        ready = {"sms": "/v1/messages?to=0", "gateway": "/v1/admin/books"}
+        _wait_http(f"http://127.0.0.1:{port}{ready.get(kind, '/v1/totals')}", self._log(kind))
         return port
 
     def start_switch(
