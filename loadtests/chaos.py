@@ -10,7 +10,10 @@ lose_reply, error_5xx, garbage, reset, duplicate_reply, slow_drip, down, and ans
 that lie: other_txn_reply, other_amount_reply, other_account_reply, refuse_reversal)
 on fetch, pay, status and reversal; SIGKILLs the switch and restarts it (``--kills``;
 0 for none); restarts PostgreSQL cleanly and SIGKILLs its postmaster; flushes and
-restarts Redis, SIGKILLs it, and freezes it with SIGSTOP. The switch is restarted only
+restarts Redis, SIGKILLs it, and freezes it with SIGSTOP; and, while consumers pay bills
+by payment link, makes the payment gateway's callbacks go missing, late or doubled,
+its payers' banks fail approvals, and its status inquiries answer 503
+(loadtests/chaos_links.py). The switch is restarted only
 after its own SIGKILLs: after every other fault the run checks that the switch is the
 same process and serves a pay (loadtests/chaos_services.py), and it records how long
 after the server came back the first pay was served. Then it clears the faults, waits
@@ -21,6 +24,8 @@ for every pay to settle, and checks:
 - posted at the switch <=> applied (and not reversed) at the biller, pay by pay;
 - every receipt a terminal printed is a posted pay;
 - no (terminal, reference) was debited twice; every wallet = funding - its posted pays;
+- every rupee the gateway kept is a posted link pay; its settlement account is empty;
+  no link is paid twice;
 - the switch never exited by itself, and served a pay after every server fault.
 
 It prints a table (fault, times set and fired, then outcomes and paise lost/doubled, which
@@ -42,6 +47,7 @@ from typing import Any
 
 import trio
 
+from loadtests import chaos_links
 from loadtests.accounting import account_for_every_paisa, settle
 from loadtests.chaos_services import SERVICE_FAULTS, Liveness
 from simulators.common.faults import BOOK_KINDS, KINDS
@@ -74,11 +80,13 @@ KIND_OPS = {
 WALLET_PAISE = 1_00_00_000_00  # ₹1 crore (the top-up limit): no wallet runs dry in a long run
 SETTLE_TIMEOUT_S = 180.0
 RATE_WINDOW_S = 5.0  # the fleet's rate just before a server fault, over this long
+FIRST_LINK_ACCOUNT = 4800  # discom accounts from here (to --links more) pay by link
 
 
-def write_config(workdir: Path, discom_port: int) -> Path:
+def write_config(workdir: Path, discom_port: int, gateway_port: int) -> Path:
     path = workdir / "switch.toml"
     path.write_text(f"""
+{chaos_links.config_section(gateway_port)}
 [terminals]
 identity_key_file = "{workdir / "switch.key"}"
 answer_deadline_s = 3.0
@@ -123,7 +131,10 @@ class Chaos:
         try:
             trio.run(self._migrate)
             self.discom = self.stack.start_simulator("discom", seed=self.args.seed, accounts=5000)
-            self.config = write_config(self.workdir, self.discom)
+            self.gateway = self.stack.start_simulator(
+                "gateway", seed=self.args.seed, secret=chaos_links.SECRET
+            )
+            self.config = write_config(self.workdir, self.discom, self.gateway)
             self.port = free_tcp_port()
             self.stack.start_switch(self.config, self.url, self.redis_url, self.port)
             return trio.run(self._scenario)
@@ -147,7 +158,21 @@ class Chaos:
                 wallet_paise=WALLET_PAISE,
                 prefix="CHAOS",
             )
-        consumers = [Consumer("UPPCL", discom_account(self.args.seed, n)) for n in range(5000)]
+            operator_password = await chaos_links.add_operator(db)
+        # The last accounts pay by payment link only (the probe's is the very last).
+        consumers = [
+            Consumer("UPPCL", discom_account(self.args.seed, n)) for n in range(FIRST_LINK_ACCOUNT)
+        ]
+        self.payers = chaos_links.LinkPayers(
+            operator_password,
+            self.stack.ports["switch_admin"],
+            self.gateway,
+            [
+                discom_account(self.args.seed, n)
+                for n in range(FIRST_LINK_ACCOUNT, FIRST_LINK_ACCOUNT + self.args.links)
+            ],
+            random.Random(self.args.seed),
+        )
         self.liveness = Liveness(
             lambda: self.stack.children["switch"], probe, discom_account(self.args.seed, 4999)
         )
@@ -159,6 +184,7 @@ class Chaos:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._schedule)
             nursery.start_soon(self._sample_rate)
+            nursery.start_soon(self.payers.run, self.args.duration_s * 0.9)
             await run_fleet(
                 creds,
                 consumers,
@@ -255,15 +281,17 @@ class Chaos:
 
     async def _check(self, db: Database, ledger: Ledger, stats: FleetStats) -> dict[str, Any]:
         self.liveness.alive("at the end")
+        links = await chaos_links.account_for_links(db, self.gateway)
         books = await account_for_every_paisa(db, ledger, self.admin, stats, WALLET_PAISE)
         await self.admin.aclose()
         return {
-            "injected": dict(self.injected),
+            "injected": dict(self.injected) | dict(self.payers.injected),
             "fired": dict(self.fired),
             **books,
+            "links": links | {"payers": dict(self.payers.outcomes)},
             "back_to_served_s": self.liveness.back_to_served_s,
             "pays_per_s_before_and_during": self.rates,
-            "violations": [*self.liveness.violations, *books["violations"]],
+            "violations": [*self.liveness.violations, *books["violations"], *links["violations"]],
         }
 
 
@@ -291,6 +319,12 @@ def print_table(result: dict[str, Any]) -> None:
     for fault, times in sorted(result["back_to_served_s"].items()):
         during = ", ".join(f"{b:.0f} -> {d:.0f}" for b, d in rates.get(fault, []))
         print(f"{fault:<24} {', '.join(f'{t:.2f}' for t in times):>30} {during:>28}")
+    links = result["links"]
+    print(
+        f"payment links: orders {links['link_orders']}; the gateway collected "
+        f"{links['link_paise_collected']} paise, refunded {links['link_paise_refunded']}, the "
+        f"switch posted {links['link_paise_posted']}; payers: {links['payers']}"
+    )
     print(
         "violations: " + ("none" if not result["violations"] else "; ".join(result["violations"]))
     )
@@ -309,6 +343,9 @@ def main() -> None:
         help="times each PostgreSQL and Redis fault is made (spread over the run)",
     )
     parser.add_argument("--terminals", type=int, default=40)
+    parser.add_argument(
+        "--links", type=int, default=30, help="consumers paying by payment link (at most 199)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

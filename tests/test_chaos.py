@@ -1,6 +1,6 @@
 """The chaos run, short form: faults of every kind, the switch SIGKILLed and
-restarted, PostgreSQL stopped and SIGKILLed, Redis flushed, SIGKILLed and frozen; not a
-paisa lost or doubled. And a run with no switch kills at all: every server fault is
+restarted, PostgreSQL stopped and SIGKILLed, Redis flushed, SIGKILLed and frozen, the
+payment gateway's callbacks missing, late or doubled; not a paisa lost or doubled. And a run with no switch kills at all: every server fault is
 ridden out by the one switch process that started."""
 
 from __future__ import annotations
@@ -44,6 +44,16 @@ def test_a_short_chaos_run_loses_and_doubles_nothing() -> None:
     assert set(result["outcomes"]) <= {
         k for k in result["outcomes"] if k.startswith(("posted", "voided"))
     }
+    # Consumers paid by payment link through all of it, while the gateway's callbacks
+    # went missing, came late or twice, approvals failed and its status was down: the
+    # gateway's books and the switch's agree (the run's violations say if not).
+    links = result["links"]
+    assert links["link_orders"].get("paid", 0) > 0
+    assert (
+        links["link_paise_posted"] == links["link_paise_collected"] - links["link_paise_refunded"]
+    )
+    gateway_faults = [f for f in result["injected"] if f.startswith("gateway ")]
+    assert len(gateway_faults) == 5, gateway_faults
 
 
 def test_the_switch_rides_out_every_server_fault_without_a_restart() -> None:
