@@ -1,7 +1,8 @@
 """The chaos run, short form: faults of every kind, the switch SIGKILLed and
 restarted, PostgreSQL stopped and SIGKILLed, Redis flushed, SIGKILLed and frozen, the
-payment gateway's callbacks missing, late or doubled; not a paisa lost or doubled. And a run with no switch kills at all: every server fault is
-ridden out by the one switch process that started."""
+payment gateway's callbacks missing, late or doubled; not a paisa lost or doubled.
+And a run with no switch kills at all: every server fault is ridden out by the one
+switch process that started."""
 
 from __future__ import annotations
 
