@@ -194,7 +194,7 @@ async def account_for_links(db: Database, gateway_port: int) -> dict[str, Any]:
     collected = sum(o["amount_paise"] for o in books["orders"] if o["status"] == "success")
     refunded = sum(r["amount_paise"] for r in books["refunds"])
     posted = await db.fetchval(
-        """SELECT coalesce(sum(amount_paise), 0) FROM pays
+        """SELECT coalesce(sum(amount_paise), 0)::bigint FROM pays
             WHERE channel = 'link' AND state = 'posted'"""
     )
     if posted != collected - refunded:
