@@ -140,6 +140,7 @@ class Terminal(Answer):
     id: str
     agent_id: str
     state: str
+    language: str = Field(description="of the SMS its pays send: en or hi")
     created_at: dt.datetime
     last_seen_at: dt.datetime | None
 
@@ -511,6 +512,7 @@ ANSWERS: dict[tuple[str, str], tuple[int, type[BaseModel]]] = {
     ("POST", "/v1/terminals/{terminal_id}/block"): (200, Terminal),
     ("POST", "/v1/terminals/{terminal_id}/unblock"): (200, Terminal),
     ("POST", "/v1/terminals/{terminal_id}/rotate-key"): (200, TerminalWithCredentials),
+    ("POST", "/v1/terminals/{terminal_id}/language"): (200, Terminal),
     ("POST", "/v1/complaints"): (201, Complaint),
     ("GET", "/v1/complaints"): (200, Page[Complaint]),
     ("GET", "/v1/complaints/{complaint_id}"): (200, ComplaintWithHistory),
@@ -537,6 +539,17 @@ ANSWERS: dict[tuple[str, str], tuple[int, type[BaseModel]]] = {
     ("POST", "/v1/partners/{partner_id}/keys"): (201, NewPartnerKey),
     ("POST", "/v1/partners/{partner_id}/keys/{key_id}/revoke"): (200, RevokedKey),
 }
+
+
+def _link_answers() -> dict[tuple[str, str], tuple[int, type[BaseModel]]]:
+    from switch.admin.link_answers import answers  # it builds on the models above
+
+    return dict(answers(Page))
+
+
+ANSWERS |= _link_answers()
+# Routes whose answers tests/links/ checks against the spec (they need the gateway).
+LINK_ROUTES = set(_link_answers())
 
 
 def document_answers(schema: dict[str, Any]) -> None:

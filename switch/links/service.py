@@ -132,7 +132,7 @@ class LinkService:
             to,
             language or "en",
             bill["amount_paise"],
-            int(details.get("arrears_paise", 0) or 0),
+            _paise(details.get("arrears_paise")),
             dt.date.fromisoformat(bill["due_date"]),
             bill["bill_number"],
             bill.get("bill_ref"),
@@ -149,7 +149,7 @@ class LinkService:
             link["language"],
             biller=link["biller_id"],
             account=link["consumer_account"],
-            amount=store._rupees(link["amount_paise"]),
+            amount=store.rupees_text(link["amount_paise"]),
             due=link["due_date"].strftime("%d-%m-%Y"),
             link=self.links.url(link["id"]),
             expires=link["expires_at"].astimezone(IST).strftime("%d-%m-%Y"),
@@ -166,7 +166,7 @@ class LinkService:
             link["biller_id"], link["consumer_account"], json.loads(link["consumer_params"])
         )
         if bill["amount_paise"] != link["amount_paise"]:
-            now_due = store._rupees(max(0, bill["amount_paise"])).replace("Rs ", "₹")
+            now_due = store.rupees_text(max(0, bill["amount_paise"])).replace("Rs ", "₹")
             raise store.LinkRefused(
                 "bill_changed",
                 f"This bill has changed since the link was sent: {now_due} is due now. "
@@ -245,8 +245,6 @@ class LinkService:
         return None
 
     async def _collect(self, order: asyncpg.Record) -> asyncpg.Record | None:
-        link = await store.link_by_id(self._db, order["link_id"])
-        assert link is not None
         try:
             await self._gateway.collect(
                 order["id"], order["amount_paise"], order["payer_vpa"], self._callback_url,
@@ -340,3 +338,8 @@ class LinkService:
         )
         for order in due:
             self.kick(order["id"])
+
+
+def _paise(value: Any) -> int:
+    """A biller's figure of paise, or 0 where it gave none (or not a whole number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

@@ -406,12 +406,13 @@ def refund_sms(link: asyncpg.Record, order: asyncpg.Record) -> Sms:
     return render(
         "link_refund",
         link["language"],
-        amount=_rupees(order["amount_paise"]),
+        amount=rupees_text(order["amount_paise"]),
         biller=link["biller_id"],
         account=link["consumer_account"],
         order=order["id"],
     )
 
 
-def _rupees(paise: int) -> str:
+def rupees_text(paise: int) -> str:
+    """Rupees as an SMS writes them (ASCII: some handsets lack the ₹ sign)."""
     return f"Rs {paise // 100}.{paise % 100:02d}"

@@ -53,13 +53,15 @@ def _page(
 ) -> HTMLResponse:
     order = orders[-1] if orders else None
     expired = link["state"] == "expired" or (link["past_expiry"] and link["state"] == "open")
-    if expired and link["state"] != "paid":
+    # An expired link still shows an order that took money (its outcome is the payer's).
+    moneyless = order is None or order["state"] == "failed"
+    if expired and link["state"] != "paid" and moneyless:
         raise ApiError("gone", _("This payment link has expired. Ask the biller for a new one."))
     paid = [o for o in orders if o["state"] == "paid"]
     receipts = deps_of(request).receipt_links
     receipt_url = receipts.url(paid[0]["pay_id"]) if paid and receipts else None
     waiting = order is not None and order["state"] in ("created", "pending", "collected", "paying")
-    payable = link["state"] == "open" and not waiting
+    payable = link["state"] == "open" and not link["past_expiry"] and not waiting
     html = render(
         "consumer/link.html",
         portal=CONSUMER_PORTAL,

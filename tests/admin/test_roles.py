@@ -71,6 +71,20 @@ def endpoints(
         ("POST", f"/v1/terminals/{terminal}/rotate-key", None, "terminals.manage"),
         (
             "POST",
+            f"/v1/terminals/{terminal}/language",
+            lambda: {"language": "hi"},
+            "terminals.manage",
+        ),
+        ("GET", "/v1/links", None, "links.read"),
+        ("GET", "/v1/links/1", None, "links.read"),
+        (
+            "POST",
+            "/v1/billers/UPPCL/demands",
+            lambda: {"consumers": [{"account": "2001000001"}]},
+            "links.send",
+        ),
+        (
+            "POST",
             "/v1/complaints",
             lambda: {
                 "kind": "service",
