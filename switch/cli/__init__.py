@@ -8,6 +8,7 @@ from switch import __version__
 from switch.cli.common import Commands, demo_config, load_config
 from switch.cli.db import db
 from switch.cli.demo import demo
+from switch.cli.imports import imports
 from switch.cli.ledger import ledger
 from switch.cli.network import agent, terminal, wallet
 from switch.cli.report import report
@@ -44,7 +45,9 @@ def cli(ctx: click.Context, config_path: str | None, beside_demo: bool) -> None:
     ctx.obj = demo_config(config_path) if beside_demo else load_config(config_path)
 
 
-for command in (db, ledger, agent, terminal, wallet, user, serve, sim, demo, settle, recon, report):
+for command in (
+    db, ledger, agent, terminal, wallet, user, serve, sim, demo, settle, recon, report, imports,
+):  # fmt: skip
     cli.add_command(command)
 
 

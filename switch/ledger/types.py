@@ -14,6 +14,7 @@ class AccountKind(enum.StrEnum):
     COMMISSION = "commission"
     FUNDING = "funding"
     RECEIVABLE = "receivable"
+    MIGRATION = "migration"  # legacy opening balances come through it (switch/imports/)
 
 
 class TransferState(enum.IntEnum):
@@ -27,6 +28,7 @@ class TransferState(enum.IntEnum):
 
 IN_FLIGHT_CODE = "system:in_flight"
 FUNDING_CODE = "system:funding"
+MIGRATION_CODE = "system:migration"
 FEE_INCOME_CODE = "system:fee_income"
 
 
