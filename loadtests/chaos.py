@@ -83,10 +83,12 @@ RATE_WINDOW_S = 5.0  # the fleet's rate just before a server fault, over this lo
 FIRST_LINK_ACCOUNT = 4800  # discom accounts from here (to --links more) pay by link
 
 
-def write_config(workdir: Path, discom_port: int, gateway_port: int) -> Path:
+def write_config(workdir: Path, discom_port: int, gateway_port: int | None = None) -> Path:
+    """The switch's configuration for a drill (payment links on with a gateway)."""
     path = workdir / "switch.toml"
+    links = chaos_links.config_section(gateway_port) if gateway_port else ""
     path.write_text(f"""
-{chaos_links.config_section(gateway_port)}
+{links}
 [terminals]
 identity_key_file = "{workdir / "switch.key"}"
 answer_deadline_s = 3.0
