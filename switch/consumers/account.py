@@ -1,6 +1,7 @@
 """What a signed-in consumer sees of their own account, and the complaints they may
-raise: the account's pays through the switch (every channel), their receipts, and the
-complaints about those pays with their state and turnaround. Nothing here names an
+raise: the account's pays through the switch (every channel), their receipts, the
+payments the system before it recorded (imported, read-only), and the complaints
+about those pays with their state and turnaround. Nothing here names an
 agent, a terminal or a partner beyond the pay's own references."""
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ async def known_mobiles(db: Database, biller_id: str, account: str) -> set[str]:
         """SELECT mobile FROM pays
             WHERE consumer_account = $2 AND biller_id = $1 AND mobile IS NOT NULL
            UNION
-           SELECT mobile FROM pay_links WHERE biller_id = $1 AND consumer_account = $2""",
+           SELECT mobile FROM pay_links WHERE biller_id = $1 AND consumer_account = $2
+           UNION
+           SELECT mobile FROM legacy_pays
+            WHERE consumer_account = $2 AND biller_id = $1 AND mobile IS NOT NULL""",
         biller_id,
         account,
     )
@@ -48,6 +52,17 @@ async def pays_of(db: Database, biller_id: str, account: str) -> list[asyncpg.Re
                   error_code
              FROM pays WHERE consumer_account = $2 AND biller_id = $1
             ORDER BY created_at DESC LIMIT $3""",
+        biller_id,
+        account,
+        MAX_PAYS_SHOWN,
+    )
+
+
+async def legacy_pays_of(db: Database, biller_id: str, account: str) -> list[asyncpg.Record]:
+    """Payments the system before this one recorded (imported; read-only)."""
+    return await db.fetch(
+        """SELECT legacy_ref, amount_paise, status, paid_at, biller_txn_id FROM legacy_pays
+            WHERE consumer_account = $2 AND biller_id = $1 ORDER BY paid_at DESC LIMIT $3""",
         biller_id,
         account,
         MAX_PAYS_SHOWN,

@@ -194,6 +194,7 @@ async def _account(
         bill = None  # the page says the biller could not be reached
     pays = await acct.pays_of(deps.db, me.biller_id, me.account)
     complaints = await acct.complaints_of(deps.db, me.biller_id, me.account)
+    earlier = await acct.legacy_pays_of(deps.db, me.biller_id, me.account)
     receipts = deps.receipt_links
     receipt_urls = {
         p["id"]: receipts.url(p["id"]) for p in pays if receipts and p["state"] == "posted"
@@ -207,6 +208,7 @@ async def _account(
         bill=bill,
         pays=pays,
         complaints=complaints,
+        earlier=earlier,
         receipt_urls=receipt_urls,
         categories=acct.CONSUMER_CATEGORIES,
         **extra,

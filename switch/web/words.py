@@ -42,6 +42,8 @@ DATA_WORDS = (
     N_("unknown"),
     N_("reversing"),
     N_("posted"),
+    N_("failed"),  # a payment imported from the system before this one
+    N_("imported"),
     N_("voided"),
     # wallet legs
     N_("reserve"),

@@ -5,13 +5,16 @@ mobiles only, a few codes an hour, a few guesses a code, even at once)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import trio
 
 from simulators.discom.simulator import discom_account
 from simulators.epos.connection import connect
+from switch.imports import engine, mapping
 from switch.sms import TEMPLATES
+from tests.imports.test_imports import write_csv
 from tests.links.conftest import LinkWorld
 
 MOBILE = "9876522001"
@@ -173,3 +176,32 @@ async def test_codes_are_limited_an_hour_and_guesses_a_code_even_at_once(
     late = await links.page.post("/me/verify", data={"code": code})
     assert late.status_code == 422 and "no longer works" in late.text  # spent, right or not
     assert "switch_consumer=" not in late.headers.get("set-cookie", "")
+
+
+async def test_payments_imported_from_the_old_system_are_shown_and_sign_in_knows_them(
+    links: LinkWorld, tmp_path: Path
+) -> None:
+    """A consumer whose only payments were made before the switch: the imported history
+    knows their mobile (a code is sent) and their page shows those payments, marked."""
+    account = discom_account(1, 37)
+    rows = [
+        {
+            "legacy_ref": "OLD-R1",
+            "biller": "UPPCL",
+            "account": account,
+            "amount": "1,234.50",
+            "paid_at": "05-10-2026 11:30",
+            "status": "posted",
+            "mobile": "9876522009",
+        },
+    ]
+    path = write_csv(tmp_path / "history.csv", rows)
+    run_id, _ = await engine.run_import(
+        links.db, "history", path, mapping.default("history"), engine.Options("migration")
+    )
+    await ask_code(links.page, account, "9876522009")
+    code = await code_sent(links, "9876522009")
+    await links.page.post("/me/verify", data={"code": code})
+    page = await links.page.get("/me/account")
+    assert "OLD-R1" in page.text and "imported" in page.text and "₹1,234.50" in page.text
+    assert run_id == await links.db.fetchval("SELECT run_id FROM legacy_pays")
