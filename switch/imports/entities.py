@@ -127,7 +127,9 @@ async def write_agents(
     taken = await conn.fetch(
         """SELECT a.id, a.legacy_ref, k.pan, a.fps_id FROM agents a
              LEFT JOIN agent_kyc k ON k.agent_id = a.id
-            WHERE a.legacy_ref = ANY($1) OR k.pan = ANY($2) OR a.fps_id = ANY($3)""",
+            WHERE a.id IN (SELECT id FROM agents WHERE legacy_ref = ANY($1)
+                           UNION SELECT agent_id FROM agent_kyc WHERE pan = ANY($2)
+                           UNION SELECT id FROM agents WHERE fps_id = ANY($3))""",
         [r[0] for _, r in rows if r[0]],
         [r[1].pan for _, r in rows],
         [r[1].fps_id for _, r in rows],
