@@ -18,6 +18,7 @@ from switch import config as config_mod
 from switch.config import Config
 from switch.db.database import Database
 from switch.db.migrate import MigrationError, migrate
+from switch.imports.engine import RunElsewhere
 from switch.ledger import Ledger, LedgerError
 from switch.pays.topups import TopUpRefused
 from switch.protocols.billers.base import BillerUnavailable
@@ -41,6 +42,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     TopUpRefused,
     click.ClickException,  # raised inside a command's trio function
     BillerUnavailable,
+    RunElsewhere,
 )
 
 

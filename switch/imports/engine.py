@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +59,7 @@ class Options:
     chunk_rows: int = CHUNK_ROWS
     chunk_pause_s: float = 0.0  # between chunks (drills that kill a run mid-file)
     default_ceiling_paise: int = 10_00_000_00
+    file_name: str = ""  # as its sender named it (an upload is kept under another name)
 
 
 class _DryRun(Exception):
@@ -68,24 +71,90 @@ async def run_import(
 ) -> tuple[int, bool]:
     """Import ``path``: the run's id (its report: ``report.py``), and whether the file
     had been imported before (then nothing was written)."""
-    entity = ENTITIES[entity_name]
+    run_id, before = await start(db, entity_name, path, mapping, opts)
+    if not before:
+        await proceed(db, run_id, path, mapping, opts)
+    return run_id, before
+
+
+async def start(
+    db: Database, entity_name: str, path: Path, mapping: Mapping, opts: Options
+) -> tuple[int, bool]:
+    """The run for this file (rule 1): a new one, the one that was killed, or the
+    finished one (then True: nothing is to be done)."""
     sha = await trio.to_thread.run_sync(sources.sha256_of, path)
     run = None if opts.dry_run else await _earlier_run(db, entity_name, sha)
-    if run is not None and run["state"] == "done":
-        return int(run["id"]), True
-    if run is None:
-        run = await _new_run(db, entity_name, path, sha, mapping, opts)
+    if run is not None:
+        if run["source_path"] != str(path):  # a resumed run reads the file from here now
+            await db.execute(
+                "UPDATE import_runs SET source_path = $2 WHERE id = $1", run["id"], str(path)
+            )
+        return int(run["id"]), run["state"] == "done"
+    run = await _new_run(db, entity_name, path, sha, mapping, opts)
+    return int(run["id"]), False
+
+
+async def proceed(db: Database, run_id: int, path: Path, mapping: Mapping, opts: Options) -> None:
+    """Check (if not yet) and write the run to its end (rules 2-5), holding its lease
+    (``RunElsewhere``: another live process holds it)."""
+    await _take(db, run_id)
+    run = await _run(db, run_id)
+    entity = ENTITIES[run["entity"]]
     if run["state"] == "checking":
         try:
-            await _check(db, entity, path, mapping, opts, run["id"])
+            await _check(db, entity, path, mapping, opts, run_id)
         except (ImportRefused, sources.SourceError) as exc:
-            await _finish(db, run["id"], "refused", str(exc), opts.actor)
-            return int(run["id"]), False
-        run = await _run(db, run["id"])
-    ctx = await _context(db, run["id"], opts)
+            await _finish(db, run_id, "refused", str(exc), opts.actor)
+            return
+        run = await _run(db, run_id)
+    if run["state"] != "writing":
+        return
+    ctx = await _context(db, run_id, opts)
     await _write(db, entity, path, mapping, opts, ctx, int(run["position"]))
-    await _finish(db, run["id"], "done", None, opts.actor)
-    return int(run["id"]), False
+    await _finish(db, run_id, "done", None, opts.actor)
+
+
+class RunElsewhere(Exception):
+    """Another process is running this import now."""
+
+
+ME = f"{socket.gethostname()}:{os.getpid()}"
+LEASE_S = 120.0  # renewed at every chunk: a run that stops renewing is free again
+
+
+async def _take(db: Database, run_id: int) -> None:
+    """The run's lease: free, expired, ours, or its holder on this host is dead."""
+    row = await db.fetchrow(
+        "SELECT lease_owner, lease_until > now() AS held FROM import_runs WHERE id = $1", run_id
+    )
+    assert row is not None
+    owner = row["lease_owner"]
+    if row["held"] and owner != ME and not _dead_here(owner):
+        raise RunElsewhere(f"import run {run_id} is being run by {owner}")
+    taken = await db.execute(
+        """UPDATE import_runs SET lease_owner = $2,
+                  lease_until = now() + make_interval(secs => $3::float8)
+            WHERE id = $1 AND lease_owner IS NOT DISTINCT FROM $4""",
+        run_id,
+        ME,
+        LEASE_S,
+        owner,
+    )
+    if not taken.endswith("1"):
+        raise RunElsewhere(f"import run {run_id} was taken by another process just now")
+
+
+def _dead_here(owner: str | None) -> bool:
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 async def _earlier_run(db: Database, entity: str, sha: str) -> asyncpg.Record | None:
@@ -108,10 +177,10 @@ async def _new_run(
 ) -> asyncpg.Record:
     row = await db.fetchrow(
         """INSERT INTO import_runs (entity, file_name, file_sha256, file_bytes, mapping,
-               dry_run, control_count, control_paise, started_by)
-           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9) RETURNING *""",
+               dry_run, control_count, control_paise, started_by, source_path)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10) RETURNING *""",
         entity,
-        path.name,
+        opts.file_name or path.name,
         sha,
         sources.size_of(path),
         json.dumps(mapping.as_dict()),
@@ -119,6 +188,7 @@ async def _new_run(
         opts.control_count,
         opts.control_paise,
         opts.actor,
+        str(path),
     )
     assert row is not None
     return row
@@ -157,8 +227,13 @@ async def _check(
         if len(rejections) >= REJECTION_BATCH:
             await _reject(db, run_id, rejections)
             rejections = []
-        if read % 10_000 == 0:
-            await trio.lowlevel.checkpoint()
+        if read % 50_000 == 0:  # a long first pass keeps its lease
+            await db.execute(
+                """UPDATE import_runs SET lease_until = now() + make_interval(secs => $2::float8)
+                    WHERE id = $1""",
+                run_id,
+                LEASE_S,
+            )
     await _reject(db, run_id, rejections)
     await db.execute(
         """UPDATE import_runs SET rows_read = $2::bigint, rows_valid = $3::bigint,
@@ -292,7 +367,8 @@ async def _advance(conn: Connection, run_id: int, position: int, c: dict[str, in
     await conn.execute(
         """UPDATE import_runs SET position = $2, written = written + $3,
                   present = present + $4, rejected = rejected + $5,
-                  written_paise = written_paise + $6
+                  written_paise = written_paise + $6,
+                  lease_until = now() + make_interval(secs => $7::float8)
             WHERE id = $1""",
         run_id,
         position,
@@ -300,6 +376,7 @@ async def _advance(conn: Connection, run_id: int, position: int, c: dict[str, in
         c.get("present", 0),
         c.get("rejected", 0),
         c.get("written_paise", 0),
+        LEASE_S,
     )
 
 
@@ -307,7 +384,8 @@ async def _finish(db: Database, run_id: int, state: str, refusal: str | None, ac
     async def finish(conn: Connection) -> None:
         async with conn.transaction():
             row = await conn.fetchrow(
-                """UPDATE import_runs SET state = $2, refusal = $3, finished_at = now()
+                """UPDATE import_runs SET state = $2, refusal = $3, finished_at = now(),
+                          lease_owner = NULL, lease_until = NULL
                     WHERE id = $1 RETURNING id, entity, file_name, file_sha256, dry_run,
                               rows_read, written, present, rejected, written_paise""",
                 run_id,

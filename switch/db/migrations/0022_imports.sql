@@ -18,12 +18,15 @@ CREATE TABLE import_runs (
     file_name     text NOT NULL,
     file_sha256   text NOT NULL CHECK (file_sha256 ~ '^[0-9a-f]{64}$'),
     file_bytes    bigint NOT NULL,
+    source_path   text,                       -- where an uploaded file is kept while it runs
     mapping       jsonb NOT NULL,
     dry_run       boolean NOT NULL,
     state         text NOT NULL DEFAULT 'checking'
         CHECK (state IN ('checking', 'writing', 'done', 'refused')),
     refusal       text,
     position      bigint NOT NULL DEFAULT 0,   -- data rows whose chunk has committed
+    lease_owner   text,                        -- host:pid of the process running it ...
+    lease_until   timestamptz,                 -- ... renewed at every chunk
     rows_read     bigint NOT NULL DEFAULT 0,
     rows_valid    bigint NOT NULL DEFAULT 0,
     rejected      bigint NOT NULL DEFAULT 0,
