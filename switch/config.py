@@ -287,6 +287,7 @@ class AdminConfig:
     argon2_time_cost: int = 2  # argon2id: OWASP's minimum (t=2, m=19 MiB, p=1)
     argon2_memory_kib: int = 19456
     max_upload_bytes: int = 2 * 1024 * 1024  # a KYC photo or document
+    max_import_bytes: int = 256 * 1024 * 1024  # a file for /v1/imports (kept on disk)
     documents_dir: str = ""  # "" = <data_dir>/documents (files named by their SHA-256)
     # Wallets without limits of their own (per agent: PUT .../wallet/limits).
     default_max_balance_paise: int = 10_00_000_00  # ₹10 lakh

@@ -547,7 +547,13 @@ def _link_answers() -> dict[tuple[str, str], tuple[int, type[BaseModel]]]:
     return dict(answers(Page))
 
 
-ANSWERS |= _link_answers()
+def _import_answers() -> dict[tuple[str, str], tuple[int, type[BaseModel]]]:
+    from switch.admin.import_answers import answers
+
+    return dict(answers(Page))
+
+
+ANSWERS |= _link_answers() | _import_answers()
 # Routes whose answers tests/links/ checks against the spec (they need the gateway).
 LINK_ROUTES = set(_link_answers())
 

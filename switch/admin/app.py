@@ -20,6 +20,7 @@ from switch.admin import (
     auth_routes,
     complaints,
     errors,
+    imports,
     links,
     partners,
     receipts,
@@ -36,6 +37,7 @@ from switch.admin.auth import Auth
 from switch.config import Config
 from switch.consumers.access import ConsumerAccess
 from switch.db.database import Database
+from switch.imports.jobs import ImportJobs
 from switch.ledger import Ledger
 from switch.links.service import LinkService
 from switch.pays.flow import Biller
@@ -73,6 +75,8 @@ class AdminDeps:
     consumers: ConsumerAccess | None = None
     # Live fetches for the consumer pages (the terminals' own service).
     service: TerminalService | None = None
+    # Imports started from the API and the back office (switch/imports/jobs.py).
+    imports: ImportJobs | None = None
 
     @property
     def read_db(self) -> Database:
@@ -101,6 +105,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
         errors.LimitBody,
         max_body_bytes=MAX_BODY_BYTES,
         max_upload_bytes=deps.cfg.admin.max_upload_bytes,
+        max_import_bytes=deps.cfg.admin.max_import_bytes,
     )
     for module in (
         auth_routes,
@@ -118,6 +123,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
         partners,
         receipts,
         links,
+        imports,
     ):
         app.include_router(module.router)
     install_pages(app)  # /office and /agent: the same services, as pages

@@ -129,10 +129,16 @@ class LimitBody:
 
     UPLOAD_OVERHEAD_BYTES = 64 * 1024
 
-    def __init__(self, app: Any, max_body_bytes: int, max_upload_bytes: int) -> None:
+    # Uploads of import files (docs/imports.md): their own, larger limit.
+    IMPORT_PATHS = ("/v1/imports/", "/office/imports")
+
+    def __init__(
+        self, app: Any, max_body_bytes: int, max_upload_bytes: int, max_import_bytes: int = 0
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes + self.UPLOAD_OVERHEAD_BYTES
+        self.max_import_bytes = max(max_import_bytes, max_upload_bytes) + self.UPLOAD_OVERHEAD_BYTES
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -141,6 +147,8 @@ class LimitBody:
         headers = dict(scope.get("headers", []))
         multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
         limit = self.max_upload_bytes if multipart else self.max_body_bytes
+        if multipart and str(scope.get("path", "")).startswith(self.IMPORT_PATHS):
+            limit = self.max_import_bytes
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, send, limit)

@@ -49,6 +49,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "billers.read": frozenset({"operations", "support", "auditor", "admin"}),
     "partners.manage": frozenset({"onboarding", "admin"}),
     "links.send": frozenset({"operations", "admin"}),
+    "imports.agents": frozenset({"onboarding", "admin"}),
+    "imports.money": frozenset({"finance", "admin"}),
+    "imports.history": frozenset({"operations", "admin"}),
+    "imports.read": frozenset({"onboarding", "finance", "operations", "auditor", "admin"}),
     "links.read": frozenset({"finance", "operations", "support", "auditor", "admin"}),
     "partners.read": frozenset(
         {"onboarding", "finance", "operations", "support", "auditor", "admin"}

@@ -177,8 +177,8 @@ async def _new_run(
 ) -> asyncpg.Record:
     row = await db.fetchrow(
         """INSERT INTO import_runs (entity, file_name, file_sha256, file_bytes, mapping,
-               dry_run, control_count, control_paise, started_by, source_path)
-           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10) RETURNING *""",
+               dry_run, control_count, control_paise, started_by, source_path, approved)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11) RETURNING *""",
         entity,
         opts.file_name or path.name,
         sha,
@@ -189,6 +189,7 @@ async def _new_run(
         opts.control_paise,
         opts.actor,
         str(path),
+        opts.approved,
     )
     assert row is not None
     return row

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -34,7 +35,7 @@ async def protocol(db: Database, run_id: int) -> dict[str, Any] | None:
         "refusal": r["refusal"],
         "dry_run": r["dry_run"],
         "file": {"name": r["file_name"], "sha256": r["file_sha256"], "bytes": r["file_bytes"]},
-        "mapping": r["mapping"],
+        "mapping": json.loads(r["mapping"]) if isinstance(r["mapping"], str) else r["mapping"],
         "rows": {
             "read": r["rows_read"],
             "accepted": r["written"],

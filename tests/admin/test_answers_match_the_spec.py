@@ -123,6 +123,17 @@ async def test_each_answer_is_what_the_spec_documents(admin: Admin) -> None:
         "finance", "POST", f"/v1/recon/cases/{case_id}/resolve", f"{r}/resolve", json=resolve
     )
     await call("finance", "POST", "/v1/recon/run", "/v1/recon/run", json={})
+    balances = f"agent,amount\n{agent},100.00\n".encode()
+    started = await call(
+        "finance",
+        "POST",
+        "/v1/imports/balances",
+        "/v1/imports/{entity}",
+        files={"file": ("opening.csv", balances, "text/csv")},
+        data={"control_count": "1", "control_total_paise": "10000", "dry_run": "true"},
+    )
+    await call("auditor", "GET", "/v1/imports", "/v1/imports")
+    await call("auditor", "GET", f"/v1/imports/{started['run']}", "/v1/imports/{run_id}")
     await call("auditor", "GET", "/v1/audit", "/v1/audit")
     await call("operations", "GET", "/v1/billers", "/v1/billers")
     catalogue = await call("operations", "GET", "/v1/catalogue", "/v1/catalogue")

@@ -76,6 +76,11 @@ def endpoints(
             "terminals.manage",
         ),
         ("GET", "/v1/links", None, "links.read"),
+        ("POST", "/v1/imports/agents", "upload", "imports.agents"),
+        ("POST", "/v1/imports/balances", "upload", "imports.money"),
+        ("POST", "/v1/imports/history", "upload", "imports.history"),
+        ("GET", "/v1/imports", None, "imports.read"),
+        ("GET", "/v1/imports/1", None, "imports.read"),
         ("GET", "/v1/links/1", None, "links.read"),
         (
             "POST",

@@ -21,6 +21,7 @@ CREATE TABLE import_runs (
     source_path   text,                       -- where an uploaded file is kept while it runs
     mapping       jsonb NOT NULL,
     dry_run       boolean NOT NULL,
+    approved      boolean NOT NULL DEFAULT false,  -- agents: the legacy system approved them
     state         text NOT NULL DEFAULT 'checking'
         CHECK (state IN ('checking', 'writing', 'done', 'refused')),
     refusal       text,
