@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import trio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from switch.admin.auth import Principal
 from switch.admin.common import After, Limit, RowId, deps_of, page
@@ -54,7 +55,7 @@ def may_import(who: Principal, entity: str) -> None:
         raise ApiError("forbidden", f"role {who.role} may not {permission}")
 
 
-async def keep_upload(request: Request, upload: UploadFile) -> Path:
+async def keep_upload(request: Request, upload: StarletteUpload) -> Path:
     """The upload, copied to the imports folder a block at a time (never whole in
     memory), refused past ``[admin] max_import_bytes``."""
     jobs = jobs_of(request)
@@ -89,7 +90,7 @@ async def submit(
     request: Request,
     who: Principal,
     entity: str,
-    upload: UploadFile,
+    upload: StarletteUpload,
     mapping_text: bytes | None,
     *,
     dry_run: bool,

@@ -20,6 +20,7 @@ from switch.web import (
     billers,
     complaints,
     consumer,
+    imports,
     mis,
     office,
     paylinks,
@@ -109,6 +110,7 @@ def install(app: FastAPI) -> None:
         agent,
         paylinks,
         consumer,
+        imports,
     ):
         app.include_router(module.router)
     app.state.html_error = HtmlErrors()
