@@ -78,9 +78,28 @@ class StartedImport(ImportProtocol):
     imported_before: bool = Field(description="the same file was imported: nothing is written")
 
 
+class LegacyPayment(Answer):
+    legacy_ref: str
+    biller_id: str
+    consumer_account: str
+    amount_paise: int
+    paid_at: dt.datetime
+    status: str = Field(description="posted or failed, as the old system recorded it")
+    agent_legacy_ref: str | None
+    biller_txn_id: str | None
+    mobile: str | None
+    run_id: int = Field(description="the import run that brought it in")
+    imported: bool
+
+
+class LegacyPayments(Answer):
+    items: list[LegacyPayment]
+
+
 def answers(page: Any) -> dict[tuple[str, str], tuple[int, type[Answer]]]:
     return {
         ("POST", "/v1/imports/{entity}"): (202, StartedImport),
         ("GET", "/v1/imports"): (200, page[ImportRun]),
         ("GET", "/v1/imports/{run_id}"): (200, ImportProtocol),
+        ("GET", "/v1/legacy-payments"): (200, LegacyPayments),
     }

@@ -7,6 +7,9 @@
 - ``GET /v1/imports``, ``GET /v1/imports/{run}``: runs and a run's protocol of
   transfer; ``GET /v1/imports/{run}/report.csv``: the same with every rejected row.
 
+- ``GET /v1/legacy-payments?account=|legacy_ref=``: the imported payment history
+  (staff: ``legacy.read``), each marked ``imported``.
+
 Who may: agents ``imports.agents`` (onboarding), balances and top-ups
 ``imports.money`` (finance), history ``imports.history`` (operations); admin all.
 """
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import trio
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from starlette.datastructures import UploadFile as StarletteUpload
 
@@ -82,8 +85,11 @@ def read_mapping(entity: str, text: bytes | None) -> mapping.Mapping:
         try:
             return mapping.load(Path(f.name), entity, ENTITIES[entity].fields)
         except mapping.MappingError as exc:
-            raise ApiError("invalid_request", str(exc).replace(f.name, "mapping"),
-                           {"mapping": str(exc).replace(f.name, "mapping")}) from exc  # fmt: skip
+            raise ApiError(
+                "invalid_request",
+                str(exc).replace(f.name, "mapping"),
+                {"mapping": str(exc).replace(f.name, "mapping")},
+            ) from exc
 
 
 async def submit(
@@ -139,9 +145,16 @@ async def start_import(
 ) -> dict[str, Any]:
     text = await mapping_file.read(64 * 1024) if mapping_file is not None else None
     return await submit(
-        request, who, entity, file, text, dry_run=dry_run, approved=approved,
-        control_count=control_count, control_paise=control_total_paise,
-    )  # fmt: skip
+        request,
+        who,
+        entity,
+        file,
+        text,
+        dry_run=dry_run,
+        approved=approved,
+        control_count=control_count,
+        control_paise=control_total_paise,
+    )
 
 
 @router.get("/imports", summary="Import runs, newest first")
@@ -192,3 +205,37 @@ async def import_csv(
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="import-{run_id}.csv"'},
     )
+
+
+@router.get(
+    "/legacy-payments",
+    summary="Payments imported from the system before this one (read-only history)",
+)
+async def legacy_payments(
+    request: Request,
+    who: Annotated[Principal, Depends(allow("legacy.read"))],
+    account: Annotated[str | None, Query(max_length=32)] = None,
+    biller: Annotated[str | None, Query(max_length=20)] = None,
+    legacy_ref: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Limit = 50,
+) -> dict[str, Any]:
+    if not (account or legacy_ref):
+        raise ApiError(
+            "invalid_request",
+            "give account or legacy_ref",
+            {"account": "account or legacy_ref is required"},
+        )
+    rows = await deps_of(request).read_db.fetch(
+        """SELECT legacy_ref, biller_id, consumer_account, amount_paise, paid_at, status,
+                  agent_legacy_ref, biller_txn_id, mobile, run_id
+             FROM legacy_pays
+            WHERE ($1::text IS NULL OR consumer_account = $1)
+              AND ($2::text IS NULL OR biller_id = upper($2))
+              AND ($3::text IS NULL OR legacy_ref = $3)
+            ORDER BY paid_at DESC LIMIT $4""",
+        account,
+        biller,
+        legacy_ref,
+        limit,
+    )
+    return {"items": [json_ready(r) | {"imported": True} for r in rows]}

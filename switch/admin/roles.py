@@ -53,6 +53,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "imports.money": frozenset({"finance", "admin"}),
     "imports.history": frozenset({"operations", "admin"}),
     "imports.read": frozenset({"onboarding", "finance", "operations", "auditor", "admin"}),
+    "legacy.read": frozenset(STAFF_ROLES),  # the imported payment history
     "links.read": frozenset({"finance", "operations", "support", "auditor", "admin"}),
     "partners.read": frozenset(
         {"onboarding", "finance", "operations", "support", "auditor", "admin"}

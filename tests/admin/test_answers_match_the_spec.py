@@ -134,6 +134,20 @@ async def test_each_answer_is_what_the_spec_documents(admin: Admin) -> None:
     )
     await call("auditor", "GET", "/v1/imports", "/v1/imports")
     await call("auditor", "GET", f"/v1/imports/{started['run']}", "/v1/imports/{run_id}")
+    await admin.sw.db.execute(
+        """INSERT INTO legacy_pays (legacy_ref, biller_id, consumer_account, amount_paise,
+               paid_at, status, run_id) VALUES ('OLD-1', 'UPPCL', '2001000001', 100, now(),
+               'posted', $1)""",
+        started["run"],
+    )
+    found = await call(
+        "support",
+        "GET",
+        "/v1/legacy-payments",
+        "/v1/legacy-payments",
+        params={"account": "2001000001"},
+    )
+    assert [x["legacy_ref"] for x in found["items"]] == ["OLD-1"]
     await call("auditor", "GET", "/v1/audit", "/v1/audit")
     await call("operations", "GET", "/v1/billers", "/v1/billers")
     catalogue = await call("operations", "GET", "/v1/catalogue", "/v1/catalogue")

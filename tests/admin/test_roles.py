@@ -81,6 +81,7 @@ def endpoints(
         ("POST", "/v1/imports/history", "upload", "imports.history"),
         ("GET", "/v1/imports", None, "imports.read"),
         ("GET", "/v1/imports/1", None, "imports.read"),
+        ("GET", "/v1/legacy-payments?account=2001000001", None, "legacy.read"),
         ("GET", "/v1/links/1", None, "links.read"),
         (
             "POST",
