@@ -58,7 +58,13 @@ def _options(fn: Any) -> Any:
             show_default=True,
             help="Rows written per transaction (a killed run resumes after its last).",
         ),
-        click.option("--chunk-pause-ms", type=float, default=0.0, hidden=True),
+        click.option(
+            "--chunk-pause-ms",
+            type=float,
+            default=0.0,
+            hidden=True,
+            help="A pause after each chunk (drills that kill a run mid-file).",
+        ),
         click.option("--json", "as_json", is_flag=True, help="The protocol as JSON."),
     ]
     for decorate in reversed(decorators):

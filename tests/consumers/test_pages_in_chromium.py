@@ -19,12 +19,12 @@ import trio
 from simulators.discom.simulator import discom_account
 from tests.consumers.test_self_service import MOBILE, paid_at_a_shop
 from tests.links.conftest import VPA, LinkWorld
-from tests.web.test_browser import CHROMIUM, pytestmark, shots_dir  # noqa: F401
+from tests.web.test_browser import in_browser, pytestmark, shots_dir  # noqa: F401
 
 try:
-    from playwright.sync_api import Page, sync_playwright
+    from playwright.sync_api import Page
 except ImportError:  # pragma: no cover - the test extra installs it
-    sync_playwright = None  # type: ignore[assignment]
+    Page = Any  # type: ignore[misc,assignment]
 
 PHONE = {"width": 390, "height": 844}
 
@@ -32,29 +32,7 @@ PHONE = {"width": 390, "height": 844}
 def on_a_phone(
     base_url: str, shots: Path, script: Callable[[Page, Callable[[str], None]], Any]
 ) -> list[str]:
-    """Run ``script`` on a phone-sized page; returns its CSP violations."""
-    assert sync_playwright is not None
-    violations: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            context = browser.new_context(base_url=base_url, viewport=PHONE, is_mobile=True)
-            page = context.new_page()
-            page.on(
-                "console",
-                lambda m: (
-                    violations.append(m.text) if "Content Security Policy" in m.text else None
-                ),
-            )
-            page.set_default_timeout(15_000)
-
-            def shot(name: str) -> None:
-                page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-
-            script(page, shot)
-        finally:
-            browser.close()
-    return violations
+    return in_browser(base_url, shots, script, PHONE)
 
 
 def messages_to(lw: LinkWorld, mobile: str) -> list[str]:

@@ -44,16 +44,21 @@ def shots_dir(tmp_path: Path) -> Path:
 
 
 def in_browser(
-    base_url: str, shots: Path, script: Callable[[Page, Callable[[str], None]], Any]
+    base_url: str,
+    shots: Path,
+    script: Callable[[Page, Callable[[str], None]], Any],
+    phone: dict[str, int] | None = None,
 ) -> list[str]:
-    """Run ``script`` on a fresh page; returns the page's CSP violations."""
+    """Run ``script`` on a fresh page (a phone's, of that size, if ``phone``); returns
+    the page's CSP violations."""
     assert sync_playwright is not None
     violations: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
+            viewport = phone or {"width": 1280, "height": 800}
             context = browser.new_context(
-                base_url=base_url, viewport={"width": 1280, "height": 800}
+                base_url=base_url, viewport=viewport, is_mobile=phone is not None
             )
             page = context.new_page()
             page.on(
@@ -67,7 +72,7 @@ def in_browser(
             def shot(name: str) -> None:
                 # The whole page, but no taller than two screens (the API's docs are long).
                 height = min(page.evaluate("document.documentElement.scrollHeight"), 1600)
-                clip = {"x": 0, "y": 0, "width": 1280, "height": height}
+                clip = {"x": 0, "y": 0, "width": viewport["width"], "height": height}
                 page.screenshot(path=str(shots / f"{name}.png"), full_page=True, clip=clip)
 
             script(page, shot)
