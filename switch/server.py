@@ -38,7 +38,7 @@ from switch.consumers.access import ConsumerAccess
 from switch.db.database import Database
 from switch.db.replica import replica_reads
 from switch.history.partitions import keep_made
-from switch.imports.jobs import ImportJobs
+from switch.imports.jobs import ImportJobs, engine_options
 from switch.ledger import Ledger
 from switch.links.service import LinkService
 from switch.ops.http import OpsApp, serve_asgi
@@ -403,7 +403,8 @@ async def _start_admin(
             callbacks = deps.metrics.gateway_callbacks
             admin.links.on_callback = lambda outcome: callbacks.labels(outcome).inc()
     admin.service = deps.service
-    admin.imports = ImportJobs(db, documents / "imports", cfg.admin.default_max_balance_paise)
+    import_defaults = engine_options(cfg)
+    admin.imports = ImportJobs(db, documents / "imports", import_defaults)
     supervisor.start("imports", admin.imports.run)
     if cfg.consumers.enabled:
         admin.consumers = ConsumerAccess(db, deps.identity.private_bytes_raw(), cfg.consumers)

@@ -11,7 +11,8 @@
   (staff: ``legacy.read``), each marked ``imported``.
 
 Who may: agents ``imports.agents`` (onboarding), balances and top-ups
-``imports.money`` (finance), history ``imports.history`` (operations); admin all.
+``imports.money`` (finance), history, consumer accounts and open complaints
+``imports.history`` (operations); admin all.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ from switch.imports.entities import ENTITIES
 from switch.imports.jobs import ImportJobs, ImportsBusy
 
 router = APIRouter(prefix="/v1", tags=["imports"])
-Entity = Literal["agents", "balances", "topups", "history"]
+Entity = Literal["agents", "balances", "topups", "history", "consumers", "complaints"]
 PERMISSION = {
     "agents": "imports.agents",
     "balances": "imports.money",
     "topups": "imports.money",
     "history": "imports.history",
+    "consumers": "imports.history",
+    "complaints": "imports.history",
 }
 COPY_BYTES = 1 << 20
 
@@ -116,6 +119,8 @@ async def submit(
         approved=approved and entity == "agents",
         default_ceiling_paise=deps_of(request).cfg.admin.default_max_balance_paise,
         file_name=(upload.filename or path.name)[:200],
+        billers=frozenset(b.id for b in deps_of(request).cfg.billers),
+        complaint_tat_s=deps_of(request).cfg.admin.complaint_tat_service_h * 3600,
     )
     try:
         run_id, before = await jobs_of(request).submit(entity, path, m, opts)

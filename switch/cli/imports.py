@@ -104,6 +104,8 @@ def _run(
         chunk_rows=max(1, chunk_rows),
         chunk_pause_s=chunk_pause_ms / 1000,
         default_ceiling_paise=cfg.admin.default_max_balance_paise,
+        billers=frozenset(b.id for b in cfg.billers),
+        complaint_tat_s=cfg.admin.complaint_tat_service_h * 3600,
     )
 
     async def go(db: Database, ledger: Ledger) -> dict[str, Any]:
@@ -186,6 +188,22 @@ def import_topups(cfg: Config, /, file: Path, mapping_file: Path | None, **kw: A
 def import_history(cfg: Config, /, file: Path, mapping_file: Path | None, **kw: Any) -> None:
     """Payments the legacy system made: read-only history, never sent to a biller."""
     _run(cfg, "history", file, mapping_file, **kw)
+
+
+@imports.command("consumers")
+@_options
+@click.pass_obj
+def import_consumers(cfg: Config, /, file: Path, mapping_file: Path | None, **kw: Any) -> None:
+    """Consumer accounts of this switch's billers with their registered mobiles."""
+    _run(cfg, "consumers", file, mapping_file, **kw)
+
+
+@imports.command("complaints")
+@_options
+@click.pass_obj
+def import_complaints(cfg: Config, /, file: Path, mapping_file: Path | None, **kw: Any) -> None:
+    """Complaints still open in the old system (logged here, their turnaround from now)."""
+    _run(cfg, "complaints", file, mapping_file, **kw)
 
 
 @imports.command("report")

@@ -39,7 +39,9 @@ async def known_mobiles(db: Database, biller_id: str, account: str) -> set[str]:
            SELECT mobile FROM pay_links WHERE biller_id = $1 AND consumer_account = $2
            UNION
            SELECT mobile FROM legacy_pays
-            WHERE consumer_account = $2 AND biller_id = $1 AND mobile IS NOT NULL""",
+            WHERE consumer_account = $2 AND biller_id = $1 AND mobile IS NOT NULL
+           UNION
+           SELECT mobile FROM consumer_accounts WHERE biller_id = $1 AND consumer_account = $2""",
         biller_id,
         account,
     )

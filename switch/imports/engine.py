@@ -60,6 +60,8 @@ class Options:
     chunk_pause_s: float = 0.0  # between chunks (drills that kill a run mid-file)
     default_ceiling_paise: int = 10_00_000_00
     file_name: str = ""  # as its sender named it (an upload is kept under another name)
+    billers: frozenset[str] = frozenset()  # this switch's billers (consumers must name one)
+    complaint_tat_s: float = 48 * 3600.0
 
 
 class _DryRun(Exception):
@@ -289,7 +291,15 @@ async def _insert_rejections(
 
 async def _context(db: Database, run_id: int, opts: Options) -> Context:
     migration = await db.fetchval("SELECT id FROM accounts WHERE code = $1", MIGRATION_CODE)
-    return Context(run_id, opts.actor, opts.approved, migration, opts.default_ceiling_paise)
+    return Context(
+        run_id,
+        opts.actor,
+        opts.approved,
+        migration,
+        opts.default_ceiling_paise,
+        opts.billers,
+        opts.complaint_tat_s,
+    )
 
 
 async def _write(

@@ -16,6 +16,10 @@ chunk's transaction and answers, row by row, what happened: written, already pre
 - **history** (legacy_ref, biller, account, amount, paid_at, status; optional agent,
   biller_txn_id, mobile): a payment the legacy system recorded, read-only, never sent
   to a biller, never in the ledger.
+- **consumers** (biller, account, mobile; optional name): a consumer account of one of
+  this switch's billers with its registered mobile (the consumer pages' sign-in).
+- **complaints** (legacy_ref, category, description; optional agent, payment_ref): a
+  complaint still open in the old system, ``logged`` here with its turnaround from now.
 
 ``agent`` is the switch's agent id (``AG000123``) or the agent's legacy reference.
 """
@@ -50,7 +54,9 @@ class Context:
     actor: str
     approved: bool  # agents: imported as approved (a migration), else pending_kyc
     migration_account_id: int
-    default_ceiling_paise: int  # a wallet without limits of its own ([pays])
+    default_ceiling_paise: int  # a wallet without limits of its own ([admin])
+    billers: frozenset[str] = frozenset()  # this switch's billers (consumers must name one)
+    complaint_tat_s: float = 48 * 3600.0  # an imported complaint's answer is due after this
 
     @property
     def basis(self) -> str:
@@ -103,8 +109,9 @@ def parse_agent(row: dict[str, str], m: Mapping) -> tuple[str | None, AgentIn]:
         if value:
             values[name] = value
     if "date_of_birth" in values:
-        values["date_of_birth"] = f.date(m.column("date_of_birth"), values["date_of_birth"],
-                                         m.date_format)  # fmt: skip
+        values["date_of_birth"] = f.date(
+            m.column("date_of_birth"), values["date_of_birth"], m.date_format
+        )
     for name in ("pan", "ifsc", "gstin"):
         if name in values:
             values[name] = values[name].upper()
@@ -389,6 +396,131 @@ async def write_history(
     return outcomes
 
 
+# -- consumer accounts and open complaints ----------------------------------------------
+
+
+def parse_consumer(row: dict[str, str], m: Mapping) -> tuple[str, str, str, str | None]:
+    mobile = f.text(m.column("mobile"), _get(row, m, "mobile"), max_len=10)
+    if not (mobile.isdigit() and len(mobile) == 10 and mobile[0] in "6789"):
+        raise f.FieldError(m.column("mobile"), "a 10-digit mobile starting 6-9")
+    return (
+        f.text(m.column("biller"), _get(row, m, "biller"), max_len=20).upper(),
+        f.text(m.column("account"), _get(row, m, "account"), max_len=32),
+        mobile,
+        f.text(m.column("name"), _get(row, m, "name"), required=False, max_len=100) or None,
+    )
+
+
+async def write_consumers(
+    conn: Connection, rows: Sequence[tuple[int, tuple[str, str, str, str | None]]], ctx: Context
+) -> list[Outcome]:
+    good = [(line, r) for line, r in rows if r[0] in ctx.billers]
+    inserted = await conn.fetch(
+        """INSERT INTO consumer_accounts (biller_id, consumer_account, mobile, name, run_id)
+           SELECT *, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+           ON CONFLICT DO NOTHING RETURNING biller_id, consumer_account, mobile""",
+        [r[0] for _, r in good],
+        [r[1] for _, r in good],
+        [r[2] for _, r in good],
+        [r[3] for _, r in good],
+        ctx.run_id,
+    )
+    fresh = {(x["biller_id"], x["consumer_account"], x["mobile"]) for x in inserted}
+    outcomes: list[Outcome] = []
+    for _, r in rows:
+        key = (r[0], r[1], r[2])
+        if r[0] not in ctx.billers:
+            outcomes.append("biller: not a biller of this switch")
+        elif key in fresh:
+            outcomes.append(WRITTEN)
+            fresh.discard(key)
+        else:
+            outcomes.append(PRESENT)
+    return outcomes
+
+
+COMPLAINT_CATEGORIES = (
+    "not_credited",
+    "double_debit",
+    "wrong_amount",
+    "receipt_missing",
+    "refund_pending",
+    "terminal_fault",
+    "wallet",
+    "conduct",
+    "other",
+)
+
+
+@dataclass(frozen=True)
+class LegacyComplaint:
+    legacy_ref: str
+    category: str
+    description: str
+    agent: str | None
+    payment_ref: str | None
+
+
+def parse_complaint(row: dict[str, str], m: Mapping) -> LegacyComplaint:
+    def opt(name: str) -> str | None:
+        return f.text(m.column(name), _get(row, m, name), required=False, max_len=40) or None
+
+    return LegacyComplaint(
+        f.text(m.column("legacy_ref"), _get(row, m, "legacy_ref"), max_len=40),
+        f.choice(m.column("category"), _get(row, m, "category"), COMPLAINT_CATEGORIES),
+        f.text(m.column("description"), _get(row, m, "description"), max_len=1900),
+        opt("agent"),
+        opt("payment_ref"),
+    )
+
+
+async def write_complaints(
+    conn: Connection, rows: Sequence[tuple[int, LegacyComplaint]], ctx: Context
+) -> list[Outcome]:
+    """Open complaints of the old system, ``logged`` here with their own turnaround
+    from now; one about an old payment names it (the payment is in ``legacy_pays``)."""
+    agents = await _wallets(conn, [c.agent for _, c in rows if c.agent])
+    known = {
+        r["legacy_ref"]
+        for r in await conn.fetch(
+            "SELECT legacy_ref FROM complaints WHERE legacy_ref = ANY($1)",
+            [c.legacy_ref for _, c in rows],
+        )
+    }
+    outcomes: list[Outcome] = []
+    for _, c in rows:
+        agent = agents.get(c.agent) if c.agent else None
+        if c.agent and agent is None:
+            outcomes.append("agent: no such agent")
+            continue
+        if c.legacy_ref in known:
+            outcomes.append(PRESENT)
+            continue
+        known.add(c.legacy_ref)
+        about = f"[old system: complaint {c.legacy_ref}"
+        about += f", payment {c.payment_ref}] " if c.payment_ref else "] "
+        complaint_id = await conn.fetchval(
+            """INSERT INTO complaints (kind, category, agent_id, description, raised_by, due_at,
+                                      legacy_ref)
+               VALUES ('service', $1, $2, $3, $4, now() + make_interval(secs => $5), $6)
+               RETURNING id""",
+            c.category,
+            agent["id"] if agent else None,
+            (about + c.description)[:2000],
+            ctx.basis,
+            ctx.complaint_tat_s,
+            c.legacy_ref,
+        )
+        await conn.execute(
+            """INSERT INTO complaint_events (complaint_id, actor, action, to_state, note)
+               VALUES ($1, $2, 'log', 'logged', 'imported')""",
+            complaint_id,
+            ctx.basis,
+        )
+        outcomes.append(WRITTEN)
+    return outcomes
+
+
 ENTITIES: dict[str, Entity] = {
     "agents": Entity(
         "agents",
@@ -417,5 +549,21 @@ ENTITIES: dict[str, Entity] = {
         parse_history,
         lambda r: r.amount_paise,
         write_history,
+    ),
+    "consumers": Entity(
+        "consumers",
+        ("biller", "account", "mobile"),
+        ("name",),
+        parse_consumer,
+        None,
+        write_consumers,
+    ),
+    "complaints": Entity(
+        "complaints",
+        ("legacy_ref", "category", "description"),
+        ("agent", "payment_ref"),
+        parse_complaint,
+        None,
+        write_complaints,
     ),
 }

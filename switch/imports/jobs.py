@@ -5,6 +5,7 @@ restart interrupted is taken up again at start, from its last committed chunk.""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 
 import trio
 
+from switch.config import Config
 from switch.db.database import Database
 from switch.imports import engine, mapping
 
@@ -33,10 +35,10 @@ class Job:
 
 
 class ImportJobs:
-    def __init__(self, db: Database, uploads_dir: Path, default_ceiling_paise: int) -> None:
+    def __init__(self, db: Database, uploads_dir: Path, defaults: engine.Options) -> None:
         self._db = db
         self.uploads_dir = uploads_dir
-        self._ceiling_paise = default_ceiling_paise
+        self._defaults = defaults  # the switch's billers, ceiling and turnaround
         self._in, self._out = trio.open_memory_channel[Job](QUEUE)
 
     def upload_path(self, name: str) -> Path:
@@ -84,17 +86,27 @@ class ImportJobs:
             if not path.is_relative_to(self.uploads_dir) or not await trio.Path(path).exists():
                 continue  # a file run by the CLI: its command resumes it
             m = mapping.Mapping(**_mapping_fields(r["mapping"]))
-            opts = engine.Options(
-                r["started_by"],
+            opts = dataclasses.replace(
+                self._defaults,
+                actor=r["started_by"],
                 dry_run=r["dry_run"],
                 control_count=r["control_count"],
                 control_paise=r["control_paise"],
                 approved=r["approved"],
-                default_ceiling_paise=self._ceiling_paise,
                 file_name=r["file_name"],
             )
             log.info("resuming import run %d (%s) at row %d", r["id"], r["entity"], r["position"])
             await self._one(Job(r["id"], path, m, opts))
+
+
+def engine_options(cfg: Config) -> engine.Options:
+    """What every run of this switch takes from its configuration."""
+    return engine.Options(
+        "system",
+        default_ceiling_paise=cfg.admin.default_max_balance_paise,
+        billers=frozenset(b.id for b in cfg.billers),
+        complaint_tat_s=cfg.admin.complaint_tat_service_h * 3600,
+    )
 
 
 def _mapping_fields(raw: Any) -> dict[str, Any]:

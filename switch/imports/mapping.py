@@ -2,7 +2,7 @@
 with its own column names, encoding, date format and amounts is read without code.
 
 ```toml
-entity = "agents"            # agents | balances | topups | history
+entity = "agents"            # agents | balances | topups | history | consumers | complaints
 encoding = "cp1252"          # utf-8 (the default; a byte-order mark is fine) | cp1252
 date_format = "DD/MM/YYYY"   # DD-MM-YYYY (default) | DD/MM/YYYY | YYYY-MM-DD
 amounts = "rupees"           # rupees (default: "1,23,456.50") | paise (whole numbers)
@@ -27,7 +27,7 @@ from typing import Any
 from switch.imports.fields import AMOUNT_UNITS, DATE_FORMATS
 from switch.imports.sources import ENCODINGS
 
-ENTITIES = ("agents", "balances", "topups", "history")
+ENTITIES = ("agents", "balances", "topups", "history", "consumers", "complaints")
 
 
 class MappingError(ValueError):

@@ -26,6 +26,8 @@ KINDS = {
     "balances": "opening balances",
     "topups": "top-ups from a bank statement",
     "history": "payment history",
+    "consumers": "consumer accounts with their mobiles",
+    "complaints": "open complaints",
 }
 
 

@@ -287,3 +287,59 @@ async def test_bank_statement_top_ups_each_reference_once_never_guessed(
     assert [b["balance_paise"] for b in balances] == [500_000, 250_075, 0]
     audited = await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'wallet.topup'")
     assert audited == 2
+
+
+async def test_consumer_accounts_and_open_complaints_come_in(
+    db: Database, ledger: Ledger, tmp_path: Path
+) -> None:
+    consumers = [
+        {"biller": "uppcl", "account": "2001000001", "mobile": "9876500001", "name": "Ram"},
+        {"biller": "NOSUCH", "account": "1", "mobile": "9876500002", "name": ""},
+        {"biller": "UPPCL", "account": "2001000002", "mobile": "12345", "name": ""},
+        {"biller": "UPPCL", "account": "2001000001", "mobile": "9876500001", "name": "Ram"},
+    ]
+    p = await run(
+        db,
+        "consumers",
+        write_csv(tmp_path / "c.csv", consumers),
+        billers=frozenset({"UPPCL", "JALSEWA"}),
+    )
+    assert p["rows"]["accepted"] == 1 and p["rows"]["already_present"] == 1
+    assert reasons(p) == {
+        3: ("biller", "not a biller of this switch"),
+        4: ("mobile", "a 10-digit mobile starting 6-9"),
+    }
+    await run(db, "agents", write_csv(tmp_path / "a.csv", [agent_row(1)]))
+    complaints = [
+        {
+            "legacy_ref": "C-1",
+            "category": "not_credited",
+            "description": "paid, still due",
+            "agent": "OLD-1",
+            "payment_ref": "R77",
+        },
+        {
+            "legacy_ref": "C-2",
+            "category": "lost",
+            "description": "x",
+            "agent": "",
+            "payment_ref": "",
+        },
+        {
+            "legacy_ref": "C-3",
+            "category": "other",
+            "description": "y",
+            "agent": "OLD-9",
+            "payment_ref": "",
+        },
+    ]
+    path = write_csv(tmp_path / "complaints.csv", complaints)
+    c = await run(db, "complaints", path, complaint_tat_s=3600.0)
+    assert c["rows"]["accepted"] == 1
+    assert reasons(c)[3][0] == "category" and reasons(c)[4] == ("agent", "no such agent")
+    row = await db.fetchrow("SELECT * FROM complaints")
+    assert row["legacy_ref"] == "C-1" and row["state"] == "logged" and row["kind"] == "service"
+    assert "payment R77" in row["description"] and row["raised_by"] == f"import:{c['run']}"
+    assert await db.fetchval("SELECT action FROM complaint_events") == "log"
+    again = await run(db, "complaints", write_csv(tmp_path / "c2.csv", complaints[:1]))
+    assert again["rows"]["already_present"] == 1

@@ -14,7 +14,8 @@ INSERT INTO accounts (kind, code, name, may_go_negative) VALUES
 
 CREATE TABLE import_runs (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    entity        text NOT NULL CHECK (entity IN ('agents', 'balances', 'topups', 'history')),
+    entity        text NOT NULL CHECK (entity IN ('agents', 'balances', 'topups', 'history',
+                                              'consumers', 'complaints')),
     file_name     text NOT NULL,
     file_sha256   text NOT NULL CHECK (file_sha256 ~ '^[0-9a-f]{64}$'),
     file_bytes    bigint NOT NULL,
@@ -73,3 +74,18 @@ CREATE TABLE legacy_pays (
     imported_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX legacy_pays_consumer ON legacy_pays (consumer_account, paid_at);
+
+-- Consumer accounts the old system knew, with their registered mobiles: the consumer
+-- pages send a sign-in code to these as to a biller's own record.
+CREATE TABLE consumer_accounts (
+    biller_id        text NOT NULL,
+    consumer_account text NOT NULL,
+    mobile           text NOT NULL CHECK (mobile ~ '^[6-9][0-9]{9}$'),
+    name             text,
+    run_id           bigint NOT NULL REFERENCES import_runs (id),
+    imported_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (biller_id, consumer_account, mobile)
+);
+
+-- Complaints still open in the old system come in with their own reference.
+ALTER TABLE complaints ADD COLUMN legacy_ref text UNIQUE;
