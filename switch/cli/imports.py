@@ -18,6 +18,8 @@ from switch.db.database import Database
 from switch.imports import engine, mapping, report
 from switch.imports.entities import ENTITIES
 from switch.ledger import Ledger
+from switch.protocols.terminal.crypto import public_bytes
+from switch.provisioning.identity import identity_path, load_or_create
 
 FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -86,6 +88,8 @@ def _run(
     chunk_pause_ms: float,
     as_json: bool,
     approved: bool = False,
+    credentials_dir: Path | None = None,
+    address: str | None = None,
 ) -> None:
     try:
         m = (
@@ -106,6 +110,11 @@ def _run(
         default_ceiling_paise=cfg.admin.default_max_balance_paise,
         billers=frozenset(b.id for b in cfg.billers),
         complaint_tat_s=cfg.admin.complaint_tat_service_h * 3600,
+        credentials_dir=credentials_dir,
+        switch_public_key=public_bytes(load_or_create(identity_path(cfg)))
+        if credentials_dir
+        else b"",
+        terminal_address=address or f"{cfg.terminals.host}:{cfg.terminals.port}",
     )
 
     async def go(db: Database, ledger: Ledger) -> dict[str, Any]:
@@ -204,6 +213,23 @@ def import_consumers(cfg: Config, /, file: Path, mapping_file: Path | None, **kw
 def import_complaints(cfg: Config, /, file: Path, mapping_file: Path | None, **kw: Any) -> None:
     """Complaints still open in the old system (logged here, their turnaround from now)."""
     _run(cfg, "complaints", file, mapping_file, **kw)
+
+
+@imports.command("terminals")
+@_options
+@click.option(
+    "--out-dir",
+    "credentials_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where each terminal's credentials file goes (<legacy id>.json, its private key).",
+)
+@click.option("--address", default=None, help="host:port the terminals dial.")
+@click.pass_obj
+def import_terminals(cfg: Config, /, file: Path, mapping_file: Path | None, **kw: Any) -> None:
+    """The old system's terminals (legacy ids kept), each with a new key pair and its
+    credentials file for the device."""
+    _run(cfg, "terminals", file, mapping_file, **kw)
 
 
 @imports.command("report")

@@ -62,6 +62,9 @@ class Options:
     file_name: str = ""  # as its sender named it (an upload is kept under another name)
     billers: frozenset[str] = frozenset()  # this switch's billers (consumers must name one)
     complaint_tat_s: float = 48 * 3600.0
+    credentials_dir: Path | None = None  # terminals: their credentials files go here
+    switch_public_key: bytes = b""
+    terminal_address: str = ""
 
 
 class _DryRun(Exception):
@@ -299,6 +302,9 @@ async def _context(db: Database, run_id: int, opts: Options) -> Context:
         opts.default_ceiling_paise,
         opts.billers,
         opts.complaint_tat_s,
+        opts.credentials_dir,
+        opts.switch_public_key,
+        opts.terminal_address,
     )
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from switch.imports.fields import AMOUNT_UNITS, DATE_FORMATS
 from switch.imports.sources import ENCODINGS
 
-ENTITIES = ("agents", "balances", "topups", "history", "consumers", "complaints")
+ENTITIES = ("agents", "balances", "topups", "history", "consumers", "complaints", "terminals")
 
 
 class MappingError(ValueError):

@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 import openpyxl
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from switch.protocols.terminal.crypto import public_bytes
 from switch.services import ServiceUrls
 from tests.helpers import scalar, switch_cli
 from tests.imports.test_imports import agent_row, write_csv
@@ -127,3 +129,23 @@ def test_an_xlsx_workbook_and_opening_balances_by_cli(
     assert check.returncode == 0, check.stdout + check.stderr
     report = switch_cli(env, "import", "report", "1", "--csv")
     assert report.returncode == 0 and "rows.accepted,3" in report.stdout
+
+
+def test_terminals_come_in_with_their_credentials_files(
+    database_url: str, services: ServiceUrls, tmp_path: Path
+) -> None:
+    env = env_for(database_url, services, tmp_path)
+    agents = write_csv(tmp_path / "agents.csv", [agent_row(1)])
+    assert switch_cli(env, "import", "agents", str(agents), "--approved").returncode == 0
+    rows = [{"legacy_ref": "POS-17", "agent": "OLD-1"}, {"legacy_ref": "POS-18", "agent": "X"}]
+    path = write_csv(tmp_path / "terminals.csv", rows)
+    out = tmp_path / "creds"
+    done = switch_cli(env, "import", "terminals", str(path), "--out-dir", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    p = json.loads(done.stdout)
+    assert p["rows"]["accepted"] == 1 and p["rejections"][0]["reason"] == "no such agent"
+    creds = json.loads((out / "POS-17.json").read_text())
+    key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(creds["private_key"]))
+    stored = scalar(database_url, "SELECT public_key FROM terminals WHERE legacy_ref = 'POS-17'")
+    assert bytes(stored) == public_bytes(key) and creds["terminal_id"].startswith("T")
+    assert (out / "POS-17.json").stat().st_mode & 0o077 == 0  # the private key: owner only

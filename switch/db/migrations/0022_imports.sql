@@ -15,7 +15,7 @@ INSERT INTO accounts (kind, code, name, may_go_negative) VALUES
 CREATE TABLE import_runs (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     entity        text NOT NULL CHECK (entity IN ('agents', 'balances', 'topups', 'history',
-                                              'consumers', 'complaints')),
+                                              'consumers', 'complaints', 'terminals')),
     file_name     text NOT NULL,
     file_sha256   text NOT NULL CHECK (file_sha256 ~ '^[0-9a-f]{64}$'),
     file_bytes    bigint NOT NULL,
@@ -57,6 +57,7 @@ CREATE TABLE import_rejections (
 
 -- Agents and terminals keep the legacy system's own id as an external reference.
 ALTER TABLE agents ADD COLUMN legacy_ref text UNIQUE;
+ALTER TABLE terminals ADD COLUMN legacy_ref text UNIQUE;
 
 -- Payments made before the switch, as the legacy system recorded them: read-only
 -- history (search, the consumer pages), never sent to a biller, never in the ledger.
