@@ -1,4 +1,6 @@
 """MIS: agent statements and totals by biller, region, district, agent, channel and day.
+Totals count the payments imported from the system before this one too (channel
+``imported``, column ``imported``: how many of a row's pays came in that way).
 
 Days are calendar days in IST (when the pay was made). Commission is what
 settlement credited for a settled pay (frozen in settlement_items), and for a posted
@@ -115,6 +117,56 @@ async def totals(
         start,
         end,
         *_rates(billers),
+    )
+    found = {tuple(r[k] for k in by): dict(r) | {"imported": 0} for r in rows}
+    for r in await _imported(db, by, start, end):
+        key = tuple(r[k] for k in by)
+        row = found.setdefault(key, {k: r[k] for k in by} | dict.fromkeys(_COUNTS, 0))
+        for name in ("pays", "posted", "failed", "amount_posted_paise"):
+            row[name] += r[name]
+        row["imported"] += r["pays"]
+    return [found[k] for k in sorted(found, key=lambda k: tuple(str(v) for v in k))]
+
+
+_COUNTS = (
+    "pays",
+    "posted",
+    "failed",
+    "pending",
+    "amount_posted_paise",
+    "commission_paise",
+    "imported",
+)
+# The same groups over the payments imported from the system before this one
+# (switch/imports/): posted or failed as it recorded them, no commission known here,
+# their agent found by its legacy reference (none: "").
+IMPORTED_COLUMNS = {
+    "biller": "l.biller_id",
+    "region": "coalesce(a.region, '')",
+    "district": "coalesce(a.district, '')",
+    "agent": "coalesce(a.id, '')",
+    "channel": "'imported'",
+    "day": "to_char(l.paid_at AT TIME ZONE 'Asia/Kolkata', 'YYYY-MM-DD')",
+}
+
+
+async def _imported(
+    db: Database, by: Sequence[str], start: dt.date, end: dt.date
+) -> list[dict[str, Any]]:
+    keys = ", ".join(f"{IMPORTED_COLUMNS[k]} AS {k}" for k in by)
+    order = ", ".join(str(n + 1) for n in range(len(by)))
+    rows = await db.fetch(
+        f"""SELECT {keys}, count(*)::int AS pays,
+                   count(*) FILTER (WHERE l.status = 'posted')::int AS posted,
+                   count(*) FILTER (WHERE l.status = 'failed')::int AS failed,
+                   coalesce(sum(l.amount_paise) FILTER (WHERE l.status = 'posted'), 0)::bigint
+                       AS amount_posted_paise
+              FROM legacy_pays l LEFT JOIN agents a ON a.legacy_ref = l.agent_legacy_ref
+             WHERE l.paid_at >= ($1::date::timestamp AT TIME ZONE 'Asia/Kolkata')
+               AND l.paid_at < (($2::date + 1)::timestamp AT TIME ZONE 'Asia/Kolkata')
+             GROUP BY {order}""",
+        start,
+        end,
     )
     return [dict(r) for r in rows]
 

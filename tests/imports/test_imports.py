@@ -21,6 +21,7 @@ from switch.ledger import Ledger
 from switch.ledger.types import MIGRATION_CODE
 from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.fleet import provision_fleet
+from switch.settlement import reports
 
 ADULT = (dt.date.today() - dt.timedelta(days=365 * 30)).strftime("%d-%m-%Y")
 
@@ -241,6 +242,20 @@ agent = "Agent Code"
     assert kept[0]["paid_at"] == dt.datetime(2026, 11, 7, 8, 35, tzinfo=dt.UTC)  # 14:05 IST
     assert kept[1]["agent_legacy_ref"] == "Gauré"  # read as Windows-1252
     assert await db.fetchval("SELECT count(*) FROM pays") == 0  # history is not pays
+    november = (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    [imported] = await reports.totals(db, ("channel",), *november, ())
+    assert imported == {
+        "channel": "imported",
+        "pays": 2,
+        "posted": 1,
+        "failed": 1,
+        "pending": 0,
+        "amount_posted_paise": 12_345_650,
+        "commission_paise": 0,
+        "imported": 2,
+    }
+    by_biller = await reports.totals(db, ("biller",), *november, ())
+    assert [(r["biller"], r["posted"]) for r in by_biller] == [("JALSEWA", 0), ("UPPCL", 1)]
     missing = write_csv(tmp_path / "short.csv", [{"Receipt No": "R9"}])
     refused = await run(db, "history", missing, m)
     assert refused["state"] == "refused" and "no column Board" in refused["refusal"]
