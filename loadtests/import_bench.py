@@ -31,6 +31,7 @@ import trio
 from switch.config import ServicesConfig
 from switch.db.database import Database
 from switch.db.migrate import migrate
+from switch.imports.agents import AGENT_FIELDS
 from switch.ledger import Ledger
 from switch.services import ensure_running, stop
 
@@ -40,22 +41,7 @@ ADULT = (dt.date.today() - dt.timedelta(days=365 * 35)).strftime("%d-%m-%Y")
 def agents_file(path: Path, n: int) -> Path:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(
-            [
-                "legacy_ref",
-                "name",
-                "email",
-                "mobile",
-                "date_of_birth",
-                "pan",
-                "fps_id",
-                "residential_address",
-                "shop_address",
-                "bank_account",
-                "ifsc",
-                "region",
-            ]
-        )
+        w.writerow(["legacy_ref", *AGENT_FIELDS, "region"])  # the order of the values below
         for i in range(n):
             pan = f"{chr(65 + i // 260000 % 26)}{chr(65 + i // 10000 % 26)}CPE{i % 10000:04d}F"
             w.writerow(

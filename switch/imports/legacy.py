@@ -7,9 +7,11 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import get_args
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from switch.admin.models import ComplaintIn
 from switch.db import Connection
 from switch.imports import fields as f
 from switch.imports.base import PRESENT, WRITTEN, Context, Outcome, get, wallets
@@ -127,17 +129,8 @@ async def write_consumers(
     return outcomes
 
 
-COMPLAINT_CATEGORIES = (
-    "not_credited",
-    "double_debit",
-    "wrong_amount",
-    "receipt_missing",
-    "refund_pending",
-    "terminal_fault",
-    "wallet",
-    "conduct",
-    "other",
-)
+# The back office's own categories (a complaint by hand takes the same).
+COMPLAINT_CATEGORIES: tuple[str, ...] = get_args(ComplaintIn.model_fields["category"].annotation)
 
 
 @dataclass(frozen=True)
