@@ -137,9 +137,13 @@ class LinkPayers:
     async def _pay(self, http: httpx.AsyncClient, account: str) -> None:
         sent = await self._call(http, "POST", "/v1/billers/UPPCL/demands",
                                 json={"consumers": [{"account": account}]})  # fmt: skip
-        result = sent.json()["results"][0] if sent is not None else {}
+        answer = sent.json() if sent is not None else {}
+        results = answer.get("results") if isinstance(answer, dict) else None
+        result = results[0] if results else {}
         if "url" not in result:
-            self.outcomes[f"link not sent: {result.get('error', 'no answer')}"] += 1
+            why = result.get("error") or (answer.get("error") or {}).get("code") or "no answer"
+            status = sent.status_code if sent is not None else "-"
+            self.outcomes[f"link not sent: {status} {why}"] += 1
             return
         path = urlsplit(result["url"]).path
         for _attempt in range(3):  # a declined payment: the consumer tries again

@@ -176,6 +176,9 @@ class Complaint(Answer):
     linked_to: int | None
     write_off: bool
     partner_ref: str | None = Field(description="a partner's Idempotency-Key, if it raised it")
+    legacy_ref: str | None = Field(
+        None, description="the old system's reference of a complaint imported from it"
+    )
 
 
 class ComplaintEvent(Answer):
