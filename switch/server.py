@@ -389,6 +389,12 @@ async def _start_admin(
         reads,
         billers,
     )
+    # Set before the API serves (payment links wait for its address, below).
+    admin.service = deps.service
+    admin.imports = ImportJobs(db, documents / "imports", engine_options(cfg))
+    supervisor.start("imports", admin.imports.run)
+    if cfg.consumers.enabled:
+        admin.consumers = ConsumerAccess(db, deps.identity.private_bytes_raw(), cfg.consumers)
     app = create_app(admin)
     port: int = await nursery.start(serve_asgi, app, cfg.admin.host, cfg.admin.port)
     # Receipt links name this API: its public address, or where it listens.
@@ -402,12 +408,6 @@ async def _start_admin(
         if deps.metrics is not None:
             callbacks = deps.metrics.gateway_callbacks
             admin.links.on_callback = lambda outcome: callbacks.labels(outcome).inc()
-    admin.service = deps.service
-    import_defaults = engine_options(cfg)
-    admin.imports = ImportJobs(db, documents / "imports", import_defaults)
-    supervisor.start("imports", admin.imports.run)
-    if cfg.consumers.enabled:
-        admin.consumers = ConsumerAccess(db, deps.identity.private_bytes_raw(), cfg.consumers)
     log.info("admin API on http://%s:%d/v1/docs", cfg.admin.host, port)
     return port
 

@@ -54,6 +54,7 @@ STATUS = {
     "too_large": 413,
     "unsupported_type": 415,
     "biller_unavailable": 503,
+    "unavailable": 503,
     "internal_error": 500,
 }
 

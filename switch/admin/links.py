@@ -52,10 +52,12 @@ class DemandIn(Strict):
 
 
 def _links(request: Request) -> LinkService:
-    service = deps_of(request).links
-    if service is None:
+    deps = deps_of(request)
+    if deps.links is None:
+        if deps.cfg.gateway.enabled:  # the switch is starting: it serves before they do
+            raise ApiError("unavailable", "payment links are starting; try again in a moment")
         raise ApiError("invalid_state", "payment links are off ([gateway] enabled = false)")
-    return service
+    return deps.links
 
 
 @router.post(

@@ -32,10 +32,12 @@ VPA_RE = re.compile(r"[A-Za-z0-9._-]{2,40}@[A-Za-z][A-Za-z0-9]{1,19}")
 
 
 def _service(request: Request) -> LinkService:
-    links = deps_of(request).links
-    if links is None:
+    deps = deps_of(request)
+    if deps.links is None and deps.cfg.gateway.enabled:  # starting: serving before they do
+        raise ApiError("unavailable", _("The biller cannot be reached just now. Try again soon."))
+    if deps.links is None:
         raise ApiError("not_found", _("Payment links are not offered here."))
-    return links
+    return deps.links
 
 
 async def _link(request: Request, code: str) -> asyncpg.Record:
