@@ -52,12 +52,6 @@ class OrderState(enum.StrEnum):
     def final(self) -> bool:
         return self in (OrderState.PAID, OrderState.REFUNDED)
 
-    @property
-    def money_in(self) -> bool:
-        """The gateway collected this order's amount (it sits with the switch)."""
-        return self in (OrderState.COLLECTED, OrderState.PAYING, OrderState.PAID,
-                        OrderState.REFUNDING, OrderState.REFUNDED)  # fmt: skip
-
 
 S = OrderState
 ALLOWED: dict[OrderState, frozenset[OrderState]] = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -260,42 +260,53 @@ async def record_word(
     return await db.run(write)
 
 
-async def take_link_or_refund(db: Database, acct: GatewayAccounts, order_id: str) -> asyncpg.Record:
-    """Rule 3, for a collected order: it takes its link (``paying``) or refunds."""
+Step = Callable[[Connection, asyncpg.Record], Awaitable[asyncpg.Record]]
+
+
+async def _step_from(db: Database, order_id: str, state: OrderState, step: Step) -> asyncpg.Record:
+    """``step`` in one transaction under the order's lock, if the stored order is
+    still in ``state``; else the order as it is (another driver took the step)."""
 
     async def write(conn: Connection) -> asyncpg.Record:
         async with conn.transaction():
             order = await _locked(conn, order_id)
             assert order is not None
-            if order["state"] != OrderState.COLLECTED:
-                return order  # another driver took the step
-            link = await conn.fetchrow(
-                """SELECT state, paid_order, expires_at < now() AS past_expiry FROM pay_links
-                    WHERE id = $1 FOR UPDATE""",
-                order["link_id"],
-            )
-            assert link is not None
-            view = LinkView(link["state"], link["past_expiry"], link["paid_order"])
-            if after_collect(view, order_id) is OrderState.PAYING:
-                await conn.execute(
-                    "UPDATE pay_links SET paid_order = $2, updated_at = now() WHERE id = $1",
-                    order["link_id"],
-                    order_id,
-                )
-                return await _move(conn, order, OrderState.PAYING)
-            why = "the link was paid by another order" if link["paid_order"] else "link expired"
-            return await _start_refund(conn, acct, order, why)
+            return order if order["state"] != state else await step(conn, order)
 
     return await db.run(write)
 
 
+async def take_link_or_refund(db: Database, acct: GatewayAccounts, order_id: str) -> asyncpg.Record:
+    """Rule 3, for a collected order: it takes its link (``paying``) or refunds."""
+
+    async def step(conn: Connection, order: asyncpg.Record) -> asyncpg.Record:
+        link = await conn.fetchrow(
+            """SELECT state, paid_order, expires_at < now() AS past_expiry FROM pay_links
+                WHERE id = $1 FOR UPDATE""",
+            order["link_id"],
+        )
+        assert link is not None
+        view = LinkView(link["state"], link["past_expiry"], link["paid_order"])
+        if after_collect(view, order_id) is OrderState.PAYING:
+            await conn.execute(
+                "UPDATE pay_links SET paid_order = $2, updated_at = now() WHERE id = $1",
+                order["link_id"],
+                order_id,
+            )
+            return await _move(conn, order, OrderState.PAYING)
+        why = "the link was paid by another order" if link["paid_order"] else "link expired"
+        return await _start_refund(conn, acct, order, why)
+
+    return await _step_from(db, order_id, OrderState.COLLECTED, step)
+
+
 async def _start_refund(
-    conn: Connection, acct: GatewayAccounts, order: asyncpg.Record, why: str
+    conn: Connection, acct: GatewayAccounts, order: asyncpg.Record, why: str, **fields: Any
 ) -> asyncpg.Record:
     key = f"link:out:{order['id']}"
     await _transfer(conn, key, acct.wallet_account_id, acct.receivable_account_id,
                     order["amount_paise"])  # fmt: skip
-    return await _move(conn, order, OrderState.REFUNDING, failure=why[:200])
+    return await _move(conn, order, OrderState.REFUNDING, failure=why[:200], **fields)
 
 
 async def finish_pay(
@@ -305,51 +316,36 @@ async def finish_pay(
     """Rule 5: a paying order's pay is final: the link is paid, or the order refunds
     and gives the link back."""
 
-    async def write(conn: Connection) -> asyncpg.Record:
-        async with conn.transaction():
-            order = await _locked(conn, order_id)
-            assert order is not None
-            if order["state"] != OrderState.PAYING:
-                return order
-            if posted:
-                await conn.execute(
-                    """UPDATE pay_links SET state = 'paid', updated_at = now()
-                        WHERE id = $1 AND paid_order = $2""",
-                    order["link_id"],
-                    order_id,
-                )
-                return await _move(conn, order, OrderState.PAID, pay_id=pay_id)
+    async def step(conn: Connection, order: asyncpg.Record) -> asyncpg.Record:
+        if posted:
             await conn.execute(
-                """UPDATE pay_links SET paid_order = NULL, updated_at = now()
+                """UPDATE pay_links SET state = 'paid', updated_at = now()
                     WHERE id = $1 AND paid_order = $2""",
                 order["link_id"],
                 order_id,
             )
-            moved = await _start_refund(conn, acct, order, why or "the pay failed")
-            if pay_id is not None:
-                await conn.execute(
-                    "UPDATE link_orders SET pay_id = $2 WHERE id = $1", order_id, pay_id
-                )
-            return moved
+            return await _move(conn, order, OrderState.PAID, pay_id=pay_id)
+        await conn.execute(
+            """UPDATE pay_links SET paid_order = NULL, updated_at = now()
+                WHERE id = $1 AND paid_order = $2""",
+            order["link_id"],
+            order_id,
+        )
+        return await _start_refund(conn, acct, order, why or "the pay failed", pay_id=pay_id)
 
-    return await db.run(write)
+    return await _step_from(db, order_id, OrderState.PAYING, step)
 
 
 async def refunded(db: Database, order_id: str, sms: Any) -> asyncpg.Record:
     """The gateway gave the money back: final, and the payer is told."""
 
-    async def write(conn: Connection) -> asyncpg.Record:
-        async with conn.transaction():
-            order = await _locked(conn, order_id)
-            assert order is not None
-            if order["state"] != OrderState.REFUNDING:
-                return order
-            link = await conn.fetchrow("SELECT * FROM pay_links WHERE id = $1", order["link_id"])
-            assert link is not None
-            await queue_sms(conn, link["mobile"], sms(link, order))
-            return await _move(conn, order, OrderState.REFUNDED)
+    async def step(conn: Connection, order: asyncpg.Record) -> asyncpg.Record:
+        link = await conn.fetchrow("SELECT * FROM pay_links WHERE id = $1", order["link_id"])
+        assert link is not None
+        await queue_sms(conn, link["mobile"], sms(link, order))
+        return await _move(conn, order, OrderState.REFUNDED)
 
-    return await db.run(write)
+    return await _step_from(db, order_id, OrderState.REFUNDING, step)
 
 
 async def record_callback(

@@ -23,10 +23,9 @@ from switch.settlement import reports
 from switch.web import complaints as complaints_page
 from switch.web import forms, session
 from switch.web.login import Portal, add_login_routes
-from switch.web.templating import LANGUAGES, set_language
+from switch.web.templating import LANG_COOKIE, LANGUAGES, set_language
 
 PORTAL = Portal("/agent", "Agent portal", for_agents=True)
-LANG_COOKIE = "switch_lang"
 PAGE_ROWS = 100
 
 

@@ -23,8 +23,8 @@ from switch.consumers import account as acct
 from switch.consumers.access import Check, CodeSent, ConsumerAccess, ConsumerSession
 from switch.pays.service import RequestFailed, TerminalContext
 from switch.protocols.terminal.requests import FetchBill
-from switch.web.consumer_session import CONSUMER_PORTAL, LANG_COOKIE, page_language
-from switch.web.templating import LANGUAGES, render
+from switch.web.consumer_session import CONSUMER_PORTAL, page_language
+from switch.web.templating import LANG_COOKIE, LANGUAGES, render
 from switch.web.templating import translate as _
 
 router = APIRouter(prefix="/me", include_in_schema=False)

@@ -7,10 +7,9 @@ from __future__ import annotations
 from fastapi import Request
 
 from switch.web.login import Portal
-from switch.web.templating import LANGUAGES, set_language
+from switch.web.templating import LANG_COOKIE, LANGUAGES, set_language
 
 CONSUMER_PORTAL = Portal("/me", "Consumer services", for_agents=False)
-LANG_COOKIE = "switch_lang"
 
 
 def page_language(request: Request, default: str = "en") -> str:

@@ -25,6 +25,7 @@ from switch.money import rupees
 from switch.settlement.calendar import IST
 
 LANGUAGES = {"en": "English", "hi": "हिन्दी"}
+LANG_COOKIE = "switch_lang"  # the language a person chose on the pages (agent, consumer)
 _language: contextvars.ContextVar[str] = contextvars.ContextVar("language", default="en")
 
 
