@@ -10,7 +10,6 @@ drains its queue) and the database pool.
 from __future__ import annotations
 
 import errno
-import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -41,6 +40,7 @@ from switch.history.partitions import keep_made
 from switch.imports.jobs import ImportJobs, engine_options
 from switch.ledger import Ledger
 from switch.links.service import LinkService
+from switch.ops.gc import tune_gc
 from switch.ops.http import OpsApp, serve_asgi
 from switch.ops.logs import pay_fields
 from switch.ops.metrics import LiveStats, SwitchMetrics
@@ -477,20 +477,6 @@ def _report_connectors(cfg: Config, billers: Mapping[str, Biller]) -> dict[str, 
         else report_connector(b, cfg.settlement)
         for b in cfg.billers
     }
-
-
-def tune_gc(gen0_threshold: int, freeze: bool) -> None:
-    """Make the cyclic collector cheap for a long-running server. Nearly everything a
-    pay allocates is freed by reference counting; the collector only looks for cycles,
-    and each young collection walks every young object. With the default threshold
-    (700 allocations) it ran thousands of times a second and took about a fifth of the
-    switch's CPU (a sampling profile). After start-up, ``gc.freeze`` moves what exists
-    (modules, config, pools) out of every later collection's way."""
-    if freeze:
-        gc.collect()
-        gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(gen0_threshold, gen1, gen2)
 
 
 async def _replica_reads(

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import trio
 
-from loadtests.haproxy_bench import ready
+from loadtests.haproxy_bench import accepts, ready
 from simulators.epos.connection import ConnectionLost, EposConnection, connect
 from switch.provisioning.credentials import Credentials
 from switch.services import ServiceUrls
@@ -51,6 +51,7 @@ def test_newer_sessions_and_blocks_reach_the_other_node(
             procs.append(subprocess.Popen(command, env=node_env, stdin=subprocess.DEVNULL))
         wait_until(lambda: all(ready(m) for _, m, _ in ports))
         (a, _, _), (b, _, b_admin) = ports
+        wait_until(lambda: accepts(b_admin))  # ready is for terminals; the admin API follows
         token = login_token(b_admin)
         trio.run(sessions_cross_nodes, creds, a, b, b_admin, token)
         assert all(p.poll() is None for p in procs)  # neither node died of it

@@ -35,8 +35,6 @@ from switch.config import AdminConfig
 from switch.db.database import Database
 from switch.sms import Sms, render
 
-MIN_PASSWORD_CHARS = 10
-MAX_PASSWORD_CHARS = 128
 RESET_TRIES = 5
 log = logging.getLogger("switch.admin")
 
@@ -71,14 +69,6 @@ class Passwords:
                 return False
 
         return await trio.to_thread.run_sync(check)
-
-
-def check_password(password: str) -> str:
-    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
-        raise ValueError(f"a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters")
-    if password.isdigit() or password.isalpha():
-        raise ValueError("a password mixes letters with digits or symbols")
-    return password
 
 
 def new_password() -> str:

@@ -34,6 +34,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from switch.admin.field_errors import field_errors
+
 log = logging.getLogger("switch.admin")
 
 STATUS = {
@@ -100,7 +102,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = {_field(e["loc"]): _message(e) for e in exc.errors()}
+        fields = field_errors(exc.errors())
         message = f"{len(fields)} field{'s' if len(fields) != 1 else ''} invalid"
         return JSONResponse(body_of("invalid_request", message, fields), status_code=422)
 
@@ -229,22 +231,6 @@ def _is_json(content_type: bytes) -> bool:
     """application/json or any +json type, in any letter case (FastAPI parses them all)."""
     media = content_type.split(b";", 1)[0].strip().lower()
     return media == b"application/json" or media.endswith(b"+json")
-
-
-def field_errors(errors: Any) -> dict[str, str]:
-    """Pydantic's errors as {field: message}, as the API sends them (the pages show
-    each next to its field)."""
-    return {_field(e["loc"]): _message(e) for e in errors}
-
-
-def _field(loc: Any) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
-
-
-def _message(error: dict[str, Any]) -> str:
-    message = str(error.get("msg", "invalid"))
-    return message.removeprefix("Value error, ")
 
 
 ERROR_SCHEMA: dict[str, Any] = {

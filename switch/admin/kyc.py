@@ -7,12 +7,24 @@ GSTIN: 2-digit state code, the holder's PAN, entity number, Z, check character
 (mod-36 checksum, verified here so a typo is caught at entry).
 Mobile: an Indian mobile number, 10 digits starting 6-9 (a +91 or 0 prefix is
 accepted and dropped). Age: 18 or over on the day of entry.
+Email: what email-validator accepts (no deliverability check; the domain lower-cased,
+an international one in its Unicode form). The plain addresses nearly everyone has
+(ASCII letters, digits, ``. _ + -`` before the @, ordinary ASCII labels after it, a
+top-level domain of letters, no special-use domain) are decided here directly, in a
+microsecond instead of thirty: a bulk import of 100,000 agents spends most of its
+checking on them otherwise. Anything else goes to email-validator, which decides.
+A test holds the two to the same answer on every address the short way accepts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
+from pydantic import ValidationError
+from pydantic.networks import validate_email
+from pydantic_core import PydanticCustomError
 
 PAN_RE = re.compile(r"[A-Z]{5}[0-9]{4}[A-Z]")
 IFSC_RE = re.compile(r"[A-Z]{4}0[A-Z0-9]{6}")
@@ -22,6 +34,12 @@ BANK_ACCOUNT_RE = re.compile(r"[0-9]{9,18}")
 FPS_RE = re.compile(r"[A-Za-z0-9/_-]{1,32}")
 GST_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MIN_AGE_YEARS = 18
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+PLAIN_EMAIL_RE = re.compile(
+    rf"([A-Za-z0-9_+-]{{1,64}}(?:\.[A-Za-z0-9_+-]{{1,64}})*)@((?:{_LABEL}\.)+[a-z]{{2,63}})",
+    re.IGNORECASE,
+)
+_SPECIAL_SUFFIXES = tuple(f".{d}" for d in SPECIAL_USE_DOMAIN_NAMES)
 
 
 def pan(value: str) -> str:
@@ -92,3 +110,23 @@ def adult(date_of_birth: dt.date, today: dt.date | None = None) -> dt.date:
     if age > 120:
         raise ValueError("date of birth is not plausible")
     return date_of_birth
+
+
+def email(value: str) -> str:
+    """The address in its normal form (see the module's rules)."""
+    value = value.strip()
+    plain = PLAIN_EMAIL_RE.fullmatch(value)
+    if plain is not None:
+        local, domain = plain.group(1), plain.group(2).lower()
+        if (
+            len(local) <= 64
+            and len(domain) <= 253
+            and len(value) <= 254
+            and "--" not in domain  # a punycode label (xn--) is shown in Unicode
+            and not f".{domain}".endswith(_SPECIAL_SUFFIXES)
+        ):
+            return f"{local}@{domain}"
+    try:
+        return validate_email(value)[1]
+    except (PydanticCustomError, ValidationError) as exc:
+        raise ValueError(str(exc)) from None

@@ -7,20 +7,28 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 from switch.admin import kyc
-from switch.admin.auth import check_password
-from switch.admin.roles import STAFF_ROLES
+from switch.admin.passwords import check_password
 
 Paise = Annotated[int, Field(gt=0, le=1_000_000_000, description="an amount in paise")]
 Password = Annotated[str, Field(min_length=10, max_length=128), AfterValidator(check_password)]
 Username = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{2,39}$")]
 Mobile = Annotated[str, Field(min_length=10, max_length=16), AfterValidator(kyc.mobile)]
+Email = Annotated[
+    str, AfterValidator(kyc.email), WithJsonSchema({"type": "string", "format": "email"})
+]
 Text = Annotated[str, Field(min_length=1, max_length=300)]
 Note = Annotated[str, Field(min_length=1, max_length=2000)]
 StaffRole = Literal["onboarding", "finance", "operations", "support", "auditor", "admin"]
-assert set(StaffRole.__args__) == set(STAFF_ROLES)  # type: ignore[attr-defined]
 
 
 class Strict(BaseModel):
@@ -74,7 +82,7 @@ class AgentIn(Strict):
     """An agent's application: who they are, their shop, their bank account."""
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
-    email: EmailStr
+    email: Email
     mobile: Mobile
     date_of_birth: Annotated[dt.date, AfterValidator(kyc.adult)]
     pan: Annotated[str, Field(min_length=10, max_length=10), AfterValidator(kyc.pan)]

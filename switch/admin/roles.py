@@ -14,9 +14,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from switch.admin.auth import Principal
 from switch.admin.errors import ApiError
+from switch.admin.models import StaffRole
 
 STAFF_ROLES = ("onboarding", "finance", "operations", "support", "auditor", "admin")
 ROLES = (*STAFF_ROLES, "agent")
+assert set(StaffRole.__args__) == set(STAFF_ROLES)  # type: ignore[attr-defined]
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "users.manage": frozenset({"admin"}),

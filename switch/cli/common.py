@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import getpass
 import json
 import warnings
@@ -18,32 +19,38 @@ from switch import config as config_mod
 from switch.config import Config
 from switch.db.database import Database
 from switch.db.migrate import MigrationError, migrate
-from switch.imports.engine import RunElsewhere
 from switch.ledger import Ledger, LedgerError
-from switch.pays.topups import TopUpRefused
-from switch.protocols.billers.base import BillerUnavailable
-from switch.provisioning.store import ProvisioningError
 from switch.services import ServiceError, ServiceUrls, ensure_running
-from switch.settlement.calendar import CalendarError
-from switch.settlement.cases import CaseError
-from switch.settlement.reports import ReportError
-from switch.settlement.store import SettlementError
 
 T = TypeVar("T")
 
-# Refusals a one-shot command reports as a clear message (exit 1), not a traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (
-    ProvisioningError,
-    LedgerError,
-    SettlementError,
-    CaseError,
-    ReportError,
-    CalendarError,
-    TopUpRefused,
-    click.ClickException,  # raised inside a command's trio function
-    BillerUnavailable,
-    RunElsewhere,
-)
+
+@functools.cache
+def user_errors() -> tuple[type[Exception], ...]:
+    """Refusals a one-shot command reports as a clear message (exit 1), not a
+    traceback. Imported when a command first needs them, so a command does not load
+    every part of the switch to start."""
+    from switch.imports.engine import RunElsewhere
+    from switch.pays.topups import TopUpRefused
+    from switch.protocols.billers.base import BillerUnavailable
+    from switch.provisioning.store import ProvisioningError
+    from switch.settlement.calendar import CalendarError
+    from switch.settlement.cases import CaseError
+    from switch.settlement.reports import ReportError
+    from switch.settlement.store import SettlementError
+
+    return (
+        ProvisioningError,
+        LedgerError,
+        SettlementError,
+        CaseError,
+        ReportError,
+        CalendarError,
+        TopUpRefused,
+        click.ClickException,  # raised inside a command's trio function
+        BillerUnavailable,
+        RunElsewhere,
+    )
 
 
 def load_config(path: str | None) -> Config:
@@ -139,7 +146,7 @@ def run_with_ledger(cfg: Config, fn: Callable[[Database, Ledger], Awaitable[T]])
 
     try:
         return trio.run(main)
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         raise click.ClickException(str(exc)) from exc
     except BaseExceptionGroup as group:
         # The ledger's and the database's nurseries wrap what ``fn`` raised.
@@ -159,6 +166,6 @@ def _only_user_error(group: BaseExceptionGroup[BaseException]) -> Exception | No
             pending.extend(e.exceptions)
         else:
             leaves.append(e)
-    if len(leaves) == 1 and not pending and isinstance(leaves[0], USER_ERRORS):
+    if len(leaves) == 1 and not pending and isinstance(leaves[0], user_errors()):
         return leaves[0]
     return None

@@ -18,6 +18,7 @@ from switch.db.database import Database
 from switch.imports import engine, mapping, report
 from switch.imports.entities import ENTITIES
 from switch.ledger import Ledger
+from switch.ops.gc import tune_gc
 from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.identity import identity_path, load_or_create
 
@@ -123,6 +124,8 @@ def _run(
         assert found is not None
         return found | {"imported_before": before}
 
+    # A chunk holds 5,000 parsed rows: young collections would walk them again and again.
+    tune_gc(cfg.ops.gc_gen0_threshold, cfg.ops.gc_freeze_after_start)
     p = run_with_ledger(cfg, go)
     if as_json:
         echo_json(p)

@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
-from switch.admin.auth import Auth, check_password
+from switch.admin.auth import Auth
 from switch.admin.errors import ApiError
+from switch.admin.passwords import check_password
 from switch.admin.roles import STAFF_ROLES
 from switch.admin.users import create_user
 from switch.cli.common import Commands, by_option, echo_json, run_with_ledger

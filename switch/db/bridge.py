@@ -112,7 +112,13 @@ class AsyncioBridge:
         idempotent (the ledger is: every request carries its key).
         """
         self.calls += 1
-        fut = self.submit(coro)
+        return await self.wait(self.submit(coro))
+
+    async def wait(self, fut: concurrent.futures.Future[T]) -> T:
+        """Wait from trio for work ``submit`` started: its result, or its error. A
+        caller that starts work, does its own in the meantime and waits later keeps
+        both threads busy (a bulk import checks its next rows while the last are
+        written); cancelling the wait cancels the work, as in ``run``."""
         done = trio.Event()
         token = trio.lowlevel.current_trio_token()
 

@@ -6,6 +6,7 @@ writes; the rest of the switch (provisioning, pay records, reports) uses these.
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -52,6 +53,20 @@ class Database:
                 return await fn(conn)
 
         return await self.bridge.run(call())
+
+    def start(self, fn: Callable[[Connection], Awaitable[T]]) -> concurrent.futures.Future[T]:
+        """Start ``fn(conn)`` on the asyncio side now, without waiting: ``wait`` for its
+        result later (``run`` is the two at once)."""
+
+        async def call() -> T:
+            async with self.pool.acquire() as conn:
+                return await fn(conn)
+
+        self.bridge.calls += 1
+        return self.bridge.submit(call())
+
+    async def wait(self, started: concurrent.futures.Future[T]) -> T:
+        return await self.bridge.wait(started)
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         return await self.run(lambda c: c.fetch(sql, *args))

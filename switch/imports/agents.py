@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from switch.admin.errors import field_errors
+from switch.admin.field_errors import field_errors
 from switch.admin.models import AgentIn
 from switch.db import Connection
 from switch.imports import fields as f
@@ -96,50 +96,83 @@ async def write_agents(
 async def _insert_agents(
     conn: Connection, new: list[tuple[str | None, AgentIn]], ctx: Context
 ) -> None:
+    """The chunk's agents: their wallets (whose ids the database gives), then the
+    agents and their KYC by binary COPY (the same constraints, indexes and triggers as
+    an INSERT, without encoding a 5,000-element array per column)."""
     ids = await conn.fetch(
-        "SELECT 'AG' || lpad(nextval('agent_no')::text, 6, '0') AS id FROM generate_series(1, $1)",
+        "SELECT 'AG' || lpad(nextval('agent_no')::text, 6, '0') AS id, now() AS at"
+        " FROM generate_series(1, $1)",
         len(new),
     )
     agent_ids = [r["id"] for r in ids]
-    a = [agent for _, agent in new]
-    await conn.execute(
-        """WITH w AS (
-               INSERT INTO accounts (kind, code, name, may_go_negative)
-               SELECT 'wallet', 'wallet:' || i.id, i.name, false
-                 FROM unnest($1::text[], $2::text[]) AS i(id, name)
-               RETURNING id AS account_id, substr(code, 8) AS agent_id)
-           INSERT INTO agents (id, name, mobile, fps_id, wallet_account_id, state, region,
-                               district, legacy_ref)
-           SELECT i.id, i.name, i.mobile, i.fps_id, w.account_id, $8, i.region, i.district,
-                  i.legacy_ref
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::text[], $7::text[]) AS i(id, name, mobile, fps_id, region,
-                                                      district, legacy_ref)
-             JOIN w ON w.agent_id = i.id""",
+    at = ids[0]["at"]
+    wallets = await conn.fetch(
+        """INSERT INTO accounts (kind, code, name, may_go_negative)
+           SELECT 'wallet', 'wallet:' || i.id, i.name, false
+             FROM unnest($1::text[], $2::text[]) AS i(id, name)
+           RETURNING id, substr(code, 8) AS agent_id""",
         agent_ids,
-        [x.name for x in a],
-        [x.mobile for x in a],
-        [x.fps_id for x in a],
-        [x.region for x in a],
-        [x.district for x in a],
-        [ref for ref, _ in new],
-        "approved" if ctx.approved else "pending_kyc",
+        [agent.name for _, agent in new],
     )
-    await conn.execute(
-        """INSERT INTO agent_kyc (agent_id, email, date_of_birth, pan, gstin, bank_account,
-               ifsc, residential_address, shop_address, submitted_by, approved_by, approved_at)
-           SELECT i.*, $10, $11, CASE WHEN $11::text IS NULL THEN NULL ELSE now() END
-             FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::text[],
-                         $6::text[], $7::text[], $8::text[], $9::text[]) AS i""",
-        agent_ids,
-        [str(x.email) for x in a],
-        [x.date_of_birth for x in a],
-        [x.pan for x in a],
-        [x.gstin for x in a],
-        [x.bank_account for x in a],
-        [x.ifsc for x in a],
-        [x.residential_address for x in a],
-        [x.shop_address for x in a],
-        ctx.basis,
-        f"legacy approval (import {ctx.run_id} by {ctx.actor})" if ctx.approved else None,
+    wallet_of = {w["agent_id"]: w["id"] for w in wallets}
+    state = "approved" if ctx.approved else "pending_kyc"
+    await conn.copy_records_to_table(
+        "agents",
+        columns=AGENT_COLUMNS,
+        records=[
+            (i, a.name, a.mobile, a.fps_id, wallet_of[i], state, a.region, a.district, ref)
+            for i, (ref, a) in zip(agent_ids, new, strict=True)
+        ],
     )
+    approved_by = f"legacy approval (import {ctx.run_id} by {ctx.actor})" if ctx.approved else None
+    approved_at = at if ctx.approved else None
+    await conn.copy_records_to_table(
+        "agent_kyc",
+        columns=KYC_COLUMNS,
+        records=[
+            (
+                i,
+                str(a.email),
+                a.date_of_birth,
+                a.pan,
+                a.gstin,
+                a.bank_account,
+                a.ifsc,
+                a.residential_address,
+                a.shop_address,
+                ctx.basis,
+                at,
+                approved_by,
+                approved_at,
+            )
+            for i, (_, a) in zip(agent_ids, new, strict=True)
+        ],
+    )
+
+
+AGENT_COLUMNS = (
+    "id",
+    "name",
+    "mobile",
+    "fps_id",
+    "wallet_account_id",
+    "state",
+    "region",
+    "district",
+    "legacy_ref",
+)
+KYC_COLUMNS = (
+    "agent_id",
+    "email",
+    "date_of_birth",
+    "pan",
+    "gstin",
+    "bank_account",
+    "ifsc",
+    "residential_address",
+    "shop_address",
+    "submitted_by",
+    "submitted_at",
+    "approved_by",
+    "approved_at",
+)

@@ -3,28 +3,34 @@
 1. **Once per file.** The file's SHA-256 names the run: the same bytes imported again
    find the finished run and write nothing ("already imported in run N"); a run that
    was killed is resumed, not started again.
-2. **Checked before anything is written.** The first pass streams every row through
-   the entity's own checks and records each rejected row (line, column, reason), and
-   sums the file's rows and amounts. A file whose declared control totals differ from
-   its rows is refused whole (for money they must be declared). Nothing is written.
+2. **Checked before anything is written.** The first pass streams every row, checks
+   the header, and counts the file's rows and sums its amounts. A file whose declared
+   control totals differ from its rows is refused whole (for money they must be
+   declared). Nothing is written. For money (``Entity.money``) the first pass also runs
+   every row through the entity's own checks and records each rejected row (line,
+   column, reason): the whole file is known good or bad before a rupee moves. Other
+   files' rows stand alone, so their checks run once, in the second pass, and a
+   rejected row is recorded in its chunk's transaction (a parse costs more than the
+   write: checking 100,000 agents twice took half the run).
 3. **Written in chunks, resumable.** The second pass streams the file again and writes
    its good rows ``chunk_rows`` at a time; each chunk's rows, its rejections at write
    time and the run's position move in one transaction. A run killed mid-file resumes
    after its last committed chunk: every row is written exactly once. (One transaction
    for a million rows would hold its locks and WAL for minutes and lose everything to
    a crash; a chunk is small enough to retry and large enough to be fast.)
-4. **A dry run** goes through both passes, each chunk rolled back: its report says
-   exactly what a real run would write, and it writes nothing but the report.
+4. **A dry run** goes through both passes, each chunk rolled back but its rejections
+   kept: its report says exactly what a real run would write and refuse, and it writes
+   nothing but the report.
 5. Memory is bounded by a chunk, whatever the file's size: both passes stream.
 """
 
 from __future__ import annotations
 
-import contextlib
+import concurrent.futures
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,7 +213,7 @@ def _rows(path: Path, mapping: Mapping) -> Iterator[tuple[int, dict[str, str]]]:
 async def _check(
     db: Database, entity: Entity, path: Path, mapping: Mapping, opts: Options, run_id: int
 ) -> None:
-    """The first pass (rule 2): counts, sums and pure rejections, recorded."""
+    """The first pass (rule 2): counts, sums and, for money, pure rejections, recorded."""
     await db.execute("DELETE FROM import_rejections WHERE run_id = $1", run_id)  # a rerun
     header = await trio.to_thread.run_sync(sources.header_of, path, mapping.encoding)
     missing = [mapping.column(n) for n in entity.required if mapping.column(n) not in header]
@@ -226,7 +232,8 @@ async def _check(
             except FieldError:
                 unreadable.append(line)
         try:
-            entity.parse(row, mapping)
+            if entity.money:  # other files' rows are checked as they are written
+                entity.parse(row, mapping)
             valid += 1
         except FieldError as exc:
             rejections.append((line, exc.column, exc.reason))
@@ -317,51 +324,87 @@ async def _write(
     ctx: Context,
     position: int,
 ) -> None:
-    """The second pass (rule 3): the good rows, chunk by chunk, from ``position``."""
+    """The second pass (rule 3): the good rows, chunk by chunk, from ``position``,
+    with the rows the first pass did not check and this one rejects. The next chunk
+    is read and checked while the last one is written (the checks and the database
+    each took about half of an agents import, one after the other); one chunk is
+    written at a time, in the file's order, so positions commit in order."""
+    writing: concurrent.futures.Future[None] | None = None  # the last chunk's commit
+    try:
+        for chunk, bad, done in _chunks(entity, _rows(path, mapping), mapping, opts, position):
+            if writing is not None:
+                await db.wait(writing)
+                if opts.chunk_pause_s:
+                    await trio.sleep(opts.chunk_pause_s)
+            writing = db.start(_committer(entity, opts, ctx, chunk, bad, done))
+        if writing is not None:
+            await db.wait(writing)
+    finally:
+        if writing is not None and not writing.done():  # an error or a cancel here
+            writing.cancel()
+
+
+def _chunks(
+    entity: Entity,
+    rows: Iterator[tuple[int, dict[str, str]]],
+    mapping: Mapping,
+    opts: Options,
+    position: int,
+) -> Iterator[tuple[list[tuple[int, Any]], list[tuple[int, str, str]], int]]:
+    """The file after ``position`` as chunks: the parsed rows, the rows rejected here
+    (never for money: rule 2), and the position after the chunk's last row."""
     chunk: list[tuple[int, Any]] = []
+    bad: list[tuple[int, str, str]] = []
     done = 0  # data rows seen in this pass
-    for line, row in _rows(path, mapping):
+    for line, row in rows:
         done += 1
         if done <= position:
             continue
-        with contextlib.suppress(FieldError):  # a bad row: the first pass recorded it
+        try:
             chunk.append((line, entity.parse(row, mapping)))
-        if len(chunk) >= opts.chunk_rows:
-            await _commit(db, entity, opts, ctx, chunk, done)
-            chunk = []
-            if opts.chunk_pause_s:
-                await trio.sleep(opts.chunk_pause_s)
-    await _commit(db, entity, opts, ctx, chunk, done)
+        except FieldError as exc:
+            if not entity.money:  # for money the first pass recorded it
+                bad.append((line, exc.column, exc.reason))
+        if len(chunk) + len(bad) >= opts.chunk_rows:
+            yield chunk, bad, done
+            chunk, bad = [], []
+    yield chunk, bad, done
 
 
-async def _commit(
-    db: Database,
+def _committer(
     entity: Entity,
     opts: Options,
     ctx: Context,
     chunk: list[tuple[int, Any]],
+    bad: list[tuple[int, str, str]],
     position: int,
-) -> None:
-    """One chunk, its rejections at write time and the run's position, in one
-    transaction (a dry run's rolled back, its counts kept)."""
+) -> Callable[[Connection], Awaitable[None]]:
+    """One chunk, its rejections and the run's position, in one transaction (a dry
+    run's rolled back, its counts and rejections kept)."""
 
     async def write(conn: Connection) -> None:
         counts: dict[str, int] = {}
+        refused: list[tuple[int, str, str]] = []
         try:
             async with conn.transaction():
-                counts = await _chunk(conn, entity, ctx, chunk)
+                counts, refused = await _chunk(conn, entity, ctx, chunk)
+                refused += bad
+                counts["rejected"] += len(bad)
+                await _insert_rejections(conn, ctx.run_id, refused)
                 if opts.dry_run:
                     raise _DryRun
                 await _advance(conn, ctx.run_id, position, counts)
         except _DryRun:
+            await _insert_rejections(conn, ctx.run_id, refused)
             await _advance(conn, ctx.run_id, position, counts)
 
-    await db.run(write)
+    return write
 
 
 async def _chunk(
     conn: Connection, entity: Entity, ctx: Context, chunk: list[tuple[int, Any]]
-) -> dict[str, int]:
+) -> tuple[dict[str, int], list[tuple[int, str, str]]]:
+    """The entity's writer on the chunk: its counts, and the rows it refused."""
     outcomes = await entity.write(conn, chunk, ctx) if chunk else []
     written_paise = 0
     refused: list[tuple[int, str, str]] = []
@@ -371,13 +414,13 @@ async def _chunk(
         elif outcome != PRESENT:
             column, _, reason = outcome.partition(": ")
             refused.append((line, column, reason))
-    await _insert_rejections(conn, ctx.run_id, refused)
-    return {
+    counts = {
         "written": outcomes.count(WRITTEN),
         "present": outcomes.count(PRESENT),
         "rejected": len(refused),
         "written_paise": written_paise,
     }
+    return counts, refused
 
 
 async def _advance(conn: Connection, run_id: int, position: int, c: dict[str, int]) -> None:

@@ -1,8 +1,10 @@
 """What each kind of file holds, how a row is checked, and how a chunk of rows is
-written. A row is checked twice by the same pure ``parse`` (once to count and report,
-once to write), so both passes agree on which rows are good. ``write`` runs inside the
-chunk's transaction and answers, row by row, what happened: written, already present
-(in the switch, or earlier in this file), or rejected with a reason.
+written. A row is checked by the pure ``parse``: a money file's rows twice (once to
+count and report before anything moves, once to write; the same function, so both
+passes agree on which rows are good), every other file's once, as it is written.
+``write`` runs inside the chunk's transaction and answers, row by row, what happened:
+written, already present (in the switch, or earlier in this file), or rejected with a
+reason.
 
 - **agents** (name, email, mobile, date_of_birth, pan, fps_id, residential_address,
   shop_address, bank_account, ifsc; optional legacy_ref, region, district, gstin): an

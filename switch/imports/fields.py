@@ -21,6 +21,13 @@ import re
 from decimal import Decimal, InvalidOperation
 
 DATE_FORMATS = {"DD-MM-YYYY": "%d-%m-%Y", "DD/MM/YYYY": "%d/%m/%Y", "YYYY-MM-DD": "%Y-%m-%d"}
+# The same formats as patterns (day, month, year): strptime took a quarter of a row's
+# checks in a bulk import. One or two digits for the day and month, as strptime reads.
+_DATE_RES = {
+    "DD-MM-YYYY": (re.compile(r"([0-9]{1,2})-([0-9]{1,2})-([0-9]{4})"), (1, 2, 3)),
+    "DD/MM/YYYY": (re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})"), (1, 2, 3)),
+    "YYYY-MM-DD": (re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"), (3, 2, 1)),
+}
 AMOUNT_UNITS = ("rupees", "paise")
 MAX_PAISE = 10**15  # ₹10 lakh crore: beyond any balance or payment
 _RUPEES_RE = re.compile(r"[0-9][0-9,]*(\.[0-9]{1,2})?|\.[0-9]{1,2}")
@@ -48,8 +55,12 @@ def text(column: str, value: str | None, *, required: bool = True, max_len: int 
 
 def date(column: str, value: str | None, fmt: str) -> dt.date:
     raw = text(column, value)
+    pattern, (day, month, year) = _DATE_RES[fmt]
+    m = pattern.fullmatch(raw)
     try:
-        return dt.datetime.strptime(raw, DATE_FORMATS[fmt]).date()
+        if m is None:
+            raise ValueError(raw)
+        return dt.date(int(m.group(year)), int(m.group(month)), int(m.group(day)))
     except ValueError:
         raise FieldError(column, f"not a date as {fmt}: {raw!r}") from None
 

@@ -41,7 +41,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from switch.admin.errors import body_of, field_errors
+from switch.admin.errors import body_of
+from switch.admin.field_errors import field_errors
 
 log = logging.getLogger("switch.partners")
 

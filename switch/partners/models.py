@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from switch.admin.errors import field_errors
+from switch.admin.field_errors import field_errors
 from switch.partners.errors import PartnerApiError
 from switch.protocols.terminal import messages as m
 

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from switch.admin import complaints as complaints_api
 from switch.admin.auth import Principal
 from switch.admin.common import deps_of
-from switch.admin.errors import ApiError, field_errors
+from switch.admin.errors import ApiError
+from switch.admin.field_errors import field_errors
 from switch.admin.models import ComplaintIn
 from switch.admin.receipts import pdf_response, receipt_for
 from switch.admin.terminals import terminals_of

@@ -19,7 +19,8 @@ from switch.admin import agents as api
 from switch.admin import terminals as terminals_api
 from switch.admin import wallets as wallets_api
 from switch.admin.auth import Principal
-from switch.admin.errors import ApiError, field_errors
+from switch.admin.errors import ApiError
+from switch.admin.field_errors import field_errors
 from switch.admin.models import AgentIn, LimitsIn, ReasonIn, TopUpIn
 from switch.web import session
 from switch.web.forms import form_body, paise_from_rupees

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ValidationError
 
 from switch.admin import complaints as api
 from switch.admin.auth import Principal
-from switch.admin.errors import ApiError, field_errors
+from switch.admin.errors import ApiError
+from switch.admin.field_errors import field_errors
 from switch.admin.models import AssignIn, ComplaintIn, NoteIn, ResolveIn
 from switch.web import session
 from switch.web.forms import form_body, paise_from_rupees

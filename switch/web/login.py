@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from switch.admin import auth_routes
 from switch.admin.common import client_ip, deps_of
-from switch.admin.errors import ApiError, field_errors
+from switch.admin.errors import ApiError
+from switch.admin.field_errors import field_errors
 from switch.admin.models import ResetConfirmIn, ResetRequestIn
 from switch.web import session
 from switch.web.templating import render

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from switch.admin.auth import Principal
 from switch.admin.auth_routes import change_password_of
 from switch.admin.common import MAX_ID, deps_of
-from switch.admin.errors import ApiError, field_errors
+from switch.admin.errors import ApiError
+from switch.admin.field_errors import field_errors
 from switch.admin.models import PasswordChangeIn
 from switch.admin.roles import PERMISSIONS
 from switch.admin.transactions import Search, State, hold_of, pay_story, search_pays

@@ -9,7 +9,8 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from switch.admin.common import deps_of
-from switch.admin.errors import ApiError, field_errors
+from switch.admin.errors import ApiError
+from switch.admin.field_errors import field_errors
 from switch.admin.models import ResolveCaseIn
 from switch.admin.recon import resolve_case_of
 from switch.admin.roles import PERMISSIONS

@@ -98,7 +98,11 @@ async def test_agents_are_checked_as_onboarding_checks_them(
         agent_row(8),
         agent_row(1),  # line 10: row 1 again
     ]
-    p = await run(db, "agents", write_csv(tmp_path / "agents.csv", rows))
+    path = write_csv(tmp_path / "agents.csv", rows)
+    dry = await run(db, "agents", path, dry_run=True)  # says what the real run will do
+    assert await db.fetchval("SELECT count(*) FROM agents") == 0
+    p = await run(db, "agents", path)
+    assert (dry["rows"], dry["rejections"]) == (p["rows"], p["rejections"])
     assert p["state"] == "done"
     assert p["rows"] == {
         "read": 9,
