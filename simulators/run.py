@@ -1,4 +1,4 @@
-"""Start a simulator (discom, water, sms, gateway) on a port: for the CLI, the demo and tests.
+"""Start a simulator (discom, water, sms, gateway, erp) on a port: for the CLI, the demo and tests.
 
 async with trio.open_nursery() as n:
     sim, port = await start_simulator(n, "discom", data_dir, port=0, seed=1)
@@ -14,11 +14,12 @@ import trio
 
 from simulators.common.http import serve_app
 from simulators.discom.simulator import DiscomSimulator, discom_account
+from simulators.erp.simulator import ErpSimulator
 from simulators.gateway.simulator import GatewaySimulator
 from simulators.sms.simulator import SmsSimulator
 from simulators.water.simulator import WaterSimulator, water_account
 
-KINDS = ("discom", "water", "sms", "gateway")
+KINDS = ("discom", "water", "sms", "gateway", "erp")
 DEFAULT_ACCOUNTS = {"discom": 5000, "water": 2000}  # consumers a biller simulator knows
 
 
@@ -49,6 +50,8 @@ def build(
         return SmsSimulator(data_dir)
     if kind == "gateway":
         return GatewaySimulator(data_dir, secret=secret, seed=seed)
+    if kind == "erp":
+        return ErpSimulator(data_dir)
     raise ValueError(f"unknown simulator {kind!r}; one of {KINDS}")
 
 

@@ -144,7 +144,7 @@ ACCOUNT_PARAM = ParamConfig(
     "account", "Account number", "खाता संख्या", r"[A-Za-z0-9/_-]{1,32}", required=True
 )
 AMOUNT_RULES = ("exact", "partial", "advance")
-CHANNELS = ("terminal", "partner", "link")
+CHANNELS = ("terminal", "partner", "link", "bulk")
 
 
 @dataclass(frozen=True)
@@ -340,6 +340,20 @@ class GatewayConfig:
 
 
 @dataclass(frozen=True)
+class BulkConfig:
+    """Institutional bill payment (docs/bulk-payments.md): payers' sites, their bills'
+    checks and approvals, the payer's ERP, and pay runs by priority."""
+
+    enabled: bool = True
+    erp_endpoint: str = "http://127.0.0.1:7505"  # the payers' ERP (its liabilities)
+    erp_timeout_s: float = 5.0
+    tariffs_files: tuple[str, ...] = ()  # the operator's tariff tables (default: shipped)
+    pay_concurrency: int = 8  # a pay run's bills paid at once
+    max_bills_per_step: int = 5000  # bills in one bulk approval or one ERP round
+    max_bill_file_bytes: int = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class ConsumersConfig:
     """The consumer pages (/me): sign-in by a one-time code sent by SMS."""
 
@@ -363,6 +377,7 @@ class Config:
     partners: PartnersConfig = field(default_factory=PartnersConfig)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     consumers: ConsumersConfig = field(default_factory=ConsumersConfig)
+    bulk: BulkConfig = field(default_factory=BulkConfig)
     billers: tuple[BillerConfig, ...] = DEFAULT_BILLERS
 
     def replace(self, **sections: Any) -> Config:
@@ -381,6 +396,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "partners": PartnersConfig,
     "gateway": GatewayConfig,
     "consumers": ConsumersConfig,
+    "bulk": BulkConfig,
 }
 
 

@@ -29,6 +29,8 @@ from switch.actors.terminal import TerminalDeps, TerminalSession
 from switch.admin.auth import Auth
 from switch.admin.complaints import Escalator
 from switch.admin.throttle import Throttle
+from switch.bulk import tariffs
+from switch.bulk.service import BulkService
 from switch.catalogue import entries as catalogue
 from switch.catalogue import store as catalogue_store
 from switch.catalogue.billrefs import BillRefs
@@ -403,6 +405,8 @@ async def _start_admin(
     )
     admin.receipt_links = links
     deps.service.store.receipt_url = links.url  # every posted pay's SMS carries its link
+    if cfg.bulk.enabled:
+        admin.bulk = _start_bulk(cfg, supervisor, db, deps)
     if cfg.gateway.enabled:
         admin.links = await _start_links(cfg, supervisor, db, ledger, deps, links.base_url)
         if deps.metrics is not None:
@@ -410,6 +414,16 @@ async def _start_admin(
             admin.links.on_callback = lambda outcome: callbacks.labels(outcome).inc()
     log.info("admin API on http://%s:%d/v1/docs", cfg.admin.host, port)
     return port
+
+
+def _start_bulk(
+    cfg: Config, supervisor: Supervisor, db: Database, deps: TerminalDeps
+) -> BulkService:
+    """Institutional bill payment (docs/bulk-payments.md): its pay runs, supervised."""
+    files = [Path(p) for p in cfg.bulk.tariffs_files] or None
+    service = BulkService(db, deps.service, cfg.bulk, tariffs.load(files))
+    supervisor.start("bulk pay runs", service.run)
+    return service
 
 
 async def _start_links(

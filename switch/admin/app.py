@@ -18,6 +18,7 @@ from switch.admin import (
     agents,
     audit_routes,
     auth_routes,
+    bulk,
     complaints,
     errors,
     imports,
@@ -34,6 +35,7 @@ from switch.admin import (
 )
 from switch.admin import billers as biller_routes
 from switch.admin.auth import Auth
+from switch.bulk.service import BulkService
 from switch.config import Config
 from switch.consumers.access import ConsumerAccess
 from switch.db.database import Database
@@ -77,6 +79,8 @@ class AdminDeps:
     service: TerminalService | None = None
     # Imports started from the API and the back office (switch/imports/jobs.py).
     imports: ImportJobs | None = None
+    # Institutional bill payment's ERP rounds and pay runs; None: [bulk] enabled = false.
+    bulk: BulkService | None = None
 
     @property
     def read_db(self) -> Database:
@@ -124,6 +128,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
         receipts,
         links,
         imports,
+        bulk,
     ):
         app.include_router(module.router)
     install_pages(app)  # /office and /agent: the same services, as pages

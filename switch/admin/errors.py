@@ -133,7 +133,7 @@ class LimitBody:
     UPLOAD_OVERHEAD_BYTES = 64 * 1024
 
     # Uploads of import files (docs/imports.md): their own, larger limit.
-    IMPORT_PATHS = ("/v1/imports/", "/office/imports")
+    IMPORT_PATHS = ("/v1/imports/", "/office/imports", "/v1/payers/")  # and bill files
 
     def __init__(
         self, app: Any, max_body_bytes: int, max_upload_bytes: int, max_import_bytes: int = 0

@@ -17,7 +17,9 @@ from switch.admin.errors import ApiError
 from switch.admin.models import StaffRole
 
 STAFF_ROLES = ("onboarding", "finance", "operations", "support", "auditor", "admin")
-ROLES = (*STAFF_ROLES, "agent")
+# A payer organisation's staff (switch/bulk/): each login is bound to its payer.
+PAYER_ROLES = ("site_incharge", "dgm_f", "circle_nodal")
+ROLES = (*STAFF_ROLES, "agent", *PAYER_ROLES)
 assert set(StaffRole.__args__) == set(STAFF_ROLES)  # type: ignore[attr-defined]
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -57,6 +59,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "imports.read": frozenset({"onboarding", "finance", "operations", "auditor", "admin"}),
     "legacy.read": frozenset(STAFF_ROLES),  # the imported payment history
     "links.read": frozenset({"finance", "operations", "support", "auditor", "admin"}),
+    "payers.manage": frozenset({"onboarding", "admin"}),
+    "bulk.read": frozenset({"finance", "operations", "support", "auditor", "admin", *PAYER_ROLES}),
+    "bulk.intake": frozenset({"operations", "admin", "circle_nodal"}),
+    "bulk.decide": frozenset(PAYER_ROLES),  # the workflow says which role takes each step
+    "bulk.erp": frozenset({"operations", "admin", "circle_nodal"}),
+    "bulk.pay": frozenset({"finance", "admin", "circle_nodal"}),
     "partners.read": frozenset(
         {"onboarding", "finance", "operations", "support", "auditor", "admin"}
     ),

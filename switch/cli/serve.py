@@ -139,7 +139,7 @@ def sim_fleet(
 
 
 @sim.command("biller")
-@click.argument("kind", type=click.Choice(["discom", "water", "sms", "gateway"]))
+@click.argument("kind", type=click.Choice(["discom", "water", "sms", "gateway", "erp"]))
 @click.option("--port", type=int, required=True, help="The port its HTTP API listens on.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address it binds.")
 @click.option(
@@ -179,7 +179,7 @@ def sim_biller(
     latency_ms: float,
     secret: str,
 ) -> None:
-    """Run a biller (discom, water), the SMS gateway or the payment gateway simulator
+    """Run a biller (discom, water), the SMS gateway, the payment gateway or an ERP simulator
     until SIGINT/SIGTERM."""
     import signal
 

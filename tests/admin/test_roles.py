@@ -7,8 +7,9 @@ import itertools
 import re
 from typing import Any
 
-from switch.admin.roles import PERMISSIONS, ROLES
+from switch.admin.roles import PAYER_ROLES, PERMISSIONS, ROLES
 from tests.admin.conftest import (
+    PASSWORD,
     Admin,
     active_agent,
     agent_login,
@@ -22,7 +23,7 @@ _n = itertools.count(100)
 
 
 def endpoints(
-    a: str, b: str, pending: str, terminal: str, complaint: int
+    a: str, b: str, pending: str, terminal: str, complaint: int, payer: str
 ) -> list[tuple[str, str, Any, str]]:
     """(method, path, body maker, permission) for every endpoint that needs one."""
 
@@ -140,6 +141,24 @@ def endpoints(
         ("POST", "/v1/recon/run", lambda: {"biller_id": "NOPE"}, "settlement.run"),
         ("GET", "/v1/recon/cases", None, "recon.read"),
         ("GET", "/v1/recon/cases/1", None, "recon.read"),
+        ("POST", "/v1/payers", lambda: {"name": "Org", "mobile": "9876500012"}, "payers.manage"),
+        ("GET", "/v1/payers", None, "bulk.read"),
+        (
+            "POST",
+            f"/v1/payers/{payer}/circles",
+            lambda: {"id": f"C{next(_n)}", "name": "A circle"},
+            "payers.manage",
+        ),
+        ("POST", f"/v1/payers/{payer}/bills", "upload", "bulk.intake"),
+        ("GET", f"/v1/payers/{payer}/bills", None, "bulk.read"),
+        (
+            "POST",
+            f"/v1/payers/{payer}/bills/decisions",
+            lambda: {"action": "approve", "bill_ids": [1], "reason": "ok"},
+            "bulk.decide",
+        ),
+        ("POST", f"/v1/payers/{payer}/erp", None, "bulk.erp"),
+        ("POST", f"/v1/payers/{payer}/runs", lambda: {"funds_paise": 0}, "bulk.pay"),
         (
             "POST",
             "/v1/recon/cases/1/resolve",
@@ -171,7 +190,8 @@ async def test_every_role_on_every_endpoint(admin: Admin) -> None:
     r = await admin.call("operations", "POST", f"/v1/agents/{a}/terminals")
     terminal = r.json()["id"]
     complaint = await service_complaint(admin, a, "wallet", "balance looks wrong")
-    table = endpoints(a, b, pending, terminal, complaint)
+    payer = await payer_with_staff(admin)
+    table = endpoints(a, b, pending, terminal, complaint, payer)
     wrong = []
     for method, path, body, permission in table:
         assert await request(admin, None, method, path, body) == 401, path
@@ -184,6 +204,32 @@ async def test_every_role_on_every_endpoint(admin: Admin) -> None:
     assert wrong == [], "\n".join(wrong)
     # Every permission is exercised by the table.
     assert {p for *_, p in table} == set(PERMISSIONS) - {"complaints.refund"}
+
+
+async def payer_with_staff(admin: Admin) -> str:
+    """A payer organisation with a login of each of its staff roles, named by role."""
+    body = {"name": "Bharat Telecom", "mobile": "9876500013"}
+    payer = (await admin.call("onboarding", "POST", "/v1/payers", json=body)).json()["id"]
+    for role in PAYER_ROLES:
+        user = {"username": role.replace("_", "-"), "role": role, "mobile": "9876500014",
+                "password": PASSWORD}  # fmt: skip
+        r = await admin.call("onboarding", "POST", f"/v1/payers/{payer}/users", json=user)
+        assert r.status_code == 201, r.text
+        admin.tokens[role] = admin.tokens[user["username"]] = await admin.login(user["username"])
+    return str(payer)
+
+
+async def test_a_payers_staff_see_only_their_own_payer(admin: Admin) -> None:
+    mine = await payer_with_staff(admin)
+    body = {"name": "Another Org", "mobile": "9876500015"}
+    other = (await admin.call("onboarding", "POST", "/v1/payers", json=body)).json()["id"]
+    for role in PAYER_ROLES:
+        assert (await admin.call(role, "GET", f"/v1/payers/{mine}/bills")).status_code == 200
+        r = await admin.call(role, "GET", f"/v1/payers/{other}/bills")
+        assert r.status_code == 404, r.text  # another payer does not exist for them
+        listed = (await admin.call(role, "GET", "/v1/payers")).json()["payers"]
+        assert [p["id"] for p in listed] == [mine]
+        assert (await admin.call(role, "GET", "/v1/agents")).status_code == 403
 
 
 async def test_an_agent_sees_only_its_own(admin: Admin) -> None:
