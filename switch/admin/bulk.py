@@ -108,7 +108,9 @@ async def add_payer(
     body: PayerIn, request: Request, who: Annotated[Principal, Depends(allow("payers.manage"))]
 ) -> dict[str, Any]:
     d = deps_of(request)
-    return await payers.add_payer(d.db, d.ledger, body.name, body.mobile, who.username)
+    added = await payers.add_payer(d.db, d.ledger, body.name, body.mobile, who.username)
+    await d.policy.refresh()  # its limits, here at once (elsewhere within seconds)
+    return added
 
 
 @router.get("/payers", summary="Payer organisations")

@@ -52,8 +52,11 @@ async def take_in(
     tariffs: Mapping[tuple[str, str], Tariff],
     actor: str,
 ) -> Intake:
-    """Each bill checked and put in its first queue, all in one transaction; a bill
-    already here (its site and number) is left as it is."""
+    """Every bill checked and put in its first queue, in one transaction (a file is
+    taken in whole); a bill already here (its site and number) is left as it is. The
+    work is set-based, ``CHUNK`` bills a round trip: what is here already, the sites'
+    earlier bills (their history, and any within 15 days: MI), then the checks in
+    Python, then the bills, dockets and milestones written together."""
 
     async def write(conn: Connection) -> Intake:
         result = Intake(by_letter={})
@@ -62,16 +65,11 @@ async def take_in(
                 r["site_code"]: r
                 for r in await conn.fetch("SELECT * FROM payer_sites WHERE payer_id = $1", payer_id)
             }
-            for bill in bills:
-                outcome = await _take_one(conn, sites[bill.site_id], bill, source, tariffs, actor)
-                if outcome is None:
-                    result.already_in += 1
-                    continue
-                letter, mi = outcome
-                result.taken_in += 1
-                result.multiple_invoices += mi
-                assert result.by_letter is not None
-                result.by_letter[letter] = result.by_letter.get(letter, 0) + 1
+            ordered = sorted(bills, key=lambda b: (b.site_id, b.bill_date, b.bill_no))
+            for n in range(0, len(ordered), CHUNK):
+                await _take_chunk(
+                    conn, sites, ordered[n : n + CHUNK], source, tariffs, actor, result
+                )
             await audit(conn, actor, "bulk.intake", "payer", payer_id, None,
                         {"source": source} | result.shown())  # fmt: skip
         return result
@@ -79,79 +77,132 @@ async def take_in(
     return await db.run(write)
 
 
-async def _take_one(
+CHUNK = 2000
+EARLIER_DAYS = 400  # enough for six monthly bills before a chunk's first, and MI after
+
+
+@dataclass(frozen=True)
+class _Earlier:
+    bill_no: str
+    bill_date: dt.date
+    month: Month
+
+
+async def _take_chunk(
     conn: Connection,
-    site: asyncpg.Record,
-    bill: Bill,
+    sites: Mapping[str, asyncpg.Record],
+    chunk: Sequence[Bill],
     source: str,
     tariffs: Mapping[tuple[str, str], Tariff],
     actor: str,
-) -> tuple[str, bool] | None:
-    if await conn.fetchval(
-        "SELECT 1 FROM site_bills WHERE site_id = $1 AND bill_no = $2", site["id"], bill.bill_no
-    ):
-        return None
-    if not bill.history:  # the site's own earlier bills here, newest first
-        earlier = await conn.fetch(
-            """SELECT units, current_paise, cmr FROM site_bills
-                WHERE site_id = $1 AND bill_date < $2 ORDER BY bill_date DESC LIMIT $3""",
-            site["id"],
-            bill.bill_date,
-            validation.HISTORY_MONTHS,
-        )
-        history = tuple(Month(r["units"], r["current_paise"], r["cmr"]) for r in earlier)
-        bill = _with_history(bill, history)
-    mi = bool(
-        await conn.fetchval(
-            """SELECT 1 FROM site_bills WHERE site_id = $1 AND bill_no <> $2
-                  AND bill_date BETWEEN $3::date - $4::int AND $3::date + $4::int""",
-            site["id"],
-            bill.bill_no,
-            bill.bill_date,
-            MULTIPLE_INVOICE_DAYS,
-        )
+    result: Intake,
+) -> None:
+    site_ids = [sites[b.site_id]["id"] for b in chunk]
+    here = await conn.fetch(
+        """SELECT site_id, bill_no, bill_date, units, current_paise, cmr FROM site_bills
+            WHERE site_id = ANY($1::bigint[]) AND bill_date >= $2::date - $3::int""",
+        sorted(set(site_ids)),
+        min(b.bill_date for b in chunk),
+        EARLIER_DAYS,
     )
+    known: dict[int, list[_Earlier]] = {}
+    for r in here:
+        month = Month(r["units"], r["current_paise"], r["cmr"])
+        known.setdefault(r["site_id"], []).append(_Earlier(r["bill_no"], r["bill_date"], month))
+    rows: list[tuple[Any, ...]] = []
+    notes: list[tuple[list[dict[str, str]], str, str, str]] = []
+    for bill, site_id in zip(chunk, site_ids, strict=True):
+        earlier = known.setdefault(site_id, [])
+        if any(e.bill_no == bill.bill_no for e in earlier):
+            result.already_in += 1
+            continue
+        row, note = _checked(sites[bill.site_id], bill, earlier, source, tariffs)
+        rows.append(row)
+        notes.append(note)
+        earlier.append(_Earlier(bill.bill_no, bill.bill_date,
+                                Month(bill.units, bill.current_paise, bill.cmr)))  # fmt: skip
+        result.taken_in += 1
+        result.multiple_invoices += bool(row[22])
+        assert result.by_letter is not None
+        result.by_letter[note[1]] = result.by_letter.get(note[1], 0) + 1
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    ids = await conn.fetch(
+        f"""INSERT INTO site_bills ({BILL_COLUMNS})
+            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::date[], $5::date[],
+                   $6::bigint[], $7::bigint[], $8::bigint[], $9::int[], $10::text[], $11::text[],
+                   $12::int[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[],
+                   $17::bigint[], $18::bigint[], $19::bigint[], $20::jsonb[], $21::jsonb[],
+                   $22::text[], $23::bool[], $24::text[], $25::jsonb[], $26::bigint[], $27::text[])
+            RETURNING id, site_id, bill_no""",
+        *[list(c) for c in columns],
+    )
+    id_of = {(r["site_id"], r["bill_no"]): r["id"] for r in ids}
+    bill_ids = [id_of[(row[0], row[2])] for row in rows]
+    dockets = [(i, json.dumps(f)) for i, (f, *_) in zip(bill_ids, notes, strict=True) if f]
+    if dockets:
+        await conn.executemany(
+            "INSERT INTO bill_dockets (bill_id, failures) VALUES ($1, $2::jsonb)", dockets
+        )
+    await conn.copy_records_to_table(
+        "bill_milestones",
+        columns=("bill_id", "milestone", "actor", "note"),
+        records=[
+            record
+            for i, (_, letter, said, state) in zip(bill_ids, notes, strict=True)
+            for record in (
+                (i, "taken_in", actor, source),
+                (i, f"checked_{letter}", actor, said),
+                (i, f"to_{state}", actor, None),
+            )
+        ],
+    )
+
+
+def _checked(
+    site: asyncpg.Record,
+    bill: Bill,
+    earlier: list[_Earlier],
+    source: str,
+    tariffs: Mapping[tuple[str, str], Tariff],
+) -> tuple[tuple[Any, ...], tuple[list[dict[str, str]], str, str, str]]:
+    """A bill's checks against its site's earlier bills: its row (``BILL_COLUMNS``),
+    and its docket's failures, letter, what the checks said and its first queue."""
+    if not bill.history:  # the site's own earlier bills here, newest first
+        before = sorted((e for e in earlier if e.bill_date < bill.bill_date),
+                        key=lambda e: e.bill_date, reverse=True)  # fmt: skip
+        months = tuple(e.month for e in before[: validation.HISTORY_MONTHS])
+        bill = replace(bill, history=months)
+    days = MULTIPLE_INVOICE_DAYS
+    mi = any(abs((e.bill_date - bill.bill_date).days) <= days for e in earlier)
     out = validation.validate(
         bill, site_of(site), tariffs.get((site["biller_id"], site["category"]))
     )
     failures = [asdict(f) for f in out.failures]
     if mi:
-        failures.append({"check": "multiple_invoice", "says": "another bill of the site "
-                         f"within {MULTIPLE_INVOICE_DAYS} days"})  # fmt: skip
+        failures.append({"check": "multiple_invoice", "says": f"another bill within {days} days"})
     state = "site_incharge" if mi else out.first_approver
-    checks = {"failures": failures, "obv_skipped": out.obv_skipped}
-    bill_id = await conn.fetchval(
-        """INSERT INTO site_bills (site_id, payer_id, bill_no, bill_date, due_date, omr, cmr,
-               units, multiplying_factor, billing_type, meter_status, billing_days,
-               current_paise, arrears_paise, taxes_paise, meter_rent_paise, surcharge_paise,
-               tcs_paise, gross_paise, dynamic, history, source, multiple_invoice, letter,
-               checks, tariff_gross_paise, state)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                   $17, $18, $19, $20::jsonb, $21::jsonb, $22, $23, $24, $25::jsonb, $26, $27)
-           RETURNING id""",
+    checks = json.dumps({"failures": failures, "obv_skipped": out.obv_skipped})
+    row = (
         site["id"], site["payer_id"], bill.bill_no, bill.bill_date, bill.due_date, bill.omr,
         bill.cmr, bill.units, bill.multiplying_factor, bill.billing_type, bill.meter_status,
         bill.billing_days, bill.current_paise, bill.arrears_paise, bill.taxes_paise,
         bill.meter_rent_paise, bill.surcharge_paise, bill.tcs_paise, bill.gross_paise,
         json.dumps({k: str(v) for k, v in bill.dynamic.items()}),
-        json.dumps([asdict(m) for m in bill.history]), source, mi, out.letter,
-        json.dumps(checks), out.tariff_gross_paise, state,
+        json.dumps([asdict(m) for m in bill.history]), source, mi, out.letter, checks,
+        out.tariff_gross_paise, state,
     )  # fmt: skip
-    if failures:
-        await conn.execute(
-            "INSERT INTO bill_dockets (bill_id, failures) VALUES ($1, $2::jsonb)",
-            bill_id,
-            json.dumps(failures),
-        )
-    await _milestone(conn, bill_id, "taken_in", actor, source)
     said = ", ".join(f["check"] for f in failures) or "all passed"
-    await _milestone(conn, bill_id, f"checked_{out.letter}", actor, said)
-    await _milestone(conn, bill_id, f"to_{state}", actor, None)
-    return out.letter, mi
+    return row, (failures, out.letter, said, state)
 
 
-def _with_history(bill: Bill, history: tuple[Month, ...]) -> Bill:
-    return replace(bill, history=history)
+BILL_COLUMNS = (
+    "site_id, payer_id, bill_no, bill_date, due_date, omr, cmr, units, multiplying_factor,"
+    " billing_type, meter_status, billing_days, current_paise, arrears_paise, taxes_paise,"
+    " meter_rent_paise, surcharge_paise, tcs_paise, gross_paise, dynamic, history, source,"
+    " multiple_invoice, letter, checks, tariff_gross_paise, state"
+)
 
 
 async def _milestone(

@@ -38,7 +38,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from switch.bulk.bills import Bill, paise_of
+from switch.bulk.bills import Bill
 
 SHIPPED = Path(__file__).parent / "tariffs"
 DYNAMIC = ("units", "billing_days", "fuel_paise_per_unit", "recorded_demand_kva")
@@ -106,34 +106,48 @@ def missing(tariff: Tariff, bill: Bill) -> list[str]:
 
 
 def calculate(tariff: Tariff, site: Site, bill: Bill) -> Calculation:
-    """Rules 1-5 (the caller has checked ``missing`` is empty)."""
-    days = Fraction(bill.billing_days or 30)
-    per_period = days / 30
-    energy = _energy(tariff.slabs, bill.units, per_period)
-    fixed = Fraction(site.sanctioned_load_kw) * tariff.fixed_paise_per_kw_month * per_period
-    if tariff.demand_paise_per_kva_month:
+    """Rules 1-5 (the caller has checked ``missing`` is empty), in exact integers: each
+    line's amount is a numerator over a denominator, rounded half up once."""
+    days = bill.billing_days or 30
+    energy = _energy(tariff, bill.units, days)
+    load, rate = Fraction(site.sanctioned_load_kw), tariff.fixed_paise_per_kw_month
+    fixed = Fraction(
+        load.numerator * rate.numerator * days, load.denominator * rate.denominator * 30
+    )
+    if tariff.demand_paise_per_kva_month:  # a demand (HT) tariff: the rarer, slower way
         recorded = Fraction(bill.dynamic.get("recorded_demand_kva", Decimal(0)))
         floor = Fraction(site.contract_demand_kva) * tariff.demand_floor_percent / 100
-        fixed += max(recorded, floor) * tariff.demand_paise_per_kva_month * per_period
-    fuel = bill.units * Fraction(bill.dynamic.get("fuel_paise_per_unit", Decimal(0)))
-    energy_p, fixed_p, fuel_p = paise_of(energy), paise_of(fixed), paise_of(fuel)
-    duty = Fraction(energy_p + fixed_p + fuel_p) * tariff.duty_percent / 100
-    rent = tariff.meter_rent_paise_per_month * per_period
-    return Calculation(energy_p, fixed_p, fuel_p, paise_of(duty), paise_of(rent))
+        fixed += max(recorded, floor) * tariff.demand_paise_per_kva_month * days / 30
+    fuel_rate = Fraction(bill.dynamic.get("fuel_paise_per_unit", Decimal(0)))
+    energy_p = _half_up(energy.numerator, energy.denominator)
+    fixed_p = _half_up(fixed.numerator, fixed.denominator)
+    fuel_p = _half_up(bill.units * fuel_rate.numerator, fuel_rate.denominator)
+    duty = tariff.duty_percent
+    duty_p = _half_up((energy_p + fixed_p + fuel_p) * duty.numerator, 100 * duty.denominator)
+    rent = tariff.meter_rent_paise_per_month
+    rent_p = _half_up(rent.numerator * days, rent.denominator * 30)
+    return Calculation(energy_p, fixed_p, fuel_p, duty_p, rent_p)
 
 
-def _energy(slabs: tuple[Slab, ...], units: int, per_period: Fraction) -> Fraction:
-    total, below = Fraction(0), Fraction(0)
-    for slab in slabs:
-        top = None if slab.up_to_units is None else slab.up_to_units * per_period
-        in_slab = units - below if top is None else min(Fraction(units), top) - below
-        if in_slab <= 0:
+def _energy(tariff: Tariff, units: int, days: int) -> Fraction:
+    """Slab by slab, in thirtieths of a unit (a slab's bound scales with the days)."""
+    total_num, total_den = 0, 1
+    used = 0  # thirtieths of a unit already in lower slabs
+    units30 = units * 30
+    for slab in tariff.slabs:
+        top = units30 if slab.up_to_units is None else min(units30, slab.up_to_units * days)
+        if top <= used:
             break
-        total += in_slab * slab.paise_per_unit
-        if top is None:
-            break
-        below = top
-    return total
+        rate = slab.paise_per_unit
+        num, den = (top - used) * rate.numerator, 30 * rate.denominator
+        total_num, total_den = total_num * den + num * total_den, total_den * den
+        used = top
+    return Fraction(total_num, total_den)
+
+
+def _half_up(numerator: int, denominator: int) -> int:
+    whole, rest = divmod(numerator, denominator)
+    return whole + (1 if 2 * rest >= denominator else 0)
 
 
 # -- the files ----------------------------------------------------------------------

@@ -133,27 +133,41 @@ def history(bill: Bill) -> list[Failure]:
         ("amount_variation", bill.current_paise, [m.current_paise for m in months], "paise"),
     )
     for check, present, past, unit in checks:
-        v = variation(present, Fraction(sum(past), len(past)))
-        if v is None or v < DBV_LOW or v > DBV_HIGH:
-            avg = float(Fraction(sum(past), len(past)))
+        if not within(present, sum(past), len(past), DBV_LOW, DBV_HIGH):
+            v = variation(present, Fraction(sum(past), len(past)))
             shown = "no average" if v is None else f"{float(v) * 100:+.1f} %"
+            avg = sum(past) / len(past)
             out.append(Failure(check, f"{present} {unit} against a {len(past)}-month "
                                f"average of {avg:.1f}: {shown}"))  # fmt: skip
     return out
 
 
 def tariff_check(ours_paise: int, theirs_paise: int) -> list[Failure]:
-    v = variation(ours_paise, Fraction(theirs_paise))
-    if v is not None and abs(v) <= OBV_BAND:
+    if within(ours_paise, theirs_paise, 1, -OBV_BAND, OBV_BAND):
         return []
+    v = variation(ours_paise, Fraction(theirs_paise))
     shown = "nothing to compare" if v is None else f"{float(v) * 100:+.2f} %"
     return [Failure("tariff_variation", f"tariff gives {ours_paise} paise, the discom "
                     f"{theirs_paise}: {shown}")]  # fmt: skip
 
 
+def within(present: int, total: int, count: int, low: Fraction, high: Fraction) -> bool:
+    """Whether ``present`` varies from the average ``total / count`` by no less than
+    ``low`` and no more than ``high`` (both edges inside), in integers: the variation
+    is (count x present - total) / total. An average of 0 is within only for 0."""
+    if total == 0:
+        return present == 0
+    gap = count * present - total  # the variation's numerator over ``total``
+    scaled_total = abs(total)
+    return (
+        gap * low.denominator >= low.numerator * scaled_total
+        and gap * high.denominator <= high.numerator * scaled_total
+    )
+
+
 def variation(present: int, average: Fraction) -> Fraction | None:
-    """(present - average) / average; None where the average is 0 and present is
-    not (infinitely more); 0 where both are 0."""
+    """(present - average) / average, for the docket's figures; None where the
+    average is 0 and present is not (infinitely more); 0 where both are 0."""
     if average == 0:
         return Fraction(0) if present == 0 else None
     return (present - average) / average

@@ -34,6 +34,10 @@ T = TypeVar("T")
 # A dead master is retried this often before the call fails (the caller then falls
 # back to PostgreSQL); redis-py's default, 10, would outlast every caller's deadline.
 CLUSTER_RETRY_ATTEMPTS = 2
+# Connections to one Redis, at most: a call beyond them waits for one (up to the
+# call's timeout) instead of failing, as redis-py's plain pool does past its hundred:
+# a pay run of 128 bills at once sent every day-limit check to PostgreSQL that way.
+MAX_CONNECTIONS = 64
 # What a failing Redis raises: its own errors, a cluster's (a slot no master serves
 # is not a RedisError in redis-py), and the socket's. Callers fall back on these.
 REDIS_FAILURES: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError)
@@ -133,7 +137,14 @@ async def open_redis(
                 # A master that is down leaves only its own slots unserved.
                 require_full_coverage=False,
             )
-        return aioredis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=timeout_s,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+        )
+        return aioredis.Redis.from_pool(pool)  # the client owns the pool: closed with it
 
     client = await db.bridge.run(connect())
     return RedisCalls(db.bridge, client, is_cluster(url)), f"{prefix}:{row['datname']}:{row['oid']}"
