@@ -264,6 +264,27 @@ async def decide(
             "results": [{"bill_id": k, "result": v} for k, v in said.items()]}  # fmt: skip
 
 
+@router.post("/payers/{payer_id}/fetches", summary="Fetch every site's bill from its discom")
+async def fetch_bills(
+    payer_id: PayerId,
+    request: Request,
+    who: Annotated[Principal, Depends(allow("bulk.intake"))],
+) -> dict[str, Any]:
+    await _payer(request, who, payer_id)
+    return await _bulk(request).fetch_bills(payer_id, who.username)
+
+
+@router.get("/payers/{payer_id}/mis", summary="The payer's bills by circle, site, month ...")
+async def payer_mis(
+    payer_id: PayerId,
+    request: Request,
+    who: Annotated[Principal, Depends(allow("bulk.read"))],
+    by: Literal["circle", "site", "category", "month", "letter", "state"] = "circle",
+) -> dict[str, Any]:
+    await _payer(request, who, payer_id)
+    return {"by": by, "rows": await store.mis(deps_of(request).db, payer_id, by)}
+
+
 @router.post("/payers/{payer_id}/erp", summary="A round with the payer's ERP: liabilities")
 async def erp_round(
     payer_id: PayerId,

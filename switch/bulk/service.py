@@ -24,6 +24,7 @@ deferred, the sums.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 import trio
 
 from switch.bulk import priority, store, workflow
+from switch.bulk.bills import Bill
 from switch.bulk.erp import Erp, ErpUnclear, ErpWord
 from switch.bulk.tariffs import Tariff
 from switch.config import BulkConfig
@@ -63,6 +65,49 @@ class BulkService:
         self.tariffs = tariffs
         self._erp = Erp(cfg.erp_endpoint, cfg.erp_timeout_s)
         self._kicks_in, self._kicks_out = trio.open_memory_channel[int](QUEUE)
+
+    # -- bills fetched from the billers --------------------------------------------------
+
+    async def fetch_bills(self, payer_id: str, actor: str) -> dict[str, Any]:
+        """Every site's current bill fetched from its discom (``pay_concurrency`` at
+        once) and taken in with the checks, as a file's bills are. A bill already here
+        is left as it is, so a round stopped half-way (a discom down, a restart) is
+        simply run again: it takes in what the last one did not."""
+        payer = await self._db.fetchrow(
+            "SELECT id, wallet_account_id FROM agents WHERE id = $1", payer_id
+        )
+        assert payer is not None
+        ctx = TerminalContext(payer_id, payer_id, payer["wallet_account_id"], "bulk")
+        sites = await self._db.fetch(
+            "SELECT site_code, biller_id, consumer_account FROM payer_sites WHERE payer_id = $1"
+            " ORDER BY id",
+            payer_id,
+        )
+        fetched: list[Bill] = []
+        refused: dict[str, str] = {}
+        limit = trio.CapacityLimiter(self._cfg.pay_concurrency)
+
+        async def one(site: Any) -> None:
+            async with limit:
+                try:
+                    bill, details = await self._service.fetch_bill_with_details(
+                        ctx, FetchBill(0, site["biller_id"], site["consumer_account"], {})
+                    )
+                except RequestFailed as exc:
+                    refused[site["site_code"]] = f"{exc.code.value}: {exc.message}"[:200]
+                    return
+                if bill["amount_paise"] <= 0:
+                    refused[site["site_code"]] = "nothing is due"
+                    return
+                fetched.append(bill_of_fetch(site["site_code"], bill, details))
+
+        async with trio.open_nursery() as nursery:
+            for site in sites:
+                nursery.start_soon(one, site)
+        taken = await store.take_in(self._db, payer_id, fetched, "fetch", self.tariffs, actor)
+        shown_refused = dict(sorted(refused.items())[:1000])
+        return taken.shown() | {"sites": len(sites), "fetched": len(fetched),
+                                "not_fetched": shown_refused}  # fmt: skip
 
     # -- the ERP ----------------------------------------------------------------------
 
@@ -296,6 +341,32 @@ class BulkService:
 
     async def aclose(self) -> None:
         await self._erp.aclose()
+
+
+def bill_of_fetch(site_code: str, bill: dict[str, Any], details: Mapping[str, Any]) -> Bill:
+    """A fetched bill as the checks read it. A discom's fetch carries the readings,
+    units and amounts it has; what it lacks stays missing (no billing days: the tariff
+    check is skipped; no readings: the meter is taken as faulty), never guessed."""
+
+    def whole(name: str) -> int | None:
+        value = details.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    due = dt.date.fromisoformat(bill["due_date"])
+    current = whole("current_amount_paise")
+    arrears = whole("arrears_paise") or 0
+    return Bill(
+        site_id=site_code,
+        bill_no=str(bill.get("bill_number") or f"{site_code}/{due.isoformat()}")[:40],
+        bill_date=min(dt.date.today(), due),
+        due_date=due,
+        units=whole("units") or 0,
+        current_paise=current if current is not None else max(0, bill["amount_paise"] - arrears),
+        omr=whole("omr"),
+        cmr=whole("cmr"),
+        arrears_paise=arrears,
+        billing_days=whole("billing_days"),
+    )
 
 
 async def _item(

@@ -346,3 +346,39 @@ def shown_docket(r: asyncpg.Record) -> dict[str, Any]:
         "closed_at": r["closed_at"].isoformat() if r["closed_at"] else None,
         "closed_by": r["closed_by"],
     }
+
+
+MIS_BY = {
+    "circle": "s.circle_id",
+    "site": "s.site_code",
+    "category": "s.pay_category",
+    "month": "to_char(b.bill_date, 'YYYY-MM')",
+    "letter": "b.letter",
+    "state": "b.state",
+}
+
+
+async def mis(db: Database, payer_id: str, by: str) -> list[dict[str, Any]]:
+    """The payer's bills grouped ``by`` one of MIS_BY: how many, what the discoms asked
+    (gross), what was approved, what was paid, and what the checks saved (the gross of
+    bills not to pay or cancelled, and what approvers cut from the rest)."""
+    key = MIS_BY[by]
+    rows = await db.fetch(
+        f"""SELECT {key} AS key, count(*) AS bills,
+                   count(*) FILTER (WHERE b.letter = 'A') AS all_passed,
+                   count(*) FILTER (WHERE d.bill_id IS NOT NULL) AS dockets,
+                   coalesce(sum(b.gross_paise), 0) AS gross_paise,
+                   coalesce(sum(b.approved_paise), 0) AS approved_paise,
+                   coalesce(sum(b.net_payable_paise) FILTER (WHERE b.state = 'paid'), 0)
+                       AS paid_paise,
+                   coalesce(sum(CASE WHEN b.state IN ('not_to_pay', 'cancelled')
+                                     THEN b.gross_paise
+                                     WHEN b.approved_paise IS NOT NULL
+                                     THEN greatest(b.gross_paise - b.approved_paise, 0)
+                                     ELSE 0 END), 0) AS saved_paise
+              FROM site_bills b JOIN payer_sites s ON s.id = b.site_id
+              LEFT JOIN bill_dockets d ON d.bill_id = b.id
+             WHERE b.payer_id = $1 GROUP BY 1 ORDER BY 1""",
+        payer_id,
+    )
+    return [{k: int(v) if isinstance(v, Decimal) else v for k, v in dict(r).items()} for r in rows]

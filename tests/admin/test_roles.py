@@ -158,6 +158,8 @@ def endpoints(
             "bulk.decide",
         ),
         ("POST", f"/v1/payers/{payer}/erp", None, "bulk.erp"),
+        ("POST", f"/v1/payers/{payer}/fetches", None, "bulk.intake"),
+        ("GET", f"/v1/payers/{payer}/mis?by=month", None, "bulk.read"),
         ("POST", f"/v1/payers/{payer}/runs", lambda: {"funds_paise": 0}, "bulk.pay"),
         (
             "POST",
