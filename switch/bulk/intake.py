@@ -91,8 +91,9 @@ def parse_row(row: dict[str, str], date_format: str) -> Bill:
 
     units = _whole(row, "units", required=True)
     assert units is not None
-    bill_date = fields.date("bill_date", row.get("bill_date"), date_format)
-    due_date = fields.date("due_date", row.get("due_date"), date_format)
+    # A date, or a spreadsheet's date cell (a date at midnight).
+    bill_date = fields.moment("bill_date", row.get("bill_date"), date_format).date()
+    due_date = fields.moment("due_date", row.get("due_date"), date_format).date()
     if due_date < bill_date:
         raise FieldError("due_date", "before the bill's date")
     billing_type = (row.get("billing_type") or "normal").strip().lower()
