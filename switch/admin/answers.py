@@ -556,7 +556,15 @@ def _import_answers() -> dict[tuple[str, str], tuple[int, type[BaseModel]]]:
     return dict(answers(Page))
 
 
-ANSWERS |= _link_answers() | _import_answers()
+def _bulk_answers() -> dict[tuple[str, str], tuple[int, type[BaseModel]]]:
+    from switch.admin.bulk_answers import answers
+
+    return dict(answers(Page))
+
+
+ANSWERS |= _link_answers() | _import_answers() | _bulk_answers()
+# Routes whose answers tests/bulk/ checks against the spec (they need the ERP).
+BULK_ROUTES = set(_bulk_answers())
 # Routes whose answers tests/links/ checks against the spec (they need the gateway).
 LINK_ROUTES = set(_link_answers())
 

@@ -191,7 +191,8 @@ async def take_in_bills(
         except intake.FileRefused as exc:
             rejected = [{"line": r.line, "column": r.column, "reason": r.reason}
                         for r in exc.rejections[:1000]]  # fmt: skip
-            return {"taken_in": 0, "refused": str(exc), "rejections": rejected}
+            nothing = store.Intake(by_letter={}).shown()
+            return nothing | {"refused": str(exc), "rejections": rejected}
         source = f"file:{(file.filename or path.name)[:100]}"
         result = await store.take_in(d.db, payer_id, [b for _, b in bills], source,
                                      bulk.tariffs, who.username)  # fmt: skip
@@ -236,13 +237,11 @@ async def get_bill(
 ) -> dict[str, Any]:
     await _payer(request, who, payer_id)
     db = deps_of(request).db
-    row = await db.fetchrow(
-        "SELECT * FROM site_bills WHERE id = $1 AND payer_id = $2", bill_id, payer_id
-    )
-    if row is None:
+    found = await store.bills(db, payer_id, bill_id=bill_id)
+    if not found:
         raise ApiError("not_found", f"no bill {bill_id} of {payer_id}")
     docket = await db.fetchrow("SELECT * FROM bill_dockets WHERE bill_id = $1", bill_id)
-    return store.shown(row) | {
+    return found[0] | {
         "docket": None if docket is None else store.shown_docket(docket),
         "milestones": await store.milestones(db, bill_id),
     }

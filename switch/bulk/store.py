@@ -301,17 +301,24 @@ def bill_code(letter: str, bill_id: int) -> str:
 
 
 async def bills(
-    db: Database, payer_id: str, state: str | None = None, limit: int = 500
+    db: Database,
+    payer_id: str,
+    state: str | None = None,
+    limit: int = 500,
+    bill_id: int | None = None,
 ) -> list[dict[str, Any]]:
+    """The payer's bills (by state, or the one ``bill_id``) with their sites' names."""
     rows = await db.fetch(
         """SELECT b.*, s.site_code, s.circle_id, s.pay_category, s.biller_id,
                   s.consumer_account
              FROM site_bills b JOIN payer_sites s ON s.id = b.site_id
             WHERE b.payer_id = $1 AND ($2::text IS NULL OR b.state = $2)
+              AND ($4::bigint IS NULL OR b.id = $4)
             ORDER BY b.id LIMIT $3""",
         payer_id,
         state,
         limit,
+        bill_id,
     )
     return [shown(r) for r in rows]
 

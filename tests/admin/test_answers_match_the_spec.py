@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import jsonschema
 
-from switch.admin.answers import ANSWERS, LINK_ROUTES
+from switch.admin.answers import ANSWERS, BULK_ROUTES, LINK_ROUTES
 from tests.admin.conftest import Admin, application
 from tests.admin.test_wallets_complaints import funded_terminal, pay
 
@@ -173,6 +173,7 @@ async def test_each_answer_is_what_the_spec_documents(admin: Admin) -> None:
         set(ANSWERS)
         - checked
         - LINK_ROUTES  # with the gateway on: tests/links/test_link_answers.py
+        - BULK_ROUTES  # with the ERP: tests/bulk/test_bulk_flow.py
         - {
             (
                 "POST",

@@ -15,9 +15,11 @@ import httpx
 import trio
 
 from simulators.erp.simulator import ErpSimulator
+from switch.admin.answers import BULK_ROUTES
 from switch.bulk.service import BulkService
 from switch.protocols.billers.stub import stub_amount_paise
 from tests.admin.conftest import PASSWORD, Admin
+from tests.bulk.conftest import SpecAdmin
 
 TODAY = dt.date.today()
 COLUMNS = ["site_code", "bill_no", "bill_date", "due_date", "omr", "cmr", "units",
@@ -240,6 +242,11 @@ async def test_a_month_of_bills_from_file_to_paid_by_priority(
     assert r.json()["outcomes"] == {"liability_failure": 1}
     said = await decide(admin, l1, payer, "cancel", [ids["TWR-5"]], reason="account closed")
     assert said == {ids["TWR-5"]: "ok"}
+    # Every answer on the way was what the spec documents.
+    assert isinstance(admin, SpecAdmin)
+    assert BULK_ROUTES - admin.checked == {("POST", "/v1/payers/{payer_id}/fetches"),
+                                           ("GET", "/v1/payers/{payer_id}/mis"),
+                                           ("GET", "/v1/payers")}  # fmt: skip
 
 
 async def sim_liability_failure(sim: ErpSimulator, bill_id: int) -> str:
@@ -291,3 +298,7 @@ async def test_every_sites_bill_fetched_from_its_discom_once_and_the_mis(
     r = await admin.call(l1, "GET", f"/v1/payers/{payer}/mis?by=state")
     saved = {x["key"]: x["saved_paise"] for x in r.json()["rows"]}
     assert saved["not_to_pay"] == sum(b["gross_paise"] for b in list(got.values())[:2])
+    await admin.call("siteincharge1", "GET", "/v1/payers")
+    assert isinstance(admin, SpecAdmin)
+    assert {("POST", "/v1/payers/{payer_id}/fetches"), ("GET", "/v1/payers/{payer_id}/mis"),
+            ("GET", "/v1/payers")} <= admin.checked  # fmt: skip
