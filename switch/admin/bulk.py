@@ -27,6 +27,7 @@ from pydantic import Field
 from switch.admin.auth import Principal
 from switch.admin.common import RowId, deps_of
 from switch.admin.errors import ApiError
+from switch.admin.imports import save_upload
 from switch.admin.models import Mobile, Password, Strict, Username
 from switch.admin.roles import PAYER_ROLES, allow
 from switch.admin.users import create_user
@@ -35,7 +36,6 @@ from switch.bulk.service import BulkService, report
 
 router = APIRouter(prefix="/v1", tags=["institutional bill payment"])
 PayerId = Annotated[str, Field(pattern=r"^PY[0-9]{6}$")]
-COPY_BYTES = 1 << 16
 DateFormat = Literal["DD-MM-YYYY", "DD/MM/YYYY", "YYYY-MM-DD"]
 
 
@@ -205,15 +205,7 @@ async def _keep(folder: Path, upload: UploadFile, limit: int) -> Path:
     await trio.Path(folder).mkdir(parents=True, exist_ok=True)
     suffix = ".xlsx" if (upload.filename or "").lower().endswith(".xlsx") else ".csv"
     path = folder / f"{trio.current_time():.6f}-{id(upload)}{suffix}"
-    size = 0
-    with path.open("wb") as out:
-        while block := await upload.read(COPY_BYTES):
-            size += len(block)
-            if size > limit:
-                out.close()
-                path.unlink(missing_ok=True)
-                raise ApiError("too_large", f"a bill file is at most {limit} bytes")
-            await trio.to_thread.run_sync(out.write, block)
+    await save_upload(upload, path, limit, "a bill file")
     return path
 
 

@@ -67,16 +67,22 @@ async def keep_upload(request: Request, upload: StarletteUpload) -> Path:
     jobs = jobs_of(request)
     limit = deps_of(request).cfg.admin.max_import_bytes
     path = jobs.upload_path(upload.filename or "upload.csv")
+    await save_upload(upload, path, limit, "an import file")
+    return path
+
+
+async def save_upload(upload: StarletteUpload, path: Path, limit: int, what: str) -> None:
+    """Copy ``upload`` to ``path`` a block at a time; past ``limit`` bytes the copy is
+    removed and the upload refused (413)."""
     size = 0
     with path.open("wb") as out:
         while block := await upload.read(COPY_BYTES):
             size += len(block)
             if size > limit:
                 out.close()
-                path.unlink(missing_ok=True)
-                raise ApiError("too_large", f"an import file is at most {limit} bytes")
+                await trio.Path(path).unlink(missing_ok=True)
+                raise ApiError("too_large", f"{what} is at most {limit} bytes")
             await trio.to_thread.run_sync(out.write, block)
-    return path
 
 
 def read_mapping(entity: str, text: bytes | None) -> mapping.Mapping:

@@ -18,32 +18,22 @@ from switch.db.database import Database
 from switch.demo.stack import Stack
 from switch.ledger import Ledger
 from switch.pays import topups
+from tests.billers.test_crash_recovery import config as crash_config
 
 BILLS = 240
 
 
 def config(tmp: Path, discom_port: int) -> Path:
-    path = tmp / "switch.toml"
-    path.write_text(f"""
-[terminals]
-identity_key_file = "{tmp / "switch.key"}"
-[sms]
-enabled = false
+    """The crash-recovery test's switch, with the payers' limits refreshed quickly."""
+    path = crash_config(tmp, discom_port)
+    extra = f"""
 [admin]
 limits_refresh_s = 0.5
 documents_dir = "{tmp / "documents"}"
 [bulk]
 pay_concurrency = 4
-[pays]
-recovery_idle_s = 2.0
-recovery_interval_s = 0.5
-inquiry_backoff_base_s = 0.2
-[[billers]]
-id = "UPPCL"
-name = "UPPCL"
-endpoint = "http://127.0.0.1:{discom_port}"
-timeout_s = 1.0
-""")
+"""
+    path.write_text(path.read_text() + extra)
     return path
 
 
