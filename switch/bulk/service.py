@@ -49,6 +49,7 @@ RETRY_LATER = (ErrorCode.BUSY, ErrorCode.UNAVAILABLE, ErrorCode.BILLER_UNAVAILAB
 MAX_PASSES = 20  # a run's passes over bills still pending, per drive
 PASS_PAUSE_S = 0.5
 QUEUE = 100  # runs kicked and not yet driven
+SWEEP_S = 5.0  # how often runs still running are looked for
 
 
 class BulkService:
@@ -217,14 +218,23 @@ class BulkService:
             log.warning("pay run %d: the queue is full; it is driven on the next start", run_id)
 
     async def run(self) -> None:
-        """Drive kicked runs one at a time, resuming those a restart interrupted."""
-        for r in await self._db.fetch("SELECT id FROM bulk_runs WHERE state = 'running'"):
-            self.kick(r["id"])
-        async for run_id in self._kicks_out:
-            try:
-                await self.drive(run_id)
-            except Exception:  # one run's fault never stops the next
-                log.exception("pay run %d", run_id)
+        """Drive runs one at a time: a kicked one at once; and every ``SWEEP_S`` any
+        run still running (one a restart interrupted, one the command line planned,
+        one whose kick found the queue full)."""
+        while True:
+            for r in await self._db.fetch(
+                "SELECT id FROM bulk_runs WHERE state = 'running' ORDER BY id LIMIT $1", QUEUE
+            ):
+                await self._drive_logged(r["id"])
+            with trio.move_on_after(SWEEP_S):
+                while True:  # kicked runs at once, until a sweep is due
+                    await self._drive_logged(await self._kicks_out.receive())
+
+    async def _drive_logged(self, run_id: int) -> None:
+        try:
+            await self.drive(run_id)
+        except Exception:  # one run's fault never stops the next
+            log.exception("pay run %d", run_id)
 
     async def drive(self, run_id: int) -> dict[str, Any]:
         run = await self._db.fetchrow("SELECT * FROM bulk_runs WHERE id = $1", run_id)

@@ -26,6 +26,7 @@ COMMANDS = {
     "recon": "switch.cli.settle:recon",
     "report": "switch.cli.report:report",
     "import": "switch.cli.imports:imports",
+    "bulk": "switch.cli.bulk:bulk",
 }
 
 
