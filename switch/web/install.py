@@ -18,6 +18,7 @@ from switch.web import (
     agents,
     audit,
     billers,
+    bills,
     complaints,
     consumer,
     imports,
@@ -111,6 +112,7 @@ def install(app: FastAPI) -> None:
         paylinks,
         consumer,
         imports,
+        bills,
     ):
         app.include_router(module.router)
     app.state.html_error = HtmlErrors()
