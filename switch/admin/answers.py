@@ -49,6 +49,7 @@ class User(Answer):
     username: str
     role: str
     agent_id: str | None
+    circle_id: str | None = Field(description="a payer's staff member of one circle")
     mobile: str
     disabled: bool
     created_at: dt.datetime

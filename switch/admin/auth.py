@@ -47,6 +47,7 @@ class Principal:
     username: str
     role: str
     agent_id: str | None
+    circle_id: str | None = None  # a payer's staff member of one circle
 
     def sees_agent(self, agent_id: str | None) -> bool:
         return self.role != "agent" or agent_id == self.agent_id
@@ -176,14 +177,14 @@ class Auth:
                 "unauthorized", "send Authorization: Bearer <token> (POST /v1/auth/login)"
             )
         row = await self._db.fetchrow(
-            """SELECT u.id, u.username, u.role, u.agent_id FROM user_tokens t
+            """SELECT u.id, u.username, u.role, u.agent_id, u.circle_id FROM user_tokens t
                  JOIN users u ON u.id = t.user_id
                 WHERE t.token_sha256 = $1 AND t.expires_at > now() AND NOT u.disabled""",
             token_digest(authorization.removeprefix("Bearer ").strip()),
         )
         if row is None:
             raise ApiError("unauthorized", "the token is unknown, expired or revoked")
-        return Principal(row["id"], row["username"], row["role"], row["agent_id"])
+        return Principal(row["id"], row["username"], row["role"], row["agent_id"], row["circle_id"])
 
     async def logout(self, authorization: str) -> None:
         token = authorization.removeprefix("Bearer ").strip()

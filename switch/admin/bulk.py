@@ -69,6 +69,9 @@ class PayerUserIn(Strict):
     role: Literal["site_incharge", "dgm_f", "circle_nodal"]
     mobile: Mobile
     password: Password
+    circle_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,20}$")] | None = Field(
+        None, description="their circle's bills only (default: every circle's)"
+    )
 
 
 class DecisionIn(Strict):
@@ -168,7 +171,7 @@ async def add_payer_user(
     await _payer(request, who, payer_id)
     d = deps_of(request)
     return await create_user(d.db, d.auth, who.username, body.username, body.role, body.mobile,
-                             body.password, payer_id)  # fmt: skip
+                             body.password, payer_id, body.circle_id)  # fmt: skip
 
 
 @router.post("/payers/{payer_id}/bills", status_code=201, summary="Take in a discom's bill file")
@@ -217,7 +220,8 @@ async def list_bills(
     state: str | None = None,
 ) -> dict[str, Any]:
     await _payer(request, who, payer_id)
-    return {"bills": await store.bills(deps_of(request).db, payer_id, state)}
+    rows = await store.bills(deps_of(request).db, payer_id, state, circle=who.circle_id)
+    return {"bills": rows}
 
 
 @router.get("/payers/{payer_id}/bills/{bill_id}", summary="A bill: checks, docket, milestones")
@@ -229,7 +233,7 @@ async def get_bill(
 ) -> dict[str, Any]:
     await _payer(request, who, payer_id)
     db = deps_of(request).db
-    found = await store.bills(db, payer_id, bill_id=bill_id)
+    found = await store.bills(db, payer_id, bill_id=bill_id, circle=who.circle_id)
     if not found:
         raise ApiError("not_found", f"no bill {bill_id} of {payer_id}")
     docket = await db.fetchrow("SELECT * FROM bill_dockets WHERE bill_id = $1", bill_id)
@@ -248,7 +252,7 @@ async def decide(
 ) -> dict[str, Any]:
     await _payer(request, who, payer_id)
     d = store.Decision(body.action, who.role, who.username, body.reason, body.back_to,
-                       body.approved_paise)  # fmt: skip
+                       body.approved_paise, circle_id=who.circle_id)  # fmt: skip
     said = await store.decide(deps_of(request).db, payer_id, body.bill_ids, d)
     done = sum(1 for v in said.values() if v == "ok")
     return {"done": done, "refused": len(said) - done,
@@ -273,7 +277,8 @@ async def payer_mis(
     by: Literal["circle", "site", "category", "month", "letter", "state"] = "circle",
 ) -> dict[str, Any]:
     await _payer(request, who, payer_id)
-    return {"by": by, "rows": await store.mis(deps_of(request).db, payer_id, by)}
+    rows = await store.mis(deps_of(request).db, payer_id, by, who.circle_id)
+    return {"by": by, "rows": rows}
 
 
 @router.post("/payers/{payer_id}/erp", summary="A round with the payer's ERP: liabilities")

@@ -18,7 +18,7 @@ from switch.db.database import Database
 from switch.db.rows import json_ready
 
 router = APIRouter(prefix="/v1", tags=["users"])
-USER_COLUMNS = "id, username, role, agent_id, mobile, disabled, created_at"
+USER_COLUMNS = "id, username, role, agent_id, circle_id, mobile, disabled, created_at"
 
 
 async def create_user(
@@ -30,6 +30,7 @@ async def create_user(
     mobile: str,
     password: str,
     agent_id: str | None = None,
+    circle_id: str | None = None,
 ) -> dict[str, Any]:
     """A login (staff, or an agent's with ``agent_id``); audited. 409 if taken."""
     hashed = await auth.passwords.hash(password)
@@ -38,18 +39,23 @@ async def create_user(
         async with conn.transaction():
             try:
                 row = await conn.fetchrow(
-                    f"""INSERT INTO users (username, role, mobile, password_hash, agent_id)
-                        VALUES ($1, $2, $3, $4, $5) RETURNING {USER_COLUMNS}""",
+                    f"""INSERT INTO users (username, role, mobile, password_hash, agent_id,
+                                           circle_id)
+                        VALUES ($1, $2, $3, $4, $5, $6) RETURNING {USER_COLUMNS}""",
                     username,
                     role,
                     mobile,
                     hashed,
                     agent_id,
+                    circle_id,
                 )
             except asyncpg.UniqueViolationError as exc:
                 raise ApiError(
                     "duplicate", f"username {username} is taken", {"username": "already taken"}
                 ) from exc
+            except asyncpg.ForeignKeyViolationError as exc:
+                why = f"no circle {circle_id} of {agent_id}"
+                raise ApiError("invalid_request", why, {"circle_id": why}) from exc
             user = json_ready(row)
             await audit(conn, actor, "user.create", "user", username, None, user)
             return user

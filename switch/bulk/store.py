@@ -227,6 +227,7 @@ class Decision:
     approved_paise: int | None = None
     liability_doc: str | None = None
     tds_paise: int | None = None
+    circle_id: str | None = None  # the decider's circle: other circles' bills are not theirs
 
 
 async def decide(
@@ -248,7 +249,12 @@ async def decide(
 async def step_one(conn: Connection, payer_id: str, bill_id: int, d: Decision) -> str:
     """One bill's step under its row lock, from its stored state."""
     bill = await conn.fetchrow(
-        "SELECT * FROM site_bills WHERE id = $1 AND payer_id = $2 FOR UPDATE", bill_id, payer_id
+        """SELECT b.* FROM site_bills b JOIN payer_sites s ON s.id = b.site_id
+            WHERE b.id = $1 AND b.payer_id = $2 AND ($3::text IS NULL OR s.circle_id = $3)
+              FOR UPDATE OF b""",
+        bill_id,
+        payer_id,
+        d.circle_id,
     )
     if bill is None:
         return "not_found: no such bill of this payer"
@@ -306,19 +312,22 @@ async def bills(
     state: str | None = None,
     limit: int = 500,
     bill_id: int | None = None,
+    circle: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The payer's bills (by state, or the one ``bill_id``) with their sites' names."""
+    """The payer's bills (by state, or the one ``bill_id``; of one circle) with their
+    sites' names."""
     rows = await db.fetch(
         """SELECT b.*, s.site_code, s.circle_id, s.pay_category, s.biller_id,
                   s.consumer_account
              FROM site_bills b JOIN payer_sites s ON s.id = b.site_id
             WHERE b.payer_id = $1 AND ($2::text IS NULL OR b.state = $2)
-              AND ($4::bigint IS NULL OR b.id = $4)
+              AND ($4::bigint IS NULL OR b.id = $4) AND ($5::text IS NULL OR s.circle_id = $5)
             ORDER BY b.id LIMIT $3""",
         payer_id,
         state,
         limit,
         bill_id,
+        circle,
     )
     return [shown(r) for r in rows]
 
@@ -365,7 +374,9 @@ MIS_BY = {
 }
 
 
-async def mis(db: Database, payer_id: str, by: str) -> list[dict[str, Any]]:
+async def mis(
+    db: Database, payer_id: str, by: str, circle: str | None = None
+) -> list[dict[str, Any]]:
     """The payer's bills grouped ``by`` one of MIS_BY: how many, what the discoms asked
     (gross), what was approved, what was paid, and what the checks saved (the gross of
     bills not to pay or cancelled, and what approvers cut from the rest)."""
@@ -385,7 +396,9 @@ async def mis(db: Database, payer_id: str, by: str) -> list[dict[str, Any]]:
                                      ELSE 0 END), 0) AS saved_paise
               FROM site_bills b JOIN payer_sites s ON s.id = b.site_id
               LEFT JOIN bill_dockets d ON d.bill_id = b.id
-             WHERE b.payer_id = $1 GROUP BY 1 ORDER BY 1""",
+             WHERE b.payer_id = $1 AND ($2::text IS NULL OR s.circle_id = $2)
+             GROUP BY 1 ORDER BY 1""",
         payer_id,
+        circle,
     )
     return [{k: int(v) if isinstance(v, Decimal) else v for k, v in dict(r).items()} for r in rows]

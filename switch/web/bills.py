@@ -69,7 +69,7 @@ async def bills_page(request: Request) -> Response:
         state = "site_incharge"
     db = deps_of(request).read_db
     payers = await db.fetch("SELECT id, name FROM agents WHERE kind = 'payer' ORDER BY id")
-    rows = await store.bills(db, payer, state) if payer else []
+    rows = await store.bills(db, payer, state, circle=who.circle_id) if payer else []
     return page(
         request,
         "office/bills.html",
@@ -100,7 +100,7 @@ async def decide(request: Request) -> Response:
         return _back(state, "tick bills and choose what to do")
     back_to = str(form.get("back_to") or "") or None
     d = store.Decision(action, who.role, who.username, reason, back_to,
-                       _paise(amount) if amount else None)  # fmt: skip
+                       _paise(amount) if amount else None, circle_id=who.circle_id)  # fmt: skip
     said = await store.decide(deps_of(request).db, who.agent_id, ids[:5000], d)
     done = sum(1 for v in said.values() if v == "ok")
     refused = sorted({v.partition(":")[2].strip() for v in said.values() if v != "ok"})
@@ -127,7 +127,10 @@ async def bill_page(request: Request, bill_id: int) -> Response:
     owner = await db.fetchval("SELECT payer_id FROM site_bills WHERE id = $1", bill_id)
     if owner is None or (who.role in PAYER_ROLES and owner != who.agent_id):
         raise ApiError("not_found", f"no bill {bill_id}")
-    [bill] = await store.bills(db, owner, bill_id=bill_id)
+    found = await store.bills(db, owner, bill_id=bill_id, circle=who.circle_id)
+    if not found:
+        raise ApiError("not_found", f"no bill {bill_id}")
+    [bill] = found
     docket = await db.fetchrow("SELECT * FROM bill_dockets WHERE bill_id = $1", bill_id)
     story: dict[str, Any] = {
         "docket": None if docket is None else store.shown_docket(docket),

@@ -302,3 +302,40 @@ async def test_every_sites_bill_fetched_from_its_discom_once_and_the_mis(
     assert isinstance(admin, SpecAdmin)
     assert {("POST", "/v1/payers/{payer_id}/fetches"), ("GET", "/v1/payers/{payer_id}/mis"),
             ("GET", "/v1/payers")} <= admin.checked  # fmt: skip
+
+
+async def test_a_circles_own_staff_see_and_decide_only_its_bills(
+    admin: Admin, erp: tuple[ErpSimulator, int]
+) -> None:
+    payer = await a_payer(admin, erp[0])
+    r = await admin.call("onboarding", "POST", f"/v1/payers/{payer}/circles",
+                         json={"id": "UPW", "name": "UP West"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    site = {"circle_id": "UPW", "site_code": "AGR-1", "name": "Agra exchange",
+            "biller_id": "UPPCL", "consumer_account": "2000000021", "meter_no": "M21",
+            "cost_centre": "CC-UPW", "vendor_code": "V-UPPCL", "category": "LMV-2",
+            "pay_category": "gold"}  # fmt: skip
+    assert (await admin.call("onboarding", "POST", f"/v1/payers/{payer}/sites",
+                             json=site)).status_code == 201  # fmt: skip
+    user = {"username": "upw-si", "role": "site_incharge", "mobile": "9876500040",
+            "password": PASSWORD, "circle_id": "UPW"}  # fmt: skip
+    r = await admin.call("onboarding", "POST", f"/v1/payers/{payer}/users", json=user)
+    assert r.status_code == 201 and r.json()["circle_id"] == "UPW", r.text
+    nowhere = user | {"username": "nowhere-si", "circle_id": "XXX"}
+    r = await admin.call("onboarding", "POST", f"/v1/payers/{payer}/users", json=nowhere)
+    assert r.status_code == 422 and "circle_id" in r.json()["error"]["fields"]
+    await admin.login("upw-si")
+    rows = [bill_row("EXC-1", SITES[0][1]), bill_row("AGR-1", "2000000021")]
+    await upload(admin, "circlenodal1", payer, csv_of(rows))
+    everyone = await bills(admin, "siteincharge1", payer)
+    assert set(everyone) == {"EXC-1:EXC-1/1", "AGR-1:AGR-1/1"}
+    theirs = await bills(admin, "upw-si", payer)
+    assert set(theirs) == {"AGR-1:AGR-1/1"}
+    upe = everyone["EXC-1:EXC-1/1"]["id"]
+    r = await admin.call("upw-si", "GET", f"/v1/payers/{payer}/bills/{upe}")
+    assert r.status_code == 404
+    said = await decide(admin, "upw-si", payer, "approve", [upe, theirs["AGR-1:AGR-1/1"]["id"]],
+                        reason="checked")  # fmt: skip
+    assert said[upe].startswith("not_found") and said[theirs["AGR-1:AGR-1/1"]["id"]] == "ok"
+    mis = (await admin.call("upw-si", "GET", f"/v1/payers/{payer}/mis?by=circle")).json()
+    assert [row["key"] for row in mis["rows"]] == ["UPW"]

@@ -30,6 +30,13 @@ CREATE TABLE payer_circles (
     PRIMARY KEY (payer_id, id)
 );
 
+-- A payer's staff member may be one circle's (their bills only); none: every circle's.
+ALTER TABLE users ADD COLUMN circle_id text;
+ALTER TABLE users ADD CONSTRAINT users_circle_of_their_payer
+    FOREIGN KEY (agent_id, circle_id) REFERENCES payer_circles (payer_id, id);
+ALTER TABLE users ADD CONSTRAINT users_circle_only_for_payer_staff
+    CHECK (circle_id IS NULL OR role IN ('site_incharge', 'dgm_f', 'circle_nodal'));
+
 CREATE TABLE payer_sites (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     payer_id         text NOT NULL,
