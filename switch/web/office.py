@@ -43,6 +43,12 @@ TILES = (
         "MIS reports",
         "totals by biller, region, district, agent or day; chart; CSV",
     ),
+    (
+        "bulk.read",
+        "/office/bills",
+        "Bills",
+        "a payer's electricity bills: checks, dockets, approvals",
+    ),
     (None, "/office/password", "Password", "change your password"),
 )
 
