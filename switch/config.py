@@ -351,6 +351,10 @@ class BulkConfig:
     pay_concurrency: int = 8  # a pay run's bills paid at once
     max_bills_per_step: int = 5000  # bills in one bulk approval or one ERP round
     max_bill_file_bytes: int = 50 * 1024 * 1024
+    # The daily fetch of every payer's bills from the discoms, at this time of day in
+    # India ("HH:MM"); "" (the default): only when asked (POST .../fetches).
+    fetch_at: str = ""
+    fetch_check_s: float = 60.0  # how often the switch looks whether today's round is due
 
 
 @dataclass(frozen=True)
@@ -420,6 +424,15 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
     _check_recovery_margin(cfg)
     if cfg.gateway.enabled and len(cfg.gateway.secret) < 16:
         raise ConfigError("[gateway] secret: at least 16 characters when the gateway is enabled")
+    if cfg.bulk.fetch_at and not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", cfg.bulk.fetch_at):
+        raise ConfigError(f"[bulk] fetch_at: a time of day HH:MM, not {cfg.bulk.fetch_at!r}")
+    if cfg.bulk.tariffs_files:  # a switch with a broken tariff table does not start
+        from switch.bulk import tariffs
+
+        try:
+            tariffs.load([Path(p) for p in cfg.bulk.tariffs_files])
+        except tariffs.TariffError as exc:
+            raise ConfigError(f"[bulk] tariffs_files: {exc}") from None
     return cfg
 
 

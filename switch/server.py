@@ -423,6 +423,8 @@ def _start_bulk(
     files = [Path(p) for p in cfg.bulk.tariffs_files] or None
     service = BulkService(db, deps.service, cfg.bulk, tariffs.load(files))
     supervisor.start("bulk pay runs", service.run)
+    if cfg.bulk.fetch_at:
+        supervisor.start("bulk daily fetch", service.daily)
     return service
 
 

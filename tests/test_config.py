@@ -31,6 +31,8 @@ def test_file_then_environment(tmp_path: Path) -> None:
         ("[nowhere]\nx = 1\n", {}, "unknown section"),
         ("not toml at all [", {}, "not valid TOML"),
         ("", {"SWITCH_LEDGER_PIPELINE_DEPTH": "two"}, "pipeline_depth must be int"),
+        ('[bulk]\nfetch_at = "6 am"\n', {}, "fetch_at: a time of day HH:MM"),
+        ('[bulk]\ntariffs_files = ["/nowhere/t.toml"]\n', {}, "tariffs_files"),
     ],
 )
 def test_bad_settings_are_named(

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,6 +44,7 @@ from switch.db.database import Database
 from switch.pays.service import RequestFailed, TerminalContext, TerminalService
 from switch.protocols.terminal.errors import ErrorCode
 from switch.protocols.terminal.requests import FetchBill, PayRequest
+from switch.settlement.calendar import IST
 
 log = logging.getLogger("switch.bulk")
 RETRY_LATER = (ErrorCode.BUSY, ErrorCode.UNAVAILABLE, ErrorCode.BILLER_UNAVAILABLE,
@@ -50,6 +53,8 @@ MAX_PASSES = 20  # a run's passes over bills still pending, per drive
 PASS_PAUSE_S = 0.5
 QUEUE = 100  # runs kicked and not yet driven
 SWEEP_S = 5.0  # how often runs still running are looked for
+FETCH_LEASE_S = 1800.0  # a daily fetch claimed this long ago and not finished: redone
+ME = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class BulkService:
@@ -109,6 +114,49 @@ class BulkService:
         shown_refused = dict(sorted(refused.items())[:1000])
         return taken.shown() | {"sites": len(sites), "fetched": len(fetched),
                                 "not_fetched": shown_refused}  # fmt: skip
+
+    async def daily(self) -> None:
+        """The daily fetch round (``[bulk] fetch_at``, India time), supervised: once the
+        time has come, each active payer's sites are fetched once that day. A payer's
+        day is claimed in the database first, so with several processes or nodes one
+        of them fetches it; a claim that never finished (its process died) is taken
+        over after ``FETCH_LEASE_S``."""
+        hour, minute = (int(x) for x in self._cfg.fetch_at.split(":"))
+        while True:
+            now = dt.datetime.now(IST)
+            if (now.hour, now.minute) >= (hour, minute):
+                await self._fetch_day(now.date())
+            await trio.sleep(self._cfg.fetch_check_s)
+
+    async def _fetch_day(self, day: dt.date) -> None:
+        payers = await self._db.fetch(
+            "SELECT id FROM agents WHERE kind = 'payer' AND state = 'active' ORDER BY id"
+        )
+        for p in payers:
+            claimed = await self._db.fetchval(
+                """INSERT INTO bulk_fetch_days (payer_id, day, claimed_by) VALUES ($1, $2, $3)
+                   ON CONFLICT (payer_id, day) DO UPDATE
+                      SET claimed_by = EXCLUDED.claimed_by, claimed_at = now()
+                    WHERE bulk_fetch_days.finished_at IS NULL
+                      AND bulk_fetch_days.claimed_at < now() - make_interval(secs => $4::float8)
+                   RETURNING true""",
+                p["id"],
+                day,
+                ME,
+                FETCH_LEASE_S,
+            )
+            if not claimed:
+                continue
+            said = await self.fetch_bills(p["id"], "daily-fetch")
+            await self._db.execute(
+                """UPDATE bulk_fetch_days SET finished_at = now(), taken_in = $3
+                    WHERE payer_id = $1 AND day = $2""",
+                p["id"],
+                day,
+                said["taken_in"],
+            )
+            log.info("daily fetch %s: %d sites, %d bills taken in", p["id"], said["sites"],
+                     said["taken_in"])  # fmt: skip
 
     # -- the ERP ----------------------------------------------------------------------
 

@@ -127,6 +127,18 @@ CREATE TABLE bill_milestones (
 );
 CREATE INDEX bill_milestones_of ON bill_milestones (bill_id, id);
 
+-- The daily fetch round: each payer's sites once a day, by whichever process claims
+-- the day first (a claim older than its lease, never finished, is taken over).
+CREATE TABLE bulk_fetch_days (
+    payer_id    text NOT NULL REFERENCES agents (id),
+    day         date NOT NULL,
+    claimed_by  text NOT NULL,
+    claimed_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    taken_in    integer,
+    PRIMARY KEY (payer_id, day)
+);
+
 -- A pay run: the funds allocated, the bills chosen by priority, each bill's outcome.
 CREATE TABLE bulk_runs (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
