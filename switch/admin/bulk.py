@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 import trio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import Field
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from switch.admin.auth import Principal
 from switch.admin.common import RowId, deps_of
@@ -86,14 +87,14 @@ class RunIn(Strict):
     funds_paise: Annotated[int, Field(ge=0, le=10**13)]
 
 
-def _bulk(request: Request) -> BulkService:
+def bulk_of(request: Request) -> BulkService:
     bulk = deps_of(request).bulk
     if bulk is None:
         raise ApiError("invalid_state", "institutional bill payment is off ([bulk] enabled)")
     return bulk
 
 
-async def _payer(request: Request, who: Principal, payer_id: str) -> dict[str, Any]:
+async def payer_for(request: Request, who: Principal, payer_id: str) -> dict[str, Any]:
     """The payer, if the caller may see it (its own staff see only their own)."""
     row = await payers.payer(deps_of(request).db, payer_id)
     if row is None or (who.role in PAYER_ROLES and who.agent_id != payer_id):
@@ -135,7 +136,7 @@ async def add_circle(
     request: Request,
     who: Annotated[Principal, Depends(allow("payers.manage"))],
 ) -> dict[str, Any]:
-    await _payer(request, who, payer_id)
+    await payer_for(request, who, payer_id)
     try:
         return await payers.add_circle(deps_of(request).db, payer_id, body.id, body.name,
                                        who.username)  # fmt: skip
@@ -150,7 +151,7 @@ async def add_site(
     request: Request,
     who: Annotated[Principal, Depends(allow("payers.manage"))],
 ) -> dict[str, Any]:
-    await _payer(request, who, payer_id)
+    await payer_for(request, who, payer_id)
     d = deps_of(request)
     billers = frozenset(b.id for b in d.cfg.billers)
     try:
@@ -168,7 +169,7 @@ async def add_payer_user(
     request: Request,
     who: Annotated[Principal, Depends(allow("payers.manage"))],
 ) -> dict[str, Any]:
-    await _payer(request, who, payer_id)
+    await payer_for(request, who, payer_id)
     d = deps_of(request)
     return await create_user(d.db, d.auth, who.username, body.username, body.role, body.mobile,
                              body.password, payer_id, body.circle_id)  # fmt: skip
@@ -184,8 +185,15 @@ async def take_in_bills(
         Literal["DD-MM-YYYY", "DD/MM/YYYY", "YYYY-MM-DD"], Form()
     ] = "DD-MM-YYYY",
 ) -> dict[str, Any]:
-    await _payer(request, who, payer_id)
-    d, bulk = deps_of(request), _bulk(request)
+    await payer_for(request, who, payer_id)
+    return await intake_file(request, who, payer_id, file, date_format)
+
+
+async def intake_file(
+    request: Request, who: Principal, payer_id: str, file: StarletteUpload, date_format: str
+) -> dict[str, Any]:
+    """What the API's route and the back office's form both do with a bill file."""
+    d, bulk = deps_of(request), bulk_of(request)
     path = await _keep(d.documents_dir / "bills", file, d.cfg.bulk.max_bill_file_bytes)
     try:
         sites = await store.site_codes(d.db, payer_id)
@@ -204,7 +212,7 @@ async def take_in_bills(
         await trio.Path(path).unlink(missing_ok=True)
 
 
-async def _keep(folder: Path, upload: UploadFile, limit: int) -> Path:
+async def _keep(folder: Path, upload: StarletteUpload, limit: int) -> Path:
     await trio.Path(folder).mkdir(parents=True, exist_ok=True)
     suffix = ".xlsx" if (upload.filename or "").lower().endswith(".xlsx") else ".csv"
     path = folder / f"{trio.current_time():.6f}-{id(upload)}{suffix}"
@@ -219,7 +227,7 @@ async def list_bills(
     who: Annotated[Principal, Depends(allow("bulk.read"))],
     state: str | None = None,
 ) -> dict[str, Any]:
-    await _payer(request, who, payer_id)
+    await payer_for(request, who, payer_id)
     rows = await store.bills(deps_of(request).db, payer_id, state, circle=who.circle_id)
     return {"bills": rows}
 
@@ -231,7 +239,7 @@ async def get_bill(
     request: Request,
     who: Annotated[Principal, Depends(allow("bulk.read"))],
 ) -> dict[str, Any]:
-    await _payer(request, who, payer_id)
+    await payer_for(request, who, payer_id)
     db = deps_of(request).db
     found = await store.bills(db, payer_id, bill_id=bill_id, circle=who.circle_id)
     if not found:
@@ -250,7 +258,7 @@ async def decide(
     request: Request,
     who: Annotated[Principal, Depends(allow("bulk.decide"))],
 ) -> dict[str, Any]:
-    await _payer(request, who, payer_id)
+    await payer_for(request, who, payer_id)
     d = store.Decision(body.action, who.role, who.username, body.reason, body.back_to,
                        body.approved_paise, circle_id=who.circle_id)  # fmt: skip
     said = await store.decide(deps_of(request).db, payer_id, body.bill_ids, d)
@@ -265,8 +273,8 @@ async def fetch_bills(
     request: Request,
     who: Annotated[Principal, Depends(allow("bulk.intake"))],
 ) -> dict[str, Any]:
-    await _payer(request, who, payer_id)
-    return await _bulk(request).fetch_bills(payer_id, who.username)
+    await payer_for(request, who, payer_id)
+    return await bulk_of(request).fetch_bills(payer_id, who.username)
 
 
 @router.get("/payers/{payer_id}/mis", summary="The payer's bills by circle, site, month ...")
@@ -276,7 +284,7 @@ async def payer_mis(
     who: Annotated[Principal, Depends(allow("bulk.read"))],
     by: Literal["circle", "site", "category", "month", "letter", "state"] = "circle",
 ) -> dict[str, Any]:
-    await _payer(request, who, payer_id)
+    await payer_for(request, who, payer_id)
     rows = await store.mis(deps_of(request).db, payer_id, by, who.circle_id)
     return {"by": by, "rows": rows}
 
@@ -287,8 +295,8 @@ async def erp_round(
     request: Request,
     who: Annotated[Principal, Depends(allow("bulk.erp"))],
 ) -> dict[str, Any]:
-    await _payer(request, who, payer_id)
-    return {"outcomes": await _bulk(request).erp_round(payer_id)}
+    await payer_for(request, who, payer_id)
+    return {"outcomes": await bulk_of(request).erp_round(payer_id)}
 
 
 @router.post("/payers/{payer_id}/runs", status_code=202, summary="A pay run over allocated funds")
@@ -298,8 +306,8 @@ async def start_run(
     request: Request,
     who: Annotated[Principal, Depends(allow("bulk.pay"))],
 ) -> dict[str, Any]:
-    await _payer(request, who, payer_id)
-    bulk = _bulk(request)
+    await payer_for(request, who, payer_id)
+    bulk = bulk_of(request)
     run_id = await bulk.start_run(payer_id, body.funds_paise, who.username)
     bulk.kick(run_id)
     return await report(deps_of(request).db, run_id)
@@ -312,7 +320,7 @@ async def get_run(
     request: Request,
     who: Annotated[Principal, Depends(allow("bulk.read"))],
 ) -> dict[str, Any]:
-    await _payer(request, who, payer_id)
+    await payer_for(request, who, payer_id)
     found = await report(deps_of(request).db, run_id)
     if not found or found["payer_id"] != payer_id:
         raise ApiError("not_found", f"no run {run_id} of {payer_id}")

@@ -24,6 +24,7 @@ from switch.web import (
     imports,
     mis,
     office,
+    payers,
     paylinks,
     recon,
     settlement,
@@ -113,6 +114,7 @@ def install(app: FastAPI) -> None:
         consumer,
         imports,
         bills,
+        payers,
     ):
         app.include_router(module.router)
     app.state.html_error = HtmlErrors()
