@@ -339,3 +339,26 @@ async def test_a_circles_own_staff_see_and_decide_only_its_bills(
     assert said[upe].startswith("not_found") and said[theirs["AGR-1:AGR-1/1"]["id"]] == "ok"
     mis = (await admin.call("upw-si", "GET", f"/v1/payers/{payer}/mis?by=circle")).json()
     assert [row["key"] for row in mis["rows"]] == ["UPW"]
+
+
+async def test_an_erp_that_is_down_leaves_the_bills_waiting_for_the_next_round(
+    admin: Admin, erp: tuple[ErpSimulator, int]
+) -> None:
+    sim, _ = erp
+    payer = await a_payer(admin, sim)
+    await upload(admin, "circlenodal1", payer, csv_of([bill_row("EXC-1", SITES[0][1])]))
+    [bill] = (await bills(admin, "circlenodal1", payer)).values()
+    await decide(admin, "siteincharge1", payer, "approve", [bill["id"]], reason="seen")
+    await decide(admin, "dgmf1", payer, "approve", [bill["id"]])
+    await decide(admin, "circlenodal1", payer, "approve", [bill["id"]])
+
+    async def down(_: object) -> tuple[int, bytes]:
+        return 503, b"maintenance"
+
+    sim.app.raw_override = down  # type: ignore[assignment]
+    r = await admin.call("circlenodal1", "POST", f"/v1/payers/{payer}/erp")
+    assert r.json()["outcomes"] == {"unclear": 1}
+    assert (await bills(admin, "circlenodal1", payer))["EXC-1:EXC-1/1"]["state"] == "erp"
+    sim.app.raw_override = None
+    r = await admin.call("circlenodal1", "POST", f"/v1/payers/{payer}/erp")
+    assert r.json()["outcomes"] == {"liability": 1}
