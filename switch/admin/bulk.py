@@ -202,7 +202,7 @@ async def intake_file(
         except intake.FileRefused as exc:
             rejected = [{"line": r.line, "column": r.column, "reason": r.reason}
                         for r in exc.rejections[:1000]]  # fmt: skip
-            nothing = store.Intake(by_letter={}).shown()
+            nothing = store.Intake().shown()
             return nothing | {"refused": str(exc), "rejections": rejected}
         source = f"file:{(file.filename or path.name)[:100]}"
         result = await store.take_in(d.db, payer_id, [b for _, b in bills], source,

@@ -75,12 +75,13 @@ class Bill:
         return self.current_paise + self.meter_rent_paise + self.taxes_paise
 
 
-def paise_of(amount: Fraction) -> int:
-    """A fraction of a paisa rounded half up (a tariff's each line is rounded so)."""
-    whole, rest = divmod(amount.numerator, amount.denominator)
-    return whole + (1 if 2 * rest >= amount.denominator else 0)
+def half_up(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded half up (a tariff's each line is rounded so)."""
+    whole, rest = divmod(numerator, denominator)
+    return whole + (1 if 2 * rest >= denominator else 0)
 
 
 def tds_paise(gross_paise: int, tds_percent: Decimal) -> int:
     """Tax deducted at source from a bill's gross (never below nothing)."""
-    return max(0, paise_of(Fraction(gross_paise) * Fraction(tds_percent) / 100))
+    rate = Fraction(tds_percent)
+    return max(0, half_up(gross_paise * rate.numerator, 100 * rate.denominator))

@@ -19,7 +19,6 @@ bad row's line, column and reason. Nothing is half taken in.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -163,7 +162,3 @@ def _decimal(row: dict[str, str], column: str) -> Decimal:
     if not value.is_finite() or value < 0 or value > 10**6:
         raise FieldError(column, f"not a plausible value: {raw!r}")
     return value
-
-
-def days_apart(a: dt.date, b: dt.date) -> int:
-    return abs((a - b).days)

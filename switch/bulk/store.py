@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -32,11 +32,11 @@ MULTIPLE_INVOICE_DAYS = 15  # a second bill of a site within this many days: fla
 class Intake:
     taken_in: int = 0
     already_in: int = 0
-    by_letter: dict[str, int] | None = None
+    by_letter: dict[str, int] = field(default_factory=dict)
     multiple_invoices: int = 0
 
     def shown(self) -> dict[str, Any]:
-        return asdict(self) | {"by_letter": self.by_letter or {}}
+        return asdict(self)
 
 
 async def site_codes(db: Database, payer_id: str) -> frozenset[str]:
@@ -59,7 +59,7 @@ async def take_in(
     Python, then the bills, dockets and milestones written together."""
 
     async def write(conn: Connection) -> Intake:
-        result = Intake(by_letter={})
+        result = Intake()
         async with conn.transaction():
             sites = {
                 r["site_code"]: r
@@ -123,7 +123,6 @@ async def _take_chunk(
                                 Month(bill.units, bill.current_paise, bill.cmr)))  # fmt: skip
         result.taken_in += 1
         result.multiple_invoices += bool(row[22])
-        assert result.by_letter is not None
         result.by_letter[note[1]] = result.by_letter.get(note[1], 0) + 1
     if not rows:
         return

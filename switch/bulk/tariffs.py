@@ -38,7 +38,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from switch.bulk.bills import Bill
+from switch.bulk.bills import Bill, half_up
 
 SHIPPED = Path(__file__).parent / "tariffs"
 DYNAMIC = ("units", "billing_days", "fuel_paise_per_unit", "recorded_demand_kva")
@@ -119,13 +119,13 @@ def calculate(tariff: Tariff, site: Site, bill: Bill) -> Calculation:
         floor = Fraction(site.contract_demand_kva) * tariff.demand_floor_percent / 100
         fixed += max(recorded, floor) * tariff.demand_paise_per_kva_month * days / 30
     fuel_rate = Fraction(bill.dynamic.get("fuel_paise_per_unit", Decimal(0)))
-    energy_p = _half_up(energy.numerator, energy.denominator)
-    fixed_p = _half_up(fixed.numerator, fixed.denominator)
-    fuel_p = _half_up(bill.units * fuel_rate.numerator, fuel_rate.denominator)
+    energy_p = half_up(energy.numerator, energy.denominator)
+    fixed_p = half_up(fixed.numerator, fixed.denominator)
+    fuel_p = half_up(bill.units * fuel_rate.numerator, fuel_rate.denominator)
     duty = tariff.duty_percent
-    duty_p = _half_up((energy_p + fixed_p + fuel_p) * duty.numerator, 100 * duty.denominator)
+    duty_p = half_up((energy_p + fixed_p + fuel_p) * duty.numerator, 100 * duty.denominator)
     rent = tariff.meter_rent_paise_per_month
-    rent_p = _half_up(rent.numerator * days, rent.denominator * 30)
+    rent_p = half_up(rent.numerator * days, rent.denominator * 30)
     return Calculation(energy_p, fixed_p, fuel_p, duty_p, rent_p)
 
 
@@ -143,11 +143,6 @@ def _energy(tariff: Tariff, units: int, days: int) -> Fraction:
         total_num, total_den = total_num * den + num * total_den, total_den * den
         used = top
     return Fraction(total_num, total_den)
-
-
-def _half_up(numerator: int, denominator: int) -> int:
-    whole, rest = divmod(numerator, denominator)
-    return whole + (1 if 2 * rest >= denominator else 0)
 
 
 # -- the files ----------------------------------------------------------------------

@@ -4,7 +4,6 @@ planned (the running switch pays it), a run's report, the payer's MIS."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import click
 
 from switch.bulk import intake, store, tariffs
 from switch.bulk.service import BulkService, report
-from switch.cli.common import Commands, echo_json, run_with_ledger
+from switch.cli.common import Commands, echo_json, paise_of_rupees, run_with_ledger
 from switch.config import Config
 from switch.db.database import Database
 from switch.ledger import Ledger
@@ -81,17 +80,12 @@ def erp_round(cfg: Config, payer_id: str) -> None:
 def plan_run(cfg: Config, payer_id: str, funds: str, actor: str) -> None:
     """Plan a pay run over the allocated funds; the running switch pays it (within
     seconds) and ``switch bulk report RUN`` follows it."""
-    try:
-        paise = Decimal(funds.replace(",", "")) * 100
-    except InvalidOperation:
-        raise click.BadParameter(f"rupees, e.g. 1,23,456.50: {funds!r}") from None
-    if paise != int(paise) or paise < 0:
-        raise click.BadParameter(f"whole paise, not negative: {funds!r}")
+    paise = paise_of_rupees(funds)
 
     async def go(db: Database, ledger: Ledger) -> dict[str, Any]:
         service = BulkService(db, None, cfg.bulk, {})  # type: ignore[arg-type]
         try:
-            run_id = await service.start_run(payer_id, int(paise), actor)
+            run_id = await service.start_run(payer_id, paise, actor)
         finally:
             await service.aclose()
         return await report(db, run_id)

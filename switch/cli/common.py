@@ -9,6 +9,7 @@ import getpass
 import json
 import warnings
 from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import asyncpg
@@ -51,6 +52,17 @@ def user_errors() -> tuple[type[Exception], ...]:
         BillerUnavailable,
         RunElsewhere,
     )
+
+
+def paise_of_rupees(value: str) -> int:
+    """A command's rupees ('1,23,456.50') as whole paise, or a usage error saying so."""
+    try:
+        paise = Decimal(value.replace(",", "")) * 100
+    except InvalidOperation:
+        raise click.BadParameter(f"rupees, e.g. 1,23,456.50: {value!r}") from None
+    if paise != int(paise) or paise < 0:
+        raise click.BadParameter(f"whole paise, not negative: {value!r}")
+    return int(paise)
 
 
 def load_config(path: str | None) -> Config:

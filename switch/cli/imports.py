@@ -6,13 +6,12 @@ docs/imports.md explains mappings, control totals, chunks and resuming.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import click
 
-from switch.cli.common import Commands, echo_json, run_with_ledger
+from switch.cli.common import Commands, echo_json, paise_of_rupees, run_with_ledger
 from switch.config import Config
 from switch.db.database import Database
 from switch.imports import engine, mapping, report
@@ -33,15 +32,7 @@ def imports() -> None:
 
 
 def _rupees(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        paise = Decimal(value.replace(",", "")) * 100
-    except InvalidOperation:
-        raise click.BadParameter(f"rupees, e.g. 1,23,456.50: {value!r}") from None
-    if paise != int(paise) or paise < 0:
-        raise click.BadParameter(f"whole paise, not negative: {value!r}")
-    return int(paise)
+    return None if value is None else paise_of_rupees(value)
 
 
 def _options(fn: Any) -> Any:

@@ -99,8 +99,12 @@ async def decide(request: Request) -> Response:
     if action not in ACTIONS or not ids or who.agent_id is None:
         return _back(state, "tick bills and choose what to do")
     back_to = str(form.get("back_to") or "") or None
-    d = store.Decision(action, who.role, who.username, reason, back_to,
-                       _paise(amount) if amount else None, circle_id=who.circle_id)  # fmt: skip
+    try:
+        approved = paise_from_rupees(amount) if amount else None
+    except ValueError as exc:  # never approved as it stood when another amount was meant
+        return _back(state, f"approved amount: {exc}")
+    d = store.Decision(action, who.role, who.username, reason, back_to, approved,
+                       circle_id=who.circle_id)  # fmt: skip
     said = await store.decide(deps_of(request).db, who.agent_id, ids[:5000], d)
     done = sum(1 for v in said.values() if v == "ok")
     refused = sorted({v.partition(":")[2].strip() for v in said.values() if v != "ok"})
@@ -111,13 +115,6 @@ async def decide(request: Request) -> Response:
 def _back(state: str, said: str) -> Response:
     query = urlencode({"state": state, "said": said[:400]})
     return RedirectResponse(f"/office/bills?{query}", status_code=303)
-
-
-def _paise(text: str) -> int | None:
-    try:
-        return paise_from_rupees(text)
-    except ValueError:
-        return None
 
 
 @router.get("/bills/{bill_id}")
