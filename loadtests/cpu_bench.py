@@ -1,7 +1,7 @@
 """CPU time per fetch+pay pair, for each process of the demo's world, from /proc.
 
     python -m loadtests.cpu_bench [--runs 3] [--terminals 200] [--warmup-s 10] [--window-s 30]
-                                  [--workers N] [--partner N]
+                                  [--workers N] [--partner N] [--steps]
 
 Starts the demo's world (the switch, the discom and water simulators and the SMS
 gateway, each its own process, on the embedded PostgreSQL and Redis), drives it with
@@ -13,6 +13,10 @@ this is the figure to compare before and after a change. It also gives PostgreSQ
 commits, WAL records, WAL bytes and the history tables' growth on disk per pair over
 the same window. Prints one table per run and the median of each column over the
 runs (``--json`` for one JSON object).
+
+With ``--steps`` the switch also counts trio's scheduler passes and the tasks it
+spawns (``[ops] count_scheduler_steps``), printed per pair: a figure that does not move
+with the machine's noise, for a change to the request path's awaits.
 
 With ``--partner N`` the load is the demo's bank instead of the terminals: N signed
 fetch+pay requests in flight at once through the partner API (simulators/partner),
@@ -40,6 +44,7 @@ from simulators.partner.load import LoadResult, run_load
 from simulators.run import consumer_accounts
 from switch.config import load as load_config
 from switch.demo.setup import DEMO_DB, DISCOM_ACCOUNTS, WATER_ACCOUNTS, DemoStack, demo_stack
+from switch.protocols.http11 import HttpClient
 from switch.services import postgres
 from switch.services import redis as redis_service
 
@@ -93,7 +98,12 @@ def groups_of(demo: DemoStack) -> dict[str, list[int]]:
 
 
 async def measure(
-    demo: DemoStack, warmup_s: float, window_s: float, seed: int, partner: int = 0
+    demo: DemoStack,
+    warmup_s: float,
+    window_s: float,
+    seed: int,
+    partner: int = 0,
+    count_steps: bool = False,
 ) -> dict[str, Any]:
     consumers = [Consumer("UPPCL", a) for a in consumer_accounts("discom", seed, DISCOM_ACCOUNTS)]
     consumers += [Consumer("JALSEWA", a) for a in consumer_accounts("water", seed, WATER_ACCOUNTS)]
@@ -108,9 +118,15 @@ async def measure(
         await trio.sleep(warmup_s)
         groups = groups_of(demo)  # PostgreSQL's backends are all there by now
         writes = await trio.to_thread.run_sync(pg_writes, demo)
+        steps = await switch_steps(demo) if count_steps else {}
         before, pays, t0 = sample(groups), pairs(), time.perf_counter()
         await trio.sleep(window_s)
         after, done, took = sample(groups), pairs() - pays, time.perf_counter() - t0
+        if count_steps:
+            steps_after = await switch_steps(demo)
+            result["switch_per_pair"] = {
+                k: round((steps_after[k] - steps[k]) / max(done, 1), 2) for k in steps
+            }
         writes_after = await trio.to_thread.run_sync(pg_writes, demo)
         result["postgresql_per_pair"] = {
             k: round((writes_after[k] - writes[k]) / max(done, 1), 2) for k in writes
@@ -194,6 +210,28 @@ def pg_writes(demo: DemoStack) -> dict[str, float]:
     }
 
 
+async def switch_steps(demo: DemoStack) -> dict[str, float]:
+    """The switch's scheduler passes and spawned tasks so far, from its /metrics
+    (``[ops] count_scheduler_steps``, set by ``--steps``)."""
+    port = demo.stack.ports["switch_metrics"]
+    client = HttpClient(f"http://127.0.0.1:{port}")
+    try:
+        text = (await client.get("/metrics")).body.decode()
+    finally:
+        await client.aclose()
+    wanted = {
+        "switch_scheduler_steps_total": "scheduler_steps",
+        "switch_tasks_spawned_total": "tasks",
+    }
+    found = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in wanted:
+            found[wanted[name]] = float(value)
+    assert len(found) == len(wanted), "the switch does not count its steps"
+    return found
+
+
 def _pairs(stats: FleetStats) -> int:
     return stats.pays_ok + stats.pays_failed + stats.pays_pending
 
@@ -205,12 +243,15 @@ def one_run(
     seed: int,
     workers: int = 1,
     partner: int = 0,
+    count_steps: bool = False,
 ) -> dict[str, Any]:
     cfg = load_config()
+    if count_steps:  # the switch reads its configuration from the environment too
+        os.environ["SWITCH_OPS_COUNT_SCHEDULER_STEPS"] = "true"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with demo_stack(cfg, seed=seed, terminals=terminals, workers=workers) as demo:
-            return trio.run(measure, demo, warmup_s, window_s, seed, partner)
+            return trio.run(measure, demo, warmup_s, window_s, seed, partner, count_steps)
 
 
 def print_table(title: str, per_pair: dict[str, float], pairs_per_s: float) -> None:
@@ -232,10 +273,26 @@ def main() -> None:
     parser.add_argument(
         "--partner", type=int, default=0, help="load: the bank, N requests in flight"
     )
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="also trio's scheduler passes and spawned tasks per pair in the switch "
+        "(exact where CPU is noisy; the count costs the switch a little CPU)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object, no tables")
     args = parser.parse_args()
+    if args.steps and args.workers != 1:
+        parser.error("--steps reads one switch process's metrics: use --workers 1")
     runs = [
-        one_run(args.terminals, args.warmup_s, args.window_s, 1 + i, args.workers, args.partner)
+        one_run(
+            args.terminals,
+            args.warmup_s,
+            args.window_s,
+            1 + i,
+            args.workers,
+            args.partner,
+            args.steps,
+        )
         for i in range(args.runs)
     ]
     names = list(runs[0]["us_per_pair"])
@@ -251,6 +308,12 @@ def main() -> None:
         print_table(f"run {i + 1}", r["us_per_pair"], r["pairs_per_s"])
     print_table(f"median of {len(runs)}", median, rate)
     print("\nPostgreSQL per pair (median): " + ", ".join(f"{k} {v:,}" for k, v in writes.items()))
+    if args.steps:
+        per_pair = {
+            k: statistics.median(r["switch_per_pair"][k] for r in runs)
+            for k in ("scheduler_steps", "tasks")
+        }
+        print("switch per pair (median): " + ", ".join(f"{k} {v:,}" for k, v in per_pair.items()))
 
 
 if __name__ == "__main__":

@@ -261,6 +261,9 @@ class OpsConfig:
     # whether what start-up made is set aside from every later collection.
     gc_gen0_threshold: int = 50_000
     gc_freeze_after_start: bool = True
+    # Count trio's scheduler passes on /metrics (switch_scheduler_steps_total): a
+    # benchmark's figure (cpu_bench --steps); it costs a little on every pass.
+    count_scheduler_steps: bool = False
 
 
 @dataclass(frozen=True)

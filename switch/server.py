@@ -47,6 +47,7 @@ from switch.ops.http import OpsApp, serve_asgi
 from switch.ops.logs import pay_fields
 from switch.ops.metrics import LiveStats, SwitchMetrics
 from switch.ops.sampler import Sampler
+from switch.ops.steps import StepCounter
 from switch.pays.dayspend import DaySpend
 from switch.pays.flow import Biller, PayFlow
 from switch.pays.limits import WalletPolicy
@@ -509,6 +510,10 @@ async def serve(cfg: Config, database_url: str, redis_url: str | None = None) ->
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with running_switch(cfg, database_url, redis_url) as sw:
             tune_gc(cfg.ops.gc_gen0_threshold, cfg.ops.gc_freeze_after_start)
+            if cfg.ops.count_scheduler_steps:
+                counter = StepCounter()
+                trio.lowlevel.add_instrument(counter)
+                sw.metrics.registry.register(counter)
             if sw.admin_port is not None:
                 print(
                     f"switch admin API on http://{cfg.admin.host}:{sw.admin_port}/v1/docs",

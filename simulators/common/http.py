@@ -31,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from simulators.common.faults import Fault, FaultInjector
 from simulators.common.metrics import SimulatorMetrics
+from switch.protocols.sending import send_now
 
 Handler = Callable[["HttpRequest"], Awaitable[tuple[int, Any]]]
 MAX_BODY_BYTES = 64 * 1024
@@ -142,8 +143,8 @@ async def _serve_connection(app: JsonApp, faults: FaultInjector, stream: trio.So
             wire = _response(status, content_type, payload, keep_alive)
             if fault is not None and await faults.deliver(fault, stream, wire):
                 return
-            if fault is None:
-                await stream.send_all(wire)
+            if fault is None and (rest := send_now(stream, wire)):
+                await stream.send_all(rest)  # the kernel took only part at once
             if not keep_alive:
                 return
     except (trio.BrokenResourceError, trio.ClosedResourceError, httptools.HttpParserError):

@@ -18,6 +18,8 @@ from typing import Any
 
 import trio
 
+from switch.ops.take import take
+from switch.protocols.sending import send_now
 from switch.protocols.terminal.errors import ProtocolError
 from switch.protocols.terminal.session import (
     NEED_DATA,
@@ -106,8 +108,13 @@ class EposConnection:
         slot: list[dict[str, Any]] = []
         self._waiting[key] = (done, slot)
         try:
-            async with self._send_lock:
-                await self._stream.send_all(self._proto.send(body))
+            await take(self._send_lock)  # free nearly always: no scheduler pass then
+            try:
+                rest = send_now(self._stream, self._proto.send(body))
+                if rest:
+                    await self._stream.send_all(rest)
+            finally:
+                self._send_lock.release()
             with trio.move_on_after(self._timeout_s):
                 await done.wait()
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:

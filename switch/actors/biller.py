@@ -20,6 +20,7 @@ from switch.actors.breaker import BreakerPolicy, CircuitBreaker
 from switch.config import BillerConfig
 from switch.ledger import AccountKind, Ledger
 from switch.ops.metrics import SwitchMetrics
+from switch.ops.take import take
 from switch.pays.flow import Biller, GateStatistics
 from switch.protocols.billers.base import (
     Bill,
@@ -107,7 +108,7 @@ class BillerActor:
             raise BillerBusy(f"{self.cfg.id}: {self._waiting} calls already waiting")
         self._waiting += 1
         try:
-            await self._limiter.acquire()
+            await take(self._limiter)
         finally:
             self._waiting -= 1
         try:

@@ -34,7 +34,9 @@ from switch.db.bridge import BridgeClosed
 from switch.db.database import Database
 from switch.ledger import LedgerUnavailable
 from switch.ops.metrics import SwitchMetrics
+from switch.ops.take import take
 from switch.pays.service import RequestFailed, TerminalContext, TerminalService
+from switch.protocols.sending import send_now
 from switch.protocols.terminal.answers import MAX_MESSAGE_CHARS, check_answer
 from switch.protocols.terminal.errors import ErrorCode, ProtocolError
 from switch.protocols.terminal.session import (
@@ -345,21 +347,26 @@ class TerminalSession:
     async def _answer(self, body: dict[str, Any]) -> None:
         if self._closing:
             return
-        async with self._send_lock:  # seq numbers must go out in order
+        await take(self._send_lock)  # seq numbers must go out in order
+        try:
             try:
                 check_answer(body)  # every answer as the protocol defines it, exactly
                 wire = self._proto.send(body)
             except (ProtocolError, TypeError, ValueError):  # a bug of ours: never sent
                 log.exception("answer %s is not the protocol's", body.get("type"))
                 wire = self._proto.send(_error(ErrorCode.INTERNAL_ERROR, body.get("rid")))
-            with trio.move_on_after(self._cfg.send_timeout_s) as cs:
-                await self._stream.send_all(wire)
-        if cs.cancelled_caught:
-            raise trio.BrokenResourceError("terminal stopped reading")
+            await self._write(wire)
+        finally:
+            self._send_lock.release()
 
     async def _write(self, wire: bytes) -> None:
+        """Under the send lock (or before any handler runs): what the socket takes at
+        once goes now, with no scheduler pass; the rest within ``send_timeout_s``."""
+        rest = send_now(self._stream, wire)
+        if not rest:
+            return
         with trio.move_on_after(self._cfg.send_timeout_s) as cs:
-            await self._stream.send_all(wire)
+            await self._stream.send_all(rest)
         if cs.cancelled_caught:
             raise trio.BrokenResourceError("terminal stopped reading")
 

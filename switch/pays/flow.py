@@ -35,6 +35,7 @@ from switch.ledger import (
 from switch.ledger.requests import Request
 from switch.ledger.types import TransferState
 from switch.ops.logs import pay_fields
+from switch.ops.take import take
 from switch.pays import machine
 from switch.pays.machine import Answer, Case, Decision, Do, Heard, Step
 from switch.pays.states import PayState
@@ -151,15 +152,17 @@ class PayFlow:
         waiting = [True]
 
         async def run() -> None:
-            async with self._driving_limit:
-                try:
-                    result.append(
-                        outcome.Value(await self.drive(pay, biller, wallet_account_id, fresh=fresh))
-                    )
-                except Exception as exc:  # Cancelled and the like go on up
-                    result.append(outcome.Error(exc))
-                    if not waiting[0]:
-                        log.error("driving the pay failed", exc_info=exc, extra=pay_fields(pay))
+            await take(self._driving_limit)
+            try:
+                result.append(
+                    outcome.Value(await self.drive(pay, biller, wallet_account_id, fresh=fresh))
+                )
+            except Exception as exc:  # Cancelled and the like go on up
+                result.append(outcome.Error(exc))
+                if not waiting[0]:
+                    log.error("driving the pay failed", exc_info=exc, extra=pay_fields(pay))
+            finally:
+                self._driving_limit.release()
             done.set()
 
         self._background.start_soon(run)
@@ -201,8 +204,11 @@ class PayFlow:
         lock = self._driving.setdefault(pay_id, trio.Lock())
         waited = lock.locked()
         try:
-            async with lock:
+            await take(lock)
+            try:
                 yield waited
+            finally:
+                lock.release()
         finally:
             if not lock.locked():  # nobody holds it and nobody was handed it
                 self._driving.pop(pay_id, None)

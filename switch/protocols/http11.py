@@ -27,6 +27,9 @@ from urllib.parse import urlsplit
 import httptools
 import trio
 
+from switch.ops.take import take
+from switch.protocols.sending import send_now
+
 READ_BYTES = 64 * 1024
 MAX_RESPONSE_BYTES = 1024 * 1024
 
@@ -161,7 +164,8 @@ class HttpClient:
         signature's, say: their values must not hold CR or LF)."""
         self.requests += 1
         with trio.move_on_after(self._timeout_s) as scope:
-            async with self._slots:
+            await take(self._slots)
+            try:
                 conn = await self._checkout()
                 try:
                     response = await self._exchange(conn, method, path, body, headers)
@@ -170,6 +174,8 @@ class HttpClient:
                     raise
                 self._checkin(conn)
                 return response
+            finally:
+                self._slots.release()
         assert scope.cancelled_caught
         raise HttpTimeout(f"{method} {path}: no answer in {self._timeout_s}s")
 
@@ -219,7 +225,9 @@ class HttpClient:
         answer = _Answer(self._max_response_bytes)
         conn.reusable = False
         try:
-            await conn.stream.send_all(head.encode() + b"\r\n" + body)
+            rest = send_now(conn.stream, head.encode() + b"\r\n" + body)
+            if rest:
+                await conn.stream.send_all(rest)
             while not answer.done:
                 data = await conn.stream.receive_some(READ_BYTES)
                 if not data:
