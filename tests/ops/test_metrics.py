@@ -3,6 +3,7 @@ the dashboard, and JSON logs."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -14,9 +15,13 @@ import yaml
 
 from simulators.discom.simulator import discom_account
 from simulators.epos.connection import connect
+from switch.config import Config
 from switch.ops.logs import pay_fields, setup_logging
+from switch.protocols.terminal.crypto import public_bytes
 from switch.provisioning.credentials import Credentials
-from switch.server import RunningSwitch
+from switch.provisioning.fleet import provision_fleet
+from switch.server import RunningSwitch, running_switch
+from switch.services import ServiceUrls
 from tests.billers.conftest import World
 from tests.ops.conftest import OPS, get, promtool_check_metrics
 
@@ -213,3 +218,32 @@ def test_gauges_sampled_from_the_database_are_never_summed_over_processes() -> N
     ]
     summed = {m for e in exprs for m in re.findall(r"\bsum(?: by \([^)]*\))? ?\((switch_\w+)", e)}
     assert not summed & sampled, summed & sampled
+
+
+async def test_scheduler_steps_are_counted_only_when_asked(
+    switch_config: Config, database_url: str, services: ServiceUrls
+) -> None:
+    """``[ops] count_scheduler_steps``: the benchmark's exact figure (cpu_bench --steps)
+    rises with the terminals' requests, and a switch not asked does not count."""
+    counting = switch_config.replace(
+        ops=dataclasses.replace(switch_config.ops, count_scheduler_steps=True)
+    )
+    async with running_switch(counting, database_url, services.redis_url) as sw:
+        creds = await provision_fleet(
+            sw.db,
+            sw.ledger,
+            public_bytes(sw.deps.identity),
+            f"127.0.0.1:{sw.port}",
+            agents=1,
+            wallet_paise=1_000_00,
+            prefix="STP",
+        )
+        before = await scrape(sw)
+        async with connect(creds[0]) as conn:
+            for _ in range(5):
+                await conn.request("fetch_bill", biller="UPPCL", account="1234567890")
+        after = await scrape(sw)
+        for name in ("switch_scheduler_steps_total", "switch_tasks_spawned_total"):
+            assert sample(after, name) >= sample(before, name) + 5, name  # a task each
+    async with running_switch(switch_config, database_url, services.redis_url) as sw:
+        assert "switch_scheduler_steps" not in await scrape(sw)
