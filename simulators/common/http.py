@@ -15,7 +15,6 @@ demo measures them (h11 cost the discom simulator about a third of its CPU).
 from __future__ import annotations
 
 import functools
-import json
 import re
 import time
 import urllib.parse
@@ -26,6 +25,7 @@ from http import HTTPStatus
 from typing import Any
 
 import httptools
+import orjson
 import trio
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -88,7 +88,7 @@ class JsonApp:
             match = regex.match(path)
             if match and method_ == method:
                 try:
-                    body = json.loads(raw) if raw else None
+                    body = orjson.loads(raw) if raw else None
                 except ValueError:
                     return 400, b'{"error":"invalid_json"}'
                 request = HttpRequest(method, path, match.groupdict(), query, body, fault)
@@ -97,7 +97,7 @@ class JsonApp:
                     if overridden is not None:
                         return overridden
                 status, out = await handler(request)
-                return status, json.dumps(out).encode()
+                return status, orjson.dumps(out, option=orjson.OPT_NON_STR_KEYS)
         return 404, b'{"error":"no_such_route"}'
 
 

@@ -17,7 +17,6 @@ and three headers.
 
 from __future__ import annotations
 
-import json
 import select
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
+import orjson
 import trio
 
 from switch.ops.take import take
@@ -52,7 +52,7 @@ class Response:
     body: bytes
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        return orjson.loads(self.body)
 
 
 class _TooLarge(Exception):
@@ -151,7 +151,7 @@ class HttpClient:
         return await self.request("GET", path)
 
     async def post(self, path: str, body: Any) -> Response:
-        return await self.request("POST", path, json.dumps(body).encode())
+        return await self.request("POST", path, orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS))
 
     async def request(
         self,
